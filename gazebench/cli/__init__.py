@@ -1,0 +1,47 @@
+"""The ``gazebench`` command line: one module per subcommand; plugins may add their own.
+
+Nothing here imports torch: each command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from gazebench import __version__
+from gazebench.plugins import PluginError, get_plugin_manager
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="gazebench")
+def cli() -> None:
+    """gazebench: purify real eye images into the synthetic style, then measure gaze error.
+
+    \b
+    Examples:
+      gazebench plugins                      # what is installed
+      gazebench run --purifier identity --estimator mean
+      gazebench report results/runs/run-*.json --format md
+    """
+
+
+def _add_builtin_commands() -> None:
+    from gazebench.cli import plugins_cmd, report_cmd, run_cmd
+
+    cli.add_command(plugins_cmd.plugins)
+    cli.add_command(run_cmd.run)
+    cli.add_command(report_cmd.report)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    try:
+        get_plugin_manager().pm.hook.gazebench_register_commands(cli=cli)
+    except PluginError as exc:  # strict mode: a broken plugin stops everything, in one line
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+    cli.main(args=argv, prog_name="gazebench")
+
+
+_add_builtin_commands()

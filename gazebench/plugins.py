@@ -1,0 +1,351 @@
+"""The plugin manager: entry-point loading, typed lazy registries, and clear errors.
+
+Nothing here imports torch or any plugin by name: plugins are found through the entry-point
+group ``gazebench`` (the built-ins in ``plugins/`` too), and each registered component stays a
+lazy ``"module:Attribute"`` string until it is created.
+
+Environment variables:
+
+- ``GAZEBENCH_LOAD_PLUGINS=a,b``: load only the entry points named ``a`` and ``b``; set but
+  empty, load none.
+- ``GAZEBENCH_STRICT_PLUGINS=1``: a plugin that fails to load is an error instead of a warning.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, Iterator
+
+import pluggy
+
+from gazebench import hookspecs
+
+KINDS: tuple[str, ...] = ("dataset", "segmenter", "purifier", "estimator")
+ENTRY_POINT_GROUP = "gazebench"
+hookimpl = pluggy.HookimplMarker("gazebench")
+
+
+class PluginError(Exception):
+    """Base class of every plugin-related error; the message is one readable line."""
+
+
+class PluginLoadError(PluginError):
+    """A plugin could not be imported or failed while registering (strict mode)."""
+
+
+class DuplicateComponentError(PluginError):
+    """Two plugins registered the same name for the same kind of component."""
+
+
+class UnknownComponentError(PluginError, KeyError):
+    """No component of that kind has that name."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class ComponentInterfaceError(PluginError):
+    """A created component lacks a method of its kind's interface."""
+
+
+@dataclass
+class PluginInfo:
+    """One plugin: an entry point (or an object registered in process)."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    hooks: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def broken(self) -> bool:
+        return self.error is not None
+
+    @property
+    def origin(self) -> str:
+        if self.distribution is None:
+            return "(not installed: registered in process)"
+        return f"{self.distribution} {self.version}"
+
+
+@dataclass
+class ComponentSpec:
+    """A registered component: what ``gazebench plugins`` lists and ``create`` builds."""
+
+    kind: str
+    name: str
+    target: Any
+    plugin: PluginInfo
+    summary: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def load(self) -> Any:
+        """Import the target (if lazy) and return the class or factory."""
+        target = self.target
+        if not isinstance(target, str):
+            return target
+        module_name, _, attr = target.partition(":")
+        try:
+            obj = importlib.import_module(module_name)
+            for part in attr.split(".") if attr else []:
+                obj = getattr(obj, part)
+        except Exception as exc:  # any import failure is the plugin's, reported as such
+            raise PluginLoadError(
+                f"{self.kind} {self.name!r} from plugin {self.plugin.name!r} "
+                f"({self.plugin.origin}) failed to import {target!r}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        self.target = obj
+        return obj
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "plugin": self.plugin.name,
+            "distribution": self.plugin.distribution,
+            "version": self.plugin.version,
+            "summary": self.summary,
+            "target": self.target if isinstance(self.target, str) else _qualname(self.target),
+            "broken": False,
+            "meta": self.meta,
+        }
+
+
+def _qualname(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '?')}:{getattr(obj, '__qualname__', repr(obj))}"
+
+
+def _first_doc_line(obj: Any) -> str:
+    doc = getattr(obj, "__doc__", None) or ""
+    return doc.strip().splitlines()[0].strip() if doc.strip() else ""
+
+
+class Registry:
+    """Components of one kind, by name; duplicate names are errors naming both plugins."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._specs: dict[str, ComponentSpec] = {}
+
+    def add(self, spec: ComponentSpec) -> None:
+        old = self._specs.get(spec.name)
+        if old is not None:
+            raise DuplicateComponentError(
+                f"{self.kind} {spec.name!r} is registered twice: by plugin {old.plugin.name!r} "
+                f"({old.plugin.origin}) and by plugin {spec.plugin.name!r} ({spec.plugin.origin})"
+            )
+        self._specs[spec.name] = spec
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+    def __iter__(self) -> Iterator[ComponentSpec]:
+        return iter(sorted(self._specs.values(), key=lambda s: s.name))
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def names(self) -> list[str]:
+        return sorted(self._specs)
+
+    def get(self, name: str) -> ComponentSpec:
+        try:
+            return self._specs[name]
+        except KeyError:
+            raise UnknownComponentError(f"unknown {self.kind} {name!r}") from None
+
+
+class PluginManager:
+    """Loads plugins from entry points and builds one registry per component kind."""
+
+    def __init__(self, *, load_entry_points: bool = True) -> None:
+        self.pm = pluggy.PluginManager("gazebench")
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, PluginInfo] = {}
+        self._registries: dict[str, Registry] | None = None
+        if load_entry_points:
+            self._load_entry_points()
+
+    # -- loading ----------------------------------------------------------------------------
+    @staticmethod
+    def _allowed() -> set[str] | None:
+        raw = os.environ.get("GAZEBENCH_LOAD_PLUGINS")
+        if raw is None:
+            return None
+        return {p.strip() for p in raw.split(",") if p.strip()}
+
+    @staticmethod
+    def strict() -> bool:
+        return os.environ.get("GAZEBENCH_STRICT_PLUGINS", "").strip() not in ("", "0", "false")
+
+    def _broken(self, info: PluginInfo, message: str, exc: BaseException | None = None) -> None:
+        info.error = message
+        self.plugins[info.name] = info
+        line = f"gazebench: plugin {info.name!r} ({info.origin}) is broken and was skipped: {message}"
+        if self.strict():
+            raise PluginLoadError(line) from exc
+        print(line, file=sys.stderr)
+
+    def _load_entry_points(self) -> None:
+        allowed = self._allowed()
+        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            if allowed is not None and ep.name not in allowed:
+                continue
+            if ep.name in self.plugins:
+                continue  # the same distribution seen twice on sys.path
+            dist = getattr(ep, "dist", None)
+            info = PluginInfo(
+                name=ep.name,
+                distribution=dist.metadata["Name"] if dist is not None else "unknown",
+                version=dist.version if dist is not None else None,
+            )
+            try:
+                obj = ep.load()
+            except Exception as exc:
+                self._broken(info, f"{type(exc).__name__}: {exc}", exc)
+                continue
+            self._register_object(obj, info)
+
+    def _register_object(self, obj: Any, info: PluginInfo) -> None:
+        try:
+            self.pm.register(obj, name=info.name)
+        except Exception as exc:  # e.g. a hook with an unknown name or bad signature
+            self._broken(info, f"{type(exc).__name__}: {exc}", exc)
+            return
+        info.hooks = sorted(h.name for h in self.pm.get_hookcallers(obj) or [])
+        self.plugins[info.name] = info
+        self._registries = None
+
+    def register(self, obj: Any, name: str, *, distribution: str | None = None,
+                 version: str | None = None) -> PluginInfo:
+        """Register a plugin object in process (tests, notebooks); rebuilds the registries."""
+        info = PluginInfo(name=name, distribution=distribution, version=version)
+        self._register_object(obj, info)
+        return info
+
+    def unregister(self, name: str) -> None:
+        """Remove an in-process plugin registered with :meth:`register`."""
+        self.pm.unregister(name=name)
+        self.plugins.pop(name, None)
+        self._registries = None
+
+    # -- registries -------------------------------------------------------------------------
+    @property
+    def registries(self) -> dict[str, Registry]:
+        if self._registries is None:
+            self._registries = self._build_registries()
+        return self._registries
+
+    def _build_registries(self) -> dict[str, Registry]:
+        regs = {kind: Registry(kind) for kind in KINDS}
+        for kind in KINDS:
+            hook = getattr(self.pm.hook, f"gazebench_register_{kind}s")
+            for impl in hook.get_hookimpls():
+                info = self.plugins[impl.plugin_name]
+                if info.broken:
+                    continue
+
+                def register(name: str, target: Any, *, summary: str | None = None,
+                             _kind: str = kind, _info: PluginInfo = info, **meta: Any) -> None:
+                    if not isinstance(name, str) or not name:
+                        raise PluginError(f"plugin {_info.name!r} registered a {_kind} with an empty name")
+                    text = summary if summary is not None else _first_doc_line(target)
+                    regs[_kind].add(ComponentSpec(_kind, name, target, _info, text, dict(meta)))
+
+                try:
+                    impl.function(register=register)
+                except DuplicateComponentError:
+                    raise
+                except Exception as exc:
+                    self._broken(info, f"gazebench_register_{kind}s raised "
+                                       f"{type(exc).__name__}: {exc}", exc)
+        return regs
+
+    def registry(self, kind: str) -> Registry:
+        if kind not in KINDS:
+            raise PluginError(f"unknown component kind {kind!r}; expected one of {', '.join(KINDS)}")
+        return self.registries[kind]
+
+    def spec(self, kind: str, name: str) -> ComponentSpec:
+        """The registered component, or an error listing the names and any broken plugins."""
+        reg = self.registry(kind)
+        try:
+            return reg.get(name)
+        except UnknownComponentError:
+            msg = f"unknown {kind} {name!r}; available: {', '.join(reg.names()) or '(none)'}"
+            broken = [p for p in self.plugins.values() if p.broken]
+            if broken:
+                msg += "; broken plugins that may have provided it: " + "; ".join(
+                    f"{p.name!r} ({p.origin}): {p.error}" for p in broken)
+            allowed = self._allowed()
+            if allowed is not None:
+                msg += f"; note GAZEBENCH_LOAD_PLUGINS={','.join(sorted(allowed))!r} narrows loading"
+            raise UnknownComponentError(msg) from None
+
+    def create(self, kind: str, name: str, **params: Any) -> Any:
+        """Build the component ``name`` of ``kind`` with ``params`` and check its interface."""
+        from gazebench import api  # torch-free
+
+        spec = self.spec(kind, name)
+        factory = spec.load()
+        try:
+            obj = factory(**params)
+        except TypeError as exc:
+            raise PluginError(f"cannot create {kind} {name!r} with {params!r}: {exc}") from exc
+        missing = api.missing_methods(kind, obj)
+        if missing:
+            raise ComponentInterfaceError(
+                f"{kind} {name!r} from plugin {spec.plugin.name!r} ({spec.plugin.origin}) "
+                f"lacks {', '.join(missing)} of the {kind} interface")
+        try:
+            obj.name = name
+        except AttributeError:
+            pass
+        return obj
+
+    def listing(self) -> list[dict[str, Any]]:
+        """Every component and every broken plugin, as ``gazebench plugins --json`` prints."""
+        rows = [spec.as_dict() for kind in KINDS for spec in self.registry(kind)]
+        for p in self.plugins.values():
+            if p.broken:
+                rows.append({"kind": "plugin", "name": p.name, "plugin": p.name,
+                             "distribution": p.distribution, "version": p.version,
+                             "summary": p.error, "target": None, "broken": True, "meta": {}})
+        return rows
+
+    def record(self, record: dict[str, Any]) -> None:
+        """Hand a finished record to every ``gazebench_record`` hook; failures only warn."""
+        for impl in self.pm.hook.gazebench_record.get_hookimpls():
+            try:
+                impl.function(record=record)
+            except Exception as exc:
+                print(f"gazebench: plugin {impl.plugin_name!r} failed in gazebench_record: "
+                      f"{type(exc).__name__}: {exc}", file=sys.stderr)
+
+
+_manager: PluginManager | None = None
+
+
+def get_plugin_manager() -> PluginManager:
+    """The process-wide plugin manager, built on first use."""
+    global _manager
+    if _manager is None:
+        _manager = PluginManager()
+    return _manager
+
+
+def reset_plugin_manager() -> None:
+    """Forget the process-wide manager (tests; after changing GAZEBENCH_* variables)."""
+    global _manager
+    _manager = None
+
+
+def create(kind: str, name: str, **params: Any) -> Any:
+    """Shortcut for ``get_plugin_manager().create(kind, name, **params)``."""
+    return get_plugin_manager().create(kind, name, **params)

@@ -1,0 +1,201 @@
+"""Result records: the environment block, writing/reading records, and table renderings.
+
+The record format is documented in ``docs/results.md``; ``SCHEMA_RUN`` names its version.
+A value that was not measured is ``null`` (``None``), never left out.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Sequence
+
+from gazebench.io import write_json_atomic
+
+SCHEMA_RUN = "gazebench.run/1"
+KNOWN_SCHEMAS = (SCHEMA_RUN, "gazebench.speed/1")
+
+#: columns of a run table: (record key, header, format)
+RUN_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("estimator", "estimator", "s"),
+    ("train", "train", "s"),
+    ("test", "test", "s"),
+    ("purifier", "purifier", "s"),
+    ("n_test", "n", "d"),
+    ("raw_mean_deg", "raw mean", ".2f"),
+    ("raw_median_deg", "raw median", ".2f"),
+    ("purified_mean_deg", "purified mean", ".2f"),
+    ("purified_median_deg", "purified median", ".2f"),
+    ("oracle_mean_deg", "oracle mean", ".2f"),
+    ("gap_closed", "gap closed", ".2f"),
+)
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def git_commit(path: str | Path | None = None) -> str | None:
+    """The commit of the git checkout holding ``path`` (the package by default), if any."""
+    where = Path(path) if path else Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True,
+                             text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def device_name(device: str | None) -> str:
+    """A human name for a torch device string ("cpu" -> the CPU model, "cuda" -> the GPU)."""
+    if device and device.startswith("cuda"):
+        import torch
+
+        return torch.cuda.get_device_name(torch.device(device))
+    if device == "mps":
+        return "Apple MPS"
+    name = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    name = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return name or platform.machine()
+
+
+def environment(device: str | None = None, plugins: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """Versions, device and plugins: what a record needs to be reproduced."""
+    from gazebench import __version__
+
+    env: dict[str, Any] = {
+        "gazebench": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "device": device,
+        "device_name": device_name(device),
+        "git_commit": git_commit(),
+    }
+    for dist in ("torch", "torchvision", "timm", "kornia", "scikit-learn", "numpy", "pluggy"):
+        env[dist.replace("-", "_")] = _version(dist)
+    if "torch" in sys.modules:
+        import torch
+
+        env["torch_threads"] = torch.get_num_threads()
+        env["cuda"] = torch.version.cuda if torch.cuda.is_available() else None
+    env["plugins"] = [dict(p) for p in plugins]
+    return env
+
+
+def write_record(record: dict[str, Any], path: str | Path) -> Path:
+    """Write ``record`` as JSON atomically (temporary file + rename)."""
+    return write_json_atomic(path, record)
+
+
+def load_record(path: str | Path) -> dict[str, Any]:
+    """Read a record, with one-line errors for a missing, unreadable or unknown file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"record {path} does not exist")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"record {path} is not valid JSON: {exc}") from exc
+    if not isinstance(record, dict) or record.get("schema") not in KNOWN_SCHEMAS:
+        raise ValueError(f"record {path} has schema {record.get('schema') if isinstance(record, dict) else None!r}; "
+                         f"gazebench reads {', '.join(KNOWN_SCHEMAS)}")
+    return record
+
+
+def _fmt(value: Any, spec: str) -> str:
+    if value is None:
+        return "-"
+    if spec == "s":
+        return str(value)
+    try:
+        return format(value, spec)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def table(record: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Headers and formatted cells of a record's rows ('-' for null)."""
+    if record.get("schema") == SCHEMA_RUN:
+        cols = RUN_COLUMNS
+        return [c[1] for c in cols], [[_fmt(r.get(k), f) for k, _, f in cols] for r in record["rows"]]
+    rows = record.get("rows") or []
+    keys = list(rows[0]) if rows else []
+    return keys, [[_fmt(r.get(k), "s" if isinstance(r.get(k), str) else ".4g") for k in keys] for r in rows]
+
+
+def caption(record: dict[str, Any]) -> str:
+    """One line saying what was measured, where, and with which loss network if any."""
+    env = record.get("environment", {})
+    cfg = record.get("config", {})
+    bits = [f"{record.get('schema')}", f"device {env.get('device')} ({env.get('device_name')})",
+            f"seed {cfg.get('seed')}", f"gazebench {env.get('gazebench')}"]
+    for note in record.get("notes", []):
+        bits.append(note)
+    return "; ".join(str(b) for b in bits)
+
+
+def to_markdown(record: dict[str, Any]) -> str:
+    headers, rows = table(record)
+    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out) + f"\n\n{caption(record)}\n"
+
+
+def to_csv(record: dict[str, Any]) -> str:
+    """CSV with the raw values (full precision, empty for null), not the rounded cells."""
+    rows = record.get("rows") or []
+    keys: list[str] = []
+    for r in rows:
+        keys += [k for k, v in r.items() if k not in keys and not isinstance(v, (list, dict))]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(keys)
+    for r in rows:
+        writer.writerow(["" if r.get(k) is None else r.get(k) for k in keys])
+    return buf.getvalue()
+
+
+def _latex_escape(text: str) -> str:
+    text = text.replace("\\", "\0")  # protect backslashes from the brace escapes below
+    for a, b in (("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"), ("$", r"\$"),
+                 ("{", r"\{"), ("}", r"\}")):
+        text = text.replace(a, b)
+    return text.replace("\0", r"\textbackslash{}")
+
+
+def to_latex(record: dict[str, Any]) -> str:
+    """A booktabs table."""
+    headers, rows = table(record)
+    lines = [r"\begin{table}[t]", r"\centering", r"\begin{tabular}{" + "l" * 4 + "r" * (len(headers) - 4) + "}"
+             if record.get("schema") == SCHEMA_RUN else r"\begin{tabular}{" + "l" * len(headers) + "}",
+             r"\toprule", " & ".join(_latex_escape(h) for h in headers) + r" \\", r"\midrule"]
+    lines += [" & ".join(_latex_escape(c) for c in r) + r" \\" for r in rows]
+    lines += [r"\bottomrule", r"\end{tabular}", r"\caption{" + _latex_escape(caption(record)) + "}",
+              r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+FORMATS = {"md": to_markdown, "csv": to_csv, "latex": to_latex}

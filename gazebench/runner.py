@@ -1,0 +1,274 @@
+"""The experiment pipeline behind ``gazebench run`` (DESIGN.md, "The flow of one run").
+
+train set (labelled) -> Estimator.fit; unlabelled real-side set + train set -> Purifier.fit;
+test set -> Purifier.purify; Estimator.predict on raw, purified and (where the test set is paired
+with a clean rendering of the same eyes) oracle images -> angular errors -> a record.
+"""
+
+from __future__ import annotations
+
+import inspect
+import random
+import shlex
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from gazebench.plugins import PluginError, PluginManager, get_plugin_manager
+from gazebench.results import SCHEMA_RUN, environment, utc_now, write_record
+
+
+class RunError(Exception):
+    """A problem with the run's configuration or data, reported in one line."""
+
+
+@dataclass
+class RunConfig:
+    """Every option of a run; recorded verbatim in the record's ``config``."""
+
+    train: str = "toy"
+    test: str = "toy-wild"
+    estimators: list[str] = field(default_factory=lambda: ["mean"])
+    purifiers: list[str] = field(default_factory=lambda: ["identity"])
+    masks: str = "auto"
+    size: tuple[int, int] = (36, 60)
+    n_train: int | None = 1000
+    n_test: int | None = 200
+    n_unlabelled: int | None = 200
+    seed: int = 0
+    device: str = "auto"
+    train_root: str | None = None
+    test_root: str | None = None
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    out: str | None = None
+    command: str = ""
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> cuda, then mps, then cpu; anything else is checked and returned."""
+    import torch
+
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RunError(f"--device {device}: CUDA is not available on this machine; use --device cpu or auto")
+    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise RunError("--device mps: MPS is not available on this machine; use --device cpu or auto")
+    if device not in ("cpu", "mps") and not device.startswith("cuda"):
+        raise RunError(f"--device {device!r}: expected auto, cpu, mps, cuda or cuda:N")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def build(pm: PluginManager, kind: str, name: str, params: dict[str, Any], device: str) -> Any:
+    """Create a component, passing ``device`` when its constructor takes one."""
+    kwargs = dict(params)
+    factory = pm.spec(kind, name).load()
+    try:
+        accepts = "device" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        accepts = False
+    if accepts and "device" not in kwargs:
+        kwargs["device"] = device
+    return pm.create(kind, name, **kwargs)
+
+
+Progress = Callable[[str], Any]
+
+
+@contextmanager
+def _stage(log: Progress, text: str) -> Iterator[dict[str, float]]:
+    out: dict[str, float] = {}
+    log(f"{text} ...")
+    t0 = time.perf_counter()
+    yield out
+    out["seconds"] = time.perf_counter() - t0
+    log(f"{text}: done in {out['seconds']:.1f} s")
+
+
+def _load(pm: PluginManager, name: str, split: str, cfg: RunConfig, root: str | None,
+          limit: int | None, device: str) -> tuple[Any, Any]:
+    dataset = build(pm, "dataset", name, cfg.params.get(name, {}), device)
+    if split not in dataset.splits:
+        raise RunError(f"dataset {name!r} has no split {split!r} (it has {', '.join(dataset.splits)})")
+    data = dataset.load(split, root=root, size=tuple(cfg.size), limit=limit, seed=cfg.seed)
+    if len(data) == 0:
+        raise RunError(f"dataset {name!r} split {split!r} is empty")
+    return dataset, data
+
+
+def run(cfg: RunConfig, *, pm: PluginManager | None = None, log: Progress | None = None) -> dict[str, Any]:
+    """Run the pipeline for ``cfg`` and return the record (also written to disk and handed to plugins)."""
+    import torch
+
+    from gazebench.geometry import angular_error_deg, error_summary
+    from gazebench.types import EyeBatch
+
+    pm = pm or get_plugin_manager()
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    started = utc_now()
+    device = resolve_device(cfg.device)
+    if not cfg.estimators:
+        raise RunError("no estimator given: pass --estimator NAME (see `gazebench plugins`)")
+    for kind, names in (("estimator", cfg.estimators), ("purifier", cfg.purifiers)):
+        for n in names:
+            pm.spec(kind, n)  # fail before any work on an unknown name
+
+    train_ds, train_data = _load(pm, cfg.train, "train", cfg, cfg.train_root, cfg.n_train, device)
+    test_ds, test_data = _load(pm, cfg.test, "test", cfg, cfg.test_root, cfg.n_test, device)
+    with _stage(log, f"loading {len(train_data)} train ({cfg.train}) and {len(test_data)} test ({cfg.test}) samples"):
+        train = train_data.take()
+        test = test_data.take()
+    if train.gaze is None:
+        raise RunError(f"dataset {cfg.train!r} has no gaze labels: it cannot train an estimator")
+    if test.gaze is None:
+        raise RunError(f"dataset {cfg.test!r} has no gaze labels: it cannot be a test set")
+    datasets = {"train": {**train_data.info, "n": len(train)}, "test": {**test_data.info, "n": len(test)}}
+
+    oracle: EyeBatch | None = None
+    paired = getattr(test_ds, "paired_with", None)
+    if paired and test.pair is not None:
+        _, paired_data = _load(pm, paired, "test", cfg, cfg.test_root, None, device)
+        oracle = paired_data.batch(test.pair.tolist())
+        datasets["oracle"] = {**paired_data.info, "n": len(oracle)}
+
+    purifiers = {name: build(pm, "purifier", name, cfg.params.get(name, {}), device) for name in cfg.purifiers}
+    need_masks = any(p.needs_masks for p in purifiers.values())
+    need_fit = any(p.needs_fit for p in purifiers.values())
+    content = None
+    if need_fit:
+        _, content_data = _load(pm, cfg.test, "unlabelled", cfg, cfg.test_root, cfg.n_unlabelled, device)
+        content = content_data.take().without_labels()
+        datasets["unlabelled"] = {**content_data.info, "n": len(content)}
+    masks_from = None
+    style = train
+    if need_masks:
+        supplied, masks_from = _supply_masks(pm, cfg, device, train,
+                                             {"test": test, "content": content, "style": train}, log)
+        test, content, style = supplied["test"], supplied["content"], supplied["style"]
+
+    purifier_stats: dict[str, dict[str, Any]] = {}
+    purified: dict[str, EyeBatch] = {}
+    for name, purifier in purifiers.items():
+        seed_everything(cfg.seed)
+        stats: dict[str, Any] = {"component": purifier.describe(), "fit_seconds": None}
+        if purifier.needs_fit:
+            with _stage(log, f"fitting purifier {name}") as st:
+                purifier.fit(content, style)
+            stats["fit_seconds"] = st["seconds"]
+        with _stage(log, f"purifying {len(test)} test images with {name}") as st:
+            out = purifier.purify(test.without_labels())
+        if not isinstance(out, torch.Tensor) or out.shape != test.images.shape or out.dtype != torch.uint8:
+            raise RunError(f"purifier {name!r} returned {getattr(out, 'dtype', type(out))} "
+                           f"{tuple(getattr(out, 'shape', ()))}; expected uint8 {tuple(test.images.shape)}")
+        stats["purify_seconds_per_image"] = st["seconds"] / len(test)
+        purifier_stats[name] = stats
+        purified[name] = test.replace(images=out.cpu())
+
+    rows: list[dict[str, Any]] = []
+    estimator_stats: dict[str, dict[str, Any]] = {}
+    for name in cfg.estimators:
+        seed_everything(cfg.seed)
+        est = build(pm, "estimator", name, cfg.params.get(name, {}), device)
+        with _stage(log, f"fitting estimator {name} on {len(train)} {cfg.train} samples") as st:
+            est.fit(train)
+        estimator_stats[name] = {"component": est.describe(), "fit_seconds": st["seconds"]}
+
+        def score(batch: EyeBatch, _est: Any = est, _name: str = name) -> dict[str, Any]:
+            pred = _est.predict(batch.without_labels())
+            pred = torch.as_tensor(pred, dtype=torch.float32).cpu()
+            if pred.shape != (len(batch), 3) or not bool(torch.isfinite(pred).all()):
+                raise RunError(f"estimator {_name!r} returned {tuple(pred.shape)} predictions "
+                               f"(finite: {bool(torch.isfinite(pred).all())}); expected finite ({len(batch)}, 3)")
+            return error_summary(angular_error_deg(pred.double(), test.gaze.double()))
+
+        with _stage(log, f"predicting raw test with {name}") as st:
+            raw = score(test)
+        estimator_stats[name]["predict_seconds_per_image"] = st["seconds"] / len(test)
+        orc = score(oracle) if oracle is not None else None
+        for pname in cfg.purifiers:
+            pur = score(purified[pname])
+            gap = None
+            if orc is not None and abs(raw["mean_deg"] - orc["mean_deg"]) > 1e-9:
+                gap = (raw["mean_deg"] - pur["mean_deg"]) / (raw["mean_deg"] - orc["mean_deg"])
+            rows.append({
+                "estimator": name, "train": cfg.train, "test": cfg.test, "purifier": pname,
+                "n_train": len(train), "n_test": len(test),
+                "raw_mean_deg": raw["mean_deg"], "raw_median_deg": raw["median_deg"], "raw_std_deg": raw["std_deg"],
+                "purified_mean_deg": pur["mean_deg"], "purified_median_deg": pur["median_deg"],
+                "purified_std_deg": pur["std_deg"],
+                "oracle_mean_deg": orc["mean_deg"] if orc else None,
+                "oracle_median_deg": orc["median_deg"] if orc else None,
+                "gap_closed": gap,
+                "pupil_shift_px": None,
+                "raw_curve": raw["curve"], "purified_curve": pur["curve"],
+            })
+
+    plugins = [{"name": p.name, "distribution": p.distribution, "version": p.version, "broken": p.broken}
+               for p in pm.plugins.values()]
+    record = {
+        "schema": SCHEMA_RUN,
+        "command": cfg.command,
+        "config": {**asdict(cfg), "device_resolved": device, "masks_from": masks_from},
+        "seed": cfg.seed,
+        "started": started,
+        "ended": utc_now(),
+        "environment": environment(device, plugins),
+        "datasets": datasets,
+        "purifiers": purifier_stats,
+        "estimators": estimator_stats,
+        "notes": [n for p in purifiers.values() for n in getattr(p, "record_notes", lambda: [])()],
+        "rows": rows,
+    }
+    out = Path(cfg.out) if cfg.out else Path("results") / "runs" / f"run-{started.replace(':', '')}.json"
+    write_record(record, out)
+    record["path"] = str(out)
+    pm.record({k: v for k, v in record.items() if k != "path"})
+    return record
+
+
+def _supply_masks(pm: PluginManager, cfg: RunConfig, device: str, train: Any,
+                  batches: dict[str, Any], log: Progress) -> tuple[dict[str, Any], str]:
+    """Fill the ``masks`` of the purifier's inputs from their datasets or a segmenter."""
+    source = cfg.masks
+    have_all = all(b is None or b.masks is not None for b in batches.values())
+    if source in ("auto", "dataset"):
+        if have_all:
+            return batches, "dataset"
+        segmenters = pm.registry("segmenter").names()
+        if source == "dataset" or not segmenters:
+            lacking = [k for k, b in batches.items() if b is not None and b.masks is None]
+            raise RunError(f"a purifier needs region masks and the {'/'.join(lacking)} data has none; "
+                           f"choose a segmenter with --masks NAME (registered: {', '.join(segmenters) or 'none'})")
+        source = segmenters[0]
+    seg = build(pm, "segmenter", source, cfg.params.get(source, {}), device)
+    if seg.needs_fit:
+        if train.masks is None:
+            raise RunError(f"segmenter {source!r} needs training masks, but {cfg.train!r} has none")
+        with _stage(log, f"fitting segmenter {source}"):
+            seg.fit(train)
+    out = {k: (b if b is None or b.masks is not None else b.replace(masks=seg.segment(b.images).cpu()))
+           for k, b in batches.items()}
+    return out, f"segmenter:{source}"
+
+
+def format_command(argv: list[str]) -> str:
+    return " ".join(shlex.quote(a) for a in ["gazebench", *argv])
+
+
+__all__ = ["RunConfig", "RunError", "run", "resolve_device", "PluginError"]

@@ -1,0 +1,1 @@
+"""Plugin ``datasets``: registered through ``[project.entry-points.gazebench]``; registers nothing yet."""

@@ -1,0 +1,1 @@
+"""Plugin ``estimators``: registered through ``[project.entry-points.gazebench]``; registers nothing yet."""

@@ -1,0 +1,1 @@
+"""Plugin ``purifiers``: registered through ``[project.entry-points.gazebench]``; registers nothing yet."""

@@ -1,0 +1,1 @@
+"""Plugin ``synth``: registered through ``[project.entry-points.gazebench]``; registers nothing yet."""
