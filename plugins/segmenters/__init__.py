@@ -1,0 +1,1 @@
+"""Plugin ``segmenters``: registered through ``[project.entry-points.gazebench]``; registers nothing yet."""
