@@ -72,6 +72,9 @@ class Dataset(Component, abc.ABC):
     #: name of a dataset that renders the *same* eyes in another style; ``EyeBatch.pair`` indexes
     #: its samples of the same split. The runner scores those as the oracle of a perfect purifier.
     paired_with: ClassVar[str | None] = None
+    #: the data lies on disk: ``load`` needs ``root`` (or ``$GAZEBENCH_DATA/<name>``); the
+    #: conformance suite cannot check such a dataset without files and leaves it to its own tests
+    needs_root: ClassVar[bool] = False
 
     @abc.abstractmethod
     def load(self, split: str = "train", *, root: str | Path | None = None,

@@ -1,0 +1,49 @@
+"""Shared fixtures: an isolated plugin manager and inline plugins, as llm/datasette test theirs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from gazebench import plugins as plugins_mod
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+# 2 cores in CI: more threads than cores only adds contention
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture
+def pm(monkeypatch):
+    """A fresh process-wide plugin manager (entry points reloaded), forgotten afterwards."""
+    monkeypatch.delenv("GAZEBENCH_LOAD_PLUGINS", raising=False)
+    monkeypatch.delenv("GAZEBENCH_STRICT_PLUGINS", raising=False)
+    plugins_mod.reset_plugin_manager()
+    manager = plugins_mod.get_plugin_manager()
+    yield manager
+    plugins_mod.reset_plugin_manager()
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the real `gazebench` console entry point in a subprocess."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-c", "from gazebench.cli import main; main()", *args],
+                          capture_output=True, text=True, env=full_env, cwd=cwd or ROOT, timeout=timeout)
+
+
+@pytest.fixture
+def mpiigaze_patches():
+    """The 600 real unlabelled MPIIGaze patches from ../shared/data (never committed)."""
+    path = SHARED_DATA / "mpiigaze-unlabelled" / "eyes.npz"
+    if not path.is_file():
+        pytest.skip(f"real MPIIGaze patches not present at {path} (they are not part of the repository)")
+    import numpy as np
+
+    return np.load(path)["images"]
