@@ -121,14 +121,21 @@ def run(estimators: tuple[str, ...], purifiers: tuple[str, ...], train: str | No
 
 
 def _print_table(record: dict[str, Any], console: Any) -> None:
+    """The run's rows on screen; train/test go in the title so the table fits 80 columns."""
+    from rich import box
     from rich.table import Table
 
-    from gazebench.results import caption, table
+    from gazebench.results import caption
 
-    headers, rows = table(record)
-    t = Table(title="angular error (degrees): raw vs purified", caption=caption(record))
-    for i, h in enumerate(headers):
-        t.add_column(h, justify="left" if i < 4 else "right")
-    for r in rows:
-        t.add_row(*r)
+    cfg = record["config"]
+    t = Table(title=f"angular error (deg), train {cfg['train']} -> test {cfg['test']}",
+              caption=caption(record), box=box.SIMPLE_HEAD, pad_edge=False)
+    cols = (("estimator", "estimator", "s"), ("purifier", "purifier", "s"), ("n_test", "n", "d"),
+            ("raw_mean_deg", "raw mean", ".2f"), ("raw_median_deg", "raw med", ".2f"),
+            ("purified_mean_deg", "pur. mean", ".2f"), ("purified_median_deg", "pur. med", ".2f"),
+            ("oracle_mean_deg", "oracle", ".2f"), ("gap_closed", "gap closed", ".0%"))
+    for i, (_, head, _) in enumerate(cols):
+        t.add_column(head, justify="left" if i < 2 else "right", no_wrap=i < 2)
+    for r in record["rows"]:
+        t.add_row(*("-" if r.get(k) is None else format(r[k], f) for k, _, f in cols))
     console.print(t)
