@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from gazebench.cache import Cache, fingerprint_batch
+from gazebench.io import load_state, save_state
 from gazebench.plugins import PluginError, PluginManager, get_plugin_manager
 from gazebench.results import SCHEMA_RUN, environment, utc_now, write_record
 
@@ -45,6 +47,8 @@ class RunConfig:
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     out: str | None = None
     command: str = ""
+    cache: bool = True
+    cache_dir: str | None = None
 
 
 def resolve_device(device: str) -> str:
@@ -162,32 +166,66 @@ def run(cfg: RunConfig, *, pm: PluginManager | None = None, log: Progress | None
                                              {"test": test, "content": content, "style": train}, log)
         test, content, style = supplied["test"], supplied["content"], supplied["style"]
 
+    cache = Cache(cfg.cache_dir, enabled=cfg.cache)
+    test_fp = fingerprint_batch(test)
+    fit_fp = (fingerprint_batch(content), fingerprint_batch(style)) if need_fit else None
     purifier_stats: dict[str, dict[str, Any]] = {}
     purified: dict[str, EyeBatch] = {}
     for name, purifier in purifiers.items():
         seed_everything(cfg.seed)
-        stats: dict[str, Any] = {"component": purifier.describe(), "fit_seconds": None}
+        stats: dict[str, Any] = {"component": purifier.describe(), "fit_seconds": None,
+                                 "fit_cached": False, "purify_cached": False}
+        fit_key = cache.key("purifier", stats["component"], fit_fp if purifier.needs_fit else None,
+                            cfg.seed, device)
         if purifier.needs_fit:
-            with _stage(log, f"fitting purifier {name}") as st:
-                purifier.fit(content, style)
-            stats["fit_seconds"] = st["seconds"]
-        with _stage(log, f"purifying {len(test)} test images with {name}") as st:
-            out = purifier.purify(test.without_labels())
+            ckpt = cache.path("purifiers", name, fit_key)
+            if cache.hit(ckpt):
+                purifier.load(ckpt)
+                stats["fit_cached"] = True
+                log(f"purifier {name}: fitted state from cache {ckpt}")
+            else:
+                with _stage(log, f"fitting purifier {name}") as st:
+                    purifier.fit(content, style)
+                stats["fit_seconds"] = st["seconds"]
+                if cache.enabled:
+                    purifier.save(ckpt)
+        out_path = cache.path("purified", name, cache.key(fit_key, test_fp), ".pt")
+        if cache.hit(out_path):
+            out = load_state(out_path)["images"]
+            stats["purify_cached"] = True
+            stats["purify_seconds_per_image"] = None
+            log(f"purifier {name}: purified test set from cache {out_path}")
+        else:
+            with _stage(log, f"purifying {len(test)} test images with {name}") as st:
+                out = purifier.purify(test.without_labels())
+            stats["purify_seconds_per_image"] = st["seconds"] / len(test)
         if not isinstance(out, torch.Tensor) or out.shape != test.images.shape or out.dtype != torch.uint8:
             raise RunError(f"purifier {name!r} returned {getattr(out, 'dtype', type(out))} "
                            f"{tuple(getattr(out, 'shape', ()))}; expected uint8 {tuple(test.images.shape)}")
-        stats["purify_seconds_per_image"] = st["seconds"] / len(test)
+        if cache.enabled and not stats["purify_cached"]:
+            save_state(out_path, {"images": out.cpu().contiguous()})
         purifier_stats[name] = stats
         purified[name] = test.replace(images=out.cpu())
 
     rows: list[dict[str, Any]] = []
+    train_fp = fingerprint_batch(train)
     estimator_stats: dict[str, dict[str, Any]] = {}
     for name in cfg.estimators:
         seed_everything(cfg.seed)
         est = build(pm, "estimator", name, cfg.params.get(name, {}), device)
-        with _stage(log, f"fitting estimator {name} on {len(train)} {cfg.train} samples") as st:
-            est.fit(train)
-        estimator_stats[name] = {"component": est.describe(), "fit_seconds": st["seconds"]}
+        estimator_stats[name] = {"component": est.describe(), "fit_seconds": None, "fit_cached": False}
+        ckpt = cache.path("estimators", name, cache.key("estimator", estimator_stats[name]["component"],
+                                                       train_fp, cfg.seed, device))
+        if cache.hit(ckpt):
+            est.load(ckpt)
+            estimator_stats[name]["fit_cached"] = True
+            log(f"estimator {name}: fitted state from cache {ckpt}")
+        else:
+            with _stage(log, f"fitting estimator {name} on {len(train)} {cfg.train} samples") as st:
+                est.fit(train)
+            estimator_stats[name]["fit_seconds"] = st["seconds"]
+            if cache.enabled:
+                est.save(ckpt)
 
         def score(batch: EyeBatch, _est: Any = est, _name: str = name) -> dict[str, Any]:
             pred = _est.predict(batch.without_labels())

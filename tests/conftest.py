@@ -15,6 +15,13 @@ from gazebench import plugins as plugins_mod
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Keep the run cache of the whole session in a temporary folder, never ~/.cache."""
+    os.environ["GAZEBENCH_CACHE"] = str(tmp_path_factory.mktemp("gazebench-cache"))
+    yield
+
+
 # 2 cores in CI: more threads than cores only adds contention
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 

@@ -70,3 +70,19 @@ def test_console_script_help_everywhere():
         out = run_cli(*args)
         assert out.returncode == 0 and "Usage:" in out.stdout
     assert "Examples:" in run_cli("run", "--help").stdout
+
+
+def test_cache_reuses_fitted_estimator_and_no_cache_refits(runner, tmp_path):
+    args = ["run", *SMALL, "--json", "--cache-dir", str(tmp_path / "c")]
+    first = json.loads(runner.invoke(cli, [*args, "--out", str(tmp_path / "1.json")]).stdout)
+    second = json.loads(runner.invoke(cli, [*args, "--out", str(tmp_path / "2.json")]).stdout)
+    third = json.loads(runner.invoke(cli, [*args, "--no-cache", "--out", str(tmp_path / "3.json")]).stdout)
+    assert first["estimators"]["mean"]["fit_cached"] is False
+    assert second["estimators"]["mean"]["fit_cached"] is True and second["purifiers"]["identity"]["purify_cached"]
+    assert third["estimators"]["mean"]["fit_cached"] is False
+    assert first["rows"][0]["raw_mean_deg"] == second["rows"][0]["raw_mean_deg"] == third["rows"][0]["raw_mean_deg"]
+    entries = sorted(p.parent.name for p in (tmp_path / "c").rglob("*") if p.is_file())
+    assert entries == ["estimators", "purified"]
+    # a different seed is different data: a miss
+    other = json.loads(runner.invoke(cli, [*args, "--seed", "1", "--out", str(tmp_path / "4.json")]).stdout)
+    assert other["estimators"]["mean"]["fit_cached"] is False
