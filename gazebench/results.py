@@ -39,6 +39,20 @@ RUN_COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+SPEED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("purifier", "purifier", "s"),
+    ("resolution", "px", "d"),
+    ("seconds_per_image", "s/image", ".4g"),
+    ("seconds_min", "min", ".4g"),
+    ("seconds_max", "max", ".4g"),
+    ("images_per_second", "images/s (batched)", ".3g"),
+    ("speedup_vs_gatys", "x vs Gatys", ".3g"),
+    ("speedup_vs_johnson", "x vs Johnson", ".3g"),
+    ("projected", "projected", "yn"),
+    ("error", "error", "s"),
+)
+
+
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -130,6 +144,8 @@ def _fmt(value: Any, spec: str) -> str:
         return "-"
     if spec == "s":
         return str(value)
+    if spec == "yn":
+        return "yes" if value else "no"
     try:
         return format(value, spec)
     except (TypeError, ValueError):
@@ -141,9 +157,8 @@ def table(record: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     if record.get("schema") == SCHEMA_RUN:
         cols = RUN_COLUMNS
         return [c[1] for c in cols], [[_fmt(r.get(k), f) for k, _, f in cols] for r in record["rows"]]
-    rows = record.get("rows") or []
-    keys = list(rows[0]) if rows else []
-    return keys, [[_fmt(r.get(k), "s" if isinstance(r.get(k), str) else ".4g") for k in keys] for r in rows]
+    cols = SPEED_COLUMNS
+    return [c[1] for c in cols], [[_fmt(r.get(k), f) for k, _, f in cols] for r in record.get("rows") or []]
 
 
 def caption(record: dict[str, Any]) -> str:
@@ -151,17 +166,52 @@ def caption(record: dict[str, Any]) -> str:
     env = record.get("environment", {})
     cfg = record.get("config", {})
     bits = [f"{record.get('schema')}", f"device {env.get('device')} ({env.get('device_name')})",
+            f"torch {env.get('torch')}, {env.get('torch_threads')} threads",
             f"seed {cfg.get('seed')}", f"gazebench {env.get('gazebench')}"]
     for note in record.get("notes", []):
         bits.append(note)
     return "; ".join(str(b) for b in bits)
 
 
+def compact(headers: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+    """Drop the columns in which no row has a value (all '-')."""
+    keep = [i for i in range(len(headers)) if any(r[i] != "-" for r in rows)] or list(range(len(headers)))
+    return [headers[i] for i in keep], [[r[i] for i in keep] for r in rows]
+
+
+def speed_pivot(record: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """The paper's Table 1 layout: one row per purifier, seconds per image per resolution."""
+    rows = record.get("rows") or []
+    sizes = sorted({r["resolution"] for r in rows})
+    names = list(dict.fromkeys(r["purifier"] for r in rows))
+    cell = {(r["purifier"], r["resolution"]): r for r in rows}
+    out = []
+    for n in names:
+        line = [n]
+        for px in sizes:
+            r = cell.get((n, px))
+            if r is None:
+                line.append("-")
+            elif r.get("error"):
+                line.append(str(r["error"]))
+            else:
+                line.append(_fmt(r["seconds_per_image"], ".4g") + (" (projected)" if r.get("projected") else ""))
+        out.append(line)
+    return ["method"] + [f"{px}x{px}" for px in sizes], out
+
+
+def _md_table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    return (["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+            + ["| " + " | ".join(r) + " |" for r in rows])
+
+
 def to_markdown(record: dict[str, Any]) -> str:
     headers, rows = table(record)
-    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    out += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(out) + f"\n\n{caption(record)}\n"
+    if record.get("schema") != SCHEMA_RUN:
+        pivot = _md_table(*speed_pivot(record))
+        detail = _md_table(*compact(headers, rows))
+        return "\n".join(["Seconds per image:", "", *pivot, "", *detail]) + f"\n\n{caption(record)}\n"
+    return "\n".join(_md_table(headers, rows)) + f"\n\n{caption(record)}\n"
 
 
 def to_csv(record: dict[str, Any]) -> str:

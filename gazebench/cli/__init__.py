@@ -27,11 +27,12 @@ def cli() -> None:
 
 
 def _add_builtin_commands() -> None:
-    from gazebench.cli import plugins_cmd, report_cmd, run_cmd
+    from gazebench.cli import plugins_cmd, report_cmd, run_cmd, speed_cmd
 
     cli.add_command(plugins_cmd.plugins)
     cli.add_command(run_cmd.run)
     cli.add_command(report_cmd.report)
+    cli.add_command(speed_cmd.speed)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,92 @@
+"""``gazebench speed``: seconds per image of purifiers across resolutions (the paper's Table 1)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from gazebench.plugins import PluginError, get_plugin_manager
+
+
+def _ints(text: str, minimum: int = 8, what: str = "resolutions") -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: expected comma-separated integers, e.g. 256,512,1024") from None
+    if not values or min(values) < minimum:
+        raise click.BadParameter(f"{text!r}: {what} must be at least {minimum}")
+    return values
+
+
+@click.command("speed")
+@click.option("--purifier", "-p", "purifiers", multiple=True, default=("all",), show_default=True,
+              help="Purifier name(s): repeat, comma-separate, or 'all'.")
+@click.option("--resolutions", default="256,512,1024", show_default=True, help="Square sizes in pixels.")
+@click.option("--device", default="auto", show_default=True, help="auto (cuda, then mps, then cpu), cpu, cuda, mps.")
+@click.option("--repeats", type=int, default=3, show_default=True, help="Timed runs per measurement (median reported).")
+@click.option("--warmup", type=int, default=1, show_default=True, help="Untimed runs first.")
+@click.option("--batch", type=int, default=4, show_default=True, help="Batch size of the throughput column (1: skip).")
+@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True)
+@click.option("--channels-last", is_flag=True, help="Channels-last memory format, where a purifier supports it.")
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the network, where a purifier supports it.")
+@click.option("--gatys-iterations", "iterations", type=int, default=400, show_default=True,
+              help="Iterations an optimisation-based purifier is projected to (the paper times 400).")
+@click.option("--timed-iterations", default="2,4", show_default=True,
+              help="The two small iteration counts actually timed for the projection.")
+@click.option("--set", "-o", "sets", multiple=True, metavar="COMPONENT.PARAM=VALUE", help="A purifier parameter.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", default=None, help="Record path (default results/runs/speed-<UTC time>.json).")
+@click.option("--json", "as_json", is_flag=True, help="Print the record as JSON instead of a table.")
+def speed(purifiers: tuple[str, ...], resolutions: str, device: str, repeats: int, warmup: int, batch: int,
+          dtype: str, channels_last: bool, compile_: bool, iterations: int, timed_iterations: str,
+          sets: tuple[str, ...], seed: int, out: str | None, as_json: bool) -> None:
+    """Time purifiers alone: seconds per image at each resolution, images/s, speed-ups.
+
+    Optimisation-based purifiers (those with an `iterations` parameter, e.g. Gatys) are timed at
+    two small iteration counts and projected to --gatys-iterations; their rows say so.
+
+    \b
+    Examples:
+      gazebench speed                                   # every purifier, 256/512/1024, best device
+      gazebench speed -p attention,johnson --resolutions 256,512 --device cpu
+      gazebench speed -p gatys --gatys-iterations 400 --timed-iterations 2,4
+    """
+    from rich.console import Console
+
+    from gazebench.cli.run_cmd import _parse_sets, _split_names
+    from gazebench.runner import RunError, format_command
+    from gazebench.speed import SpeedConfig, run_speed
+
+    err = Console(stderr=True)
+    k = _ints(timed_iterations, 1, "iteration counts")
+    if len(k) != 2 or k[0] >= k[1]:
+        raise click.BadParameter(f"{timed_iterations!r}: expected two increasing counts, e.g. 2,4")
+    try:
+        names = _split_names(purifiers, "purifier")
+        for n in names:
+            get_plugin_manager().spec("purifier", n)
+        cfg = SpeedConfig(purifiers=names, resolutions=_ints(resolutions), device=device, repeats=repeats,
+                          warmup=warmup, batch=batch, dtype=dtype, channels_last=channels_last,
+                          compile=compile_, iterations=iterations, timed_iterations=(k[0], k[1]),
+                          params=_parse_sets(sets), seed=seed, out=out, command=format_command(sys.argv[1:]))
+        record = run_speed(cfg, log=lambda m: err.print(f"[dim]{m}[/dim]"))
+    except (PluginError, RunError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(record, indent=2))
+        return
+    from rich import box
+    from rich.table import Table
+
+    from gazebench.results import caption, compact, table
+
+    headers, rows = compact(*table(record))
+    t = Table(title="seconds per image", caption=caption(record), box=box.SIMPLE_HEAD, pad_edge=False)
+    for i, h in enumerate(headers):
+        t.add_column(h, justify="left" if i == 0 else "right")
+    for r in rows:
+        t.add_row(*r)
+    Console().print(t)
+    err.print(f"record written to {record['path']}")

@@ -1,0 +1,93 @@
+"""`gazebench speed`: projection arithmetic, rows, failed sizes, and the CLI end to end."""
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from gazebench.api import Purifier
+from gazebench.cli import cli
+from gazebench.plugins import hookimpl
+from gazebench.speed import SpeedConfig, measure, project, time_call
+
+
+def test_projection_known_answer():
+    # 1 s fixed + 0.5 s per iteration: 2 its -> 2 s, 4 its -> 3 s, 400 its -> 201 s
+    assert project(2.0, 3.0, 2, 4, 400) == pytest.approx(201.0)
+
+
+def test_time_call_counts_runs():
+    calls = []
+    times = time_call(lambda: calls.append(1), repeats=3, warmup=2, sync=lambda: None)
+    assert len(calls) == 5 and len(times) == 3 and all(t >= 0 for t in times)
+
+
+class Iterative(Purifier):
+    """Optimisation-based test purifier: cost grows with iterations."""
+
+    def __init__(self, iterations: int = 10) -> None:
+        self.iterations = iterations
+
+    def purify(self, batch):
+        x = batch.images.float()
+        for _ in range(self.iterations):
+            x = torch.nn.functional.avg_pool2d(x, 3, 1, 1)
+        return x.round().clamp(0, 255).to(torch.uint8)
+
+
+class FailsLarge(Purifier):
+    """Raises CUDA's out-of-memory message above 20 px."""
+
+    def __init__(self) -> None:
+        pass
+
+    def purify(self, batch):
+        if batch.size[0] > 20:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 9 GiB")
+        return batch.images.clone()
+
+
+@pytest.fixture
+def speed_plugins(pm):
+    class Plugin:
+        @hookimpl
+        def gazebench_register_purifiers(self, register):
+            register("iter-test", Iterative)
+            register("fails-large", FailsLarge)
+
+    pm.register(Plugin(), "speed-test-plugins")
+    return pm
+
+
+def test_measure_rows(speed_plugins):
+    cfg = SpeedConfig(purifiers=["identity", "iter-test", "fails-large"], resolutions=[16, 24], device="cpu",
+                      repeats=2, warmup=1, batch=2, iterations=50, timed_iterations=(1, 3), baselines=["identity"])
+    rows = measure(cfg, pm=speed_plugins, log=lambda m: None)
+    assert [(r["purifier"], r["resolution"]) for r in rows] == [
+        ("identity", 16), ("identity", 24), ("iter-test", 16), ("iter-test", 24), ("fails-large", 16), ("fails-large", 24)]
+    ident, it, fail = rows[0], rows[2], rows[5]
+    assert ident["projected"] is False and ident["batch"] == 2 and ident["images_per_second"] > 0
+    assert ident["speedup_vs_identity"] == pytest.approx(1.0)
+    assert it["projected"] is True and it["iterations"] == 50 and it["timed_iterations"] == [1, 3]
+    assert fail["error"] == "out of memory" and fail["seconds_per_image"] is None and fail["speedup_vs_identity"] is None
+    assert rows[4]["error"] is None
+
+
+def test_unsupported_option_is_a_row_not_a_silent_change(speed_plugins):
+    cfg = SpeedConfig(purifiers=["identity"], resolutions=[16], device="cpu", repeats=1, dtype="float16")
+    (row,) = measure(cfg, pm=speed_plugins, log=lambda m: None)
+    assert row["error"] == "purifier does not take dtype" and row["seconds_per_image"] is None
+
+
+def test_speed_cli_writes_record_and_report(pm, tmp_path):
+    out = tmp_path / "speed.json"
+    res = CliRunner().invoke(cli, ["speed", "-p", "identity", "--resolutions", "16,32", "--repeats", "1",
+                                   "--device", "cpu", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    rec = json.loads(out.read_text())
+    assert rec["schema"] == "gazebench.speed/1" and [r["resolution"] for r in rec["rows"]] == [16, 32]
+    md = CliRunner().invoke(cli, ["report", str(out)]).output
+    assert "| method | 16x16 | 32x32 |" in md and "| identity |" in md
+    bad = CliRunner().invoke(cli, ["speed", "--resolutions", "4", "--device", "cpu"])
+    assert bad.exit_code == 2 and "at least 8" in bad.output
