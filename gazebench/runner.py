@@ -49,6 +49,8 @@ class RunConfig:
     command: str = ""
     cache: bool = True
     cache_dir: str | None = None
+    plots: str | None = None
+    pupil_segmenter: str | None = "threshold"
 
 
 def resolve_device(device: str) -> str:
@@ -207,6 +209,8 @@ def run(cfg: RunConfig, *, pm: PluginManager | None = None, log: Progress | None
         purifier_stats[name] = stats
         purified[name] = test.replace(images=out.cpu())
 
+    shift_note = _pupil_shifts(pm, cfg, device, test, purified, purifier_stats, log)
+
     rows: list[dict[str, Any]] = []
     train_fp = fingerprint_batch(train)
     estimator_stats: dict[str, dict[str, Any]] = {}
@@ -253,7 +257,7 @@ def run(cfg: RunConfig, *, pm: PluginManager | None = None, log: Progress | None
                 "oracle_mean_deg": orc["mean_deg"] if orc else None,
                 "oracle_median_deg": orc["median_deg"] if orc else None,
                 "gap_closed": gap,
-                "pupil_shift_px": None,
+                "pupil_shift_px": purifier_stats[pname].get("pupil_shift_px"),
                 "raw_curve": raw["curve"], "purified_curve": pur["curve"],
             })
 
@@ -270,14 +274,60 @@ def run(cfg: RunConfig, *, pm: PluginManager | None = None, log: Progress | None
         "datasets": datasets,
         "purifiers": purifier_stats,
         "estimators": estimator_stats,
-        "notes": [n for p in purifiers.values() for n in getattr(p, "record_notes", lambda: [])()],
+        "notes": [n for p in purifiers.values() for n in getattr(p, "record_notes", lambda: [])()]
+                 + ([shift_note] if shift_note else []),
         "rows": rows,
     }
+    if cfg.plots:
+        from gazebench.plots import cumulative_curves, sample_grid
+
+        folder = Path(cfg.plots)
+        cols = [("raw", test.images)] + [(n, b.images) for n, b in purified.items() if n != "identity"]
+        if oracle is not None:
+            cols.append(("oracle (paired)", oracle.images))
+        record["plots"] = [str(cumulative_curves(record, folder / "cumulative_error.png")),
+                           str(sample_grid(cols, folder / "samples.png"))]
     out = Path(cfg.out) if cfg.out else Path("results") / "runs" / f"run-{started.replace(':', '')}.json"
     write_record(record, out)
     record["path"] = str(out)
     pm.record({k: v for k, v in record.items() if k != "path"})
     return record
+
+
+def pupil_centroids(labels: Any) -> Any:
+    """(N, H, W) label maps -> (N, 2) centroid (x, y) of the pupil label 3; NaN where none."""
+    import torch
+
+    pupil = (labels == 3).double()
+    h, w = labels.shape[-2:]
+    mass = pupil.sum((1, 2))
+    xs = (pupil * torch.arange(w, dtype=torch.float64)).sum((1, 2)) / mass
+    ys = (pupil * torch.arange(h, dtype=torch.float64).view(h, 1)).sum((1, 2)) / mass
+    return torch.stack([xs, ys], 1)  # 0/0 = NaN marks "no pupil found"
+
+
+def _pupil_shifts(pm: PluginManager, cfg: RunConfig, device: str, test: Any, purified: dict[str, Any],
+                  stats: dict[str, dict[str, Any]], log: Progress) -> str | None:
+    """The paper's "preserving ground truth": pupil centres found in raw vs purified images."""
+    import torch
+
+    name = cfg.pupil_segmenter
+    if not name:
+        return None
+    if name not in pm.registry("segmenter"):
+        return f"pupil shift not measured: segmenter {name!r} is not registered"
+    seg = build(pm, "segmenter", name, cfg.params.get(name, {}), device)
+    if seg.needs_fit:
+        return f"pupil shift not measured: segmenter {name!r} needs fitting; choose one that does not"
+    raw = pupil_centroids(seg.segment(test.images).cpu())
+    for pname, batch in purified.items():
+        moved = pupil_centroids(seg.segment(batch.images).cpu())
+        d = torch.linalg.norm(moved - raw, dim=1)
+        ok = torch.isfinite(d)
+        stats[pname]["pupil_found"] = float(ok.double().mean())
+        stats[pname]["pupil_shift_px"] = float(d[ok].mean()) if ok.any() else None
+        stats[pname]["pupil_shift_std_px"] = float(d[ok].std(unbiased=False)) if ok.any() else None
+    return f"pupil shift: pupil centroids found by segmenter {name!r} in raw vs purified test images"
 
 
 def _supply_masks(pm: PluginManager, cfg: RunConfig, device: str, train: Any,

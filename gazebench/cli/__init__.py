@@ -23,16 +23,19 @@ def cli() -> None:
       gazebench plugins                      # what is installed
       gazebench run --purifier identity --estimator mean
       gazebench report results/runs/run-*.json --format md
+      gazebench speed --resolutions 256,512
+      gazebench compare A.json B.json
     """
 
 
 def _add_builtin_commands() -> None:
-    from gazebench.cli import plugins_cmd, report_cmd, run_cmd, speed_cmd
+    from gazebench.cli import compare_cmd, plugins_cmd, report_cmd, run_cmd, speed_cmd
 
     cli.add_command(plugins_cmd.plugins)
     cli.add_command(run_cmd.run)
     cli.add_command(report_cmd.report)
     cli.add_command(speed_cmd.speed)
+    cli.add_command(compare_cmd.compare)
 
 
 def main(argv: list[str] | None = None) -> None:

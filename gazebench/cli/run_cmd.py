@@ -78,12 +78,17 @@ def _default_data() -> tuple[str, str]:
               help="A constructor parameter of a component, e.g. -o cnn.epochs=5 (values parse as JSON).")
 @click.option("--out", default=None, help="Record path (default results/runs/run-<UTC time>.json).")
 @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON instead of a table.")
+@click.option("--plots", default=None, metavar="DIR",
+              help="Write cumulative_error.png (Fig. 7) and samples.png (raw | purified | oracle) to DIR.")
+@click.option("--pupil-segmenter", default="threshold", show_default=True,
+              help="Segmenter that finds pupils for the pupil-shift column ('' to skip).")
 @click.option("--no-cache", is_flag=True, help="Refit and recompute everything; write nothing to the cache.")
 @click.option("--cache-dir", default=None, help="Cache folder (default $GAZEBENCH_CACHE, else ~/.cache/gazebench).")
 def run(estimators: tuple[str, ...], purifiers: tuple[str, ...], train: str | None, test: str | None,
         train_root: str | None, test_root: str | None, masks: str, size: str, n_train: int,
         n_test: int, n_unlabelled: int, seed: int, device: str, sets: tuple[str, ...],
-        out: str | None, as_json: bool, no_cache: bool, cache_dir: str | None) -> None:
+        out: str | None, as_json: bool, plots: str | None, pupil_segmenter: str, no_cache: bool,
+        cache_dir: str | None) -> None:
     """Train estimators on synthetic eyes; test them on real-style eyes, raw and purified.
 
     Each row is one estimator x purifier: mean/median angular error (degrees) on the raw test
@@ -115,7 +120,7 @@ def run(estimators: tuple[str, ...], purifiers: tuple[str, ...], train: str | No
             n_train=n_train or None, n_test=n_test or None, n_unlabelled=n_unlabelled or None,
             seed=seed, device=device, train_root=train_root, test_root=test_root,
             params=_parse_sets(sets), out=out, command=format_command(sys.argv[1:]),
-            cache=not no_cache, cache_dir=cache_dir)
+            cache=not no_cache, cache_dir=cache_dir, plots=plots, pupil_segmenter=pupil_segmenter or None)
         record = run_pipeline(cfg, log=lambda m: err.print(f"[dim]{m}[/dim]"))
     except (PluginError, RunError, ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -1,0 +1,102 @@
+"""Pupil shift, plots and `gazebench compare`."""
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from gazebench.api import Purifier, Segmenter
+from gazebench.cli import cli
+from gazebench.cli.compare_cmd import compare_rows
+from gazebench.plugins import hookimpl
+from gazebench.runner import RunConfig, pupil_centroids, run
+
+SMALL = dict(train="toy", test="toy-wild", n_train=60, n_test=12, n_unlabelled=12, cache=False)
+
+
+def test_pupil_centroids_known_answer():
+    labels = torch.zeros(2, 5, 6, dtype=torch.uint8)
+    labels[0, 1:3, 2:4] = 3  # a 2x2 pupil at x 2..3, y 1..2
+    c = pupil_centroids(labels)
+    assert c[0].tolist() == [2.5, 1.5]
+    assert torch.isnan(c[1]).all()
+
+
+class DarkestSegmenter(Segmenter):
+    """Pupil = pixels darker than 60 (enough on toy eyes)."""
+
+    def __init__(self) -> None:
+        pass
+
+    def segment(self, images):
+        gray = images.float().mean(1)
+        return (gray < 60).to(torch.uint8) * 3
+
+
+class ShiftRight(Purifier):
+    """Moves the image 2 px right (a purifier that breaks the gaze label)."""
+
+    def __init__(self) -> None:
+        pass
+
+    def purify(self, batch):
+        out = batch.images.clone()
+        out[..., 2:] = batch.images[..., :-2]
+        return out
+
+
+@pytest.fixture
+def extras(pm):
+    class Plugin:
+        @hookimpl
+        def gazebench_register_segmenters(self, register):
+            register("darkest", DarkestSegmenter)
+
+        @hookimpl
+        def gazebench_register_purifiers(self, register):
+            register("shift-right", ShiftRight)
+
+    pm.register(Plugin(), "extras")
+    return pm
+
+
+def test_pupil_shift_measures_a_moved_pupil(extras, tmp_path):
+    rec = run(RunConfig(**SMALL, purifiers=["identity", "shift-right"], pupil_segmenter="darkest",
+                        out=str(tmp_path / "r.json")), pm=extras, log=lambda m: None)
+    shifts = {r["purifier"]: r["pupil_shift_px"] for r in rec["rows"]}
+    assert shifts["identity"] == 0.0
+    assert shifts["shift-right"] == pytest.approx(2.0, abs=0.05)
+    assert rec["purifiers"]["shift-right"]["pupil_found"] == 1.0
+
+
+def test_missing_pupil_segmenter_is_a_note_not_a_failure(extras, tmp_path):
+    rec = run(RunConfig(**SMALL, pupil_segmenter="nope", out=str(tmp_path / "r.json")), pm=extras, log=lambda m: None)
+    assert rec["rows"][0]["pupil_shift_px"] is None
+    assert "segmenter 'nope' is not registered" in " ".join(rec["notes"])
+
+
+def test_plots_are_written(extras, tmp_path):
+    rec = run(RunConfig(**SMALL, purifiers=["identity", "shift-right"], pupil_segmenter=None,
+                        plots=str(tmp_path / "plots"), out=str(tmp_path / "r.json")), pm=extras, log=lambda m: None)
+    for p in rec["plots"]:
+        data = open(p, "rb").read()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+def test_compare_rows_and_cli(tmp_path):
+    a = {"schema": "gazebench.run/1", "rows": [
+        {"estimator": "e", "train": "s", "test": "w", "purifier": "p", "raw_mean_deg": 10.0, "purified_mean_deg": 8.0},
+        {"estimator": "e", "train": "s", "test": "w", "purifier": "q", "raw_mean_deg": 10.0, "purified_mean_deg": 9.0}]}
+    b = {"schema": "gazebench.run/1", "rows": [
+        {"estimator": "e", "train": "s", "test": "w", "purifier": "p", "raw_mean_deg": 10.5, "purified_mean_deg": 7.0}]}
+    rows = compare_rows(a, b)
+    assert rows[0]["purified_mean_deg"] == (8.0, 7.0, -1.0)
+    assert rows[1]["raw_mean_deg"] == (10.0, None, None)
+    (tmp_path / "a.json").write_text(json.dumps(a))
+    (tmp_path / "b.json").write_text(json.dumps(b))
+    res = CliRunner().invoke(cli, ["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")])
+    assert res.exit_code == 0 and "-1.00" in res.output and "+0.50" in res.output
+    (tmp_path / "s.json").write_text(json.dumps({"schema": "gazebench.speed/1", "rows": []}))
+    res = CliRunner().invoke(cli, ["compare", str(tmp_path / "a.json"), str(tmp_path / "s.json")])
+    assert res.exit_code == 1 and "compare reads gazebench.run/1" in res.output
