@@ -21,13 +21,13 @@ def _pyplot() -> Any:
 
 
 def cumulative_curves(record: dict[str, Any], path: str | Path) -> Path:
-    """One panel per estimator: fraction of test images under each error, raw vs each purifier."""
+    """One panel per estimator and training set: fraction of test images under each error, raw vs each purifier."""
     plt = _pyplot()
     rows = record["rows"]
-    estimators = list(dict.fromkeys(r["estimator"] for r in rows))
-    fig, axes = plt.subplots(1, len(estimators), figsize=(4.2 * len(estimators), 3.6), squeeze=False)
-    for ax, est in zip(axes[0], estimators):
-        mine = [r for r in rows if r["estimator"] == est]
+    groups = list(dict.fromkeys((r["estimator"], r["train"]) for r in rows))
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.6), squeeze=False)
+    for ax, (est, train) in zip(axes[0], groups):
+        mine = [r for r in rows if (r["estimator"], r["train"]) == (est, train)]
         xs, ys = zip(*mine[0]["raw_curve"])
         ax.plot(xs, ys, color="black", lw=2, label=f"raw ({mine[0]['raw_mean_deg']:.1f} deg)")
         for r in mine:

@@ -31,7 +31,7 @@ class RunError(Exception):
 class RunConfig:
     """Every option of a run; recorded verbatim in the record's ``config``."""
 
-    train: str = "toy"
+    train: str | list[str] = "toy"
     test: str = "toy-wild"
     estimators: list[str] = field(default_factory=lambda: ["mean"])
     purifiers: list[str] = field(default_factory=lambda: ["identity"])
@@ -118,8 +118,20 @@ def _load(pm: PluginManager, name: str, split: str, cfg: RunConfig, root: str | 
     return dataset, data
 
 
+def _check_purified(name: str, out: Any, like: Any) -> None:
+    import torch
+
+    if not isinstance(out, torch.Tensor) or out.shape != like.shape or out.dtype != torch.uint8:
+        raise RunError(f"purifier {name!r} returned {getattr(out, 'dtype', type(out))} "
+                       f"{tuple(getattr(out, 'shape', ()))}; expected uint8 {tuple(like.shape)}")
+
+
 def run(cfg: RunConfig, *, pm: PluginManager | None = None, log: Progress | None = None) -> dict[str, Any]:
-    """Run the pipeline for ``cfg`` and return the record (also written to disk and handed to plugins)."""
+    """Run the pipeline for ``cfg`` and return the record (also written to disk and handed to plugins).
+
+    Each training set gives its own rows: estimators are fitted on it and purifiers take their
+    style from it; the test set, its masks and the unlabelled content set are loaded once.
+    """
     import torch
 
     from gazebench.geometry import angular_error_deg, error_summary
@@ -129,22 +141,21 @@ def run(cfg: RunConfig, *, pm: PluginManager | None = None, log: Progress | None
     log = log or (lambda msg: print(msg, file=sys.stderr))
     started = utc_now()
     device = resolve_device(cfg.device)
+    trains = [cfg.train] if isinstance(cfg.train, str) else list(cfg.train)
     if not cfg.estimators:
         raise RunError("no estimator given: pass --estimator NAME (see `gazebench plugins`)")
-    for kind, names in (("estimator", cfg.estimators), ("purifier", cfg.purifiers)):
+    if not trains:
+        raise RunError("no training set given: pass --train NAME (see `gazebench plugins --kind dataset`)")
+    for kind, names in (("estimator", cfg.estimators), ("purifier", cfg.purifiers), ("dataset", trains + [cfg.test])):
         for n in names:
             pm.spec(kind, n)  # fail before any work on an unknown name
 
-    train_ds, train_data = _load(pm, cfg.train, "train", cfg, cfg.train_root, cfg.n_train, device)
     test_ds, test_data = _load(pm, cfg.test, "test", cfg, cfg.test_root, cfg.n_test, device)
-    with _stage(log, f"loading {len(train_data)} train ({cfg.train}) and {len(test_data)} test ({cfg.test}) samples"):
-        train = train_data.take()
+    with _stage(log, f"loading {len(test_data)} test samples ({cfg.test})"):
         test = test_data.take()
-    if train.gaze is None:
-        raise RunError(f"dataset {cfg.train!r} has no gaze labels: it cannot train an estimator")
     if test.gaze is None:
         raise RunError(f"dataset {cfg.test!r} has no gaze labels: it cannot be a test set")
-    datasets = {"train": {**train_data.info, "n": len(train)}, "test": {**test_data.info, "n": len(test)}}
+    datasets: dict[str, Any] = {"test": {**test_data.info, "n": len(test)}, "train": {}}
 
     oracle: EyeBatch | None = None
     paired = getattr(test_ds, "paired_with", None)
@@ -153,113 +164,131 @@ def run(cfg: RunConfig, *, pm: PluginManager | None = None, log: Progress | None
         oracle = paired_data.batch(test.pair.tolist())
         datasets["oracle"] = {**paired_data.info, "n": len(oracle)}
 
-    purifiers = {name: build(pm, "purifier", name, cfg.params.get(name, {}), device) for name in cfg.purifiers}
-    need_masks = any(p.needs_masks for p in purifiers.values())
-    need_fit = any(p.needs_fit for p in purifiers.values())
+    probe = {name: build(pm, "purifier", name, cfg.params.get(name, {}), device) for name in cfg.purifiers}
+    need_masks = any(p.needs_masks for p in probe.values())
+    need_fit = any(p.needs_fit for p in probe.values())
     content = None
     if need_fit:
         _, content_data = _load(pm, cfg.test, "unlabelled", cfg, cfg.test_root, cfg.n_unlabelled, device)
         content = content_data.take().without_labels()
         datasets["unlabelled"] = {**content_data.info, "n": len(content)}
-    masks_from = None
-    style = train
-    if need_masks:
-        supplied, masks_from = _supply_masks(pm, cfg, device, train,
-                                             {"test": test, "content": content, "style": train}, log)
-        test, content, style = supplied["test"], supplied["content"], supplied["style"]
 
     cache = Cache(cfg.cache_dir, enabled=cfg.cache)
-    test_fp = fingerprint_batch(test)
-    fit_fp = (fingerprint_batch(content), fingerprint_batch(style)) if need_fit else None
-    purifier_stats: dict[str, dict[str, Any]] = {}
-    purified: dict[str, EyeBatch] = {}
-    for name, purifier in purifiers.items():
-        seed_everything(cfg.seed)
-        stats: dict[str, Any] = {"component": purifier.describe(), "fit_seconds": None,
-                                 "fit_cached": False, "purify_cached": False}
-        fit_key = cache.key("purifier", stats["component"], fit_fp if purifier.needs_fit else None,
-                            cfg.seed, device)
-        if purifier.needs_fit:
-            ckpt = cache.path("purifiers", name, fit_key)
-            if cache.hit(ckpt):
-                purifier.load(ckpt)
-                stats["fit_cached"] = True
-                log(f"purifier {name}: fitted state from cache {ckpt}")
-            else:
-                with _stage(log, f"fitting purifier {name}") as st:
-                    purifier.fit(content, style)
-                stats["fit_seconds"] = st["seconds"]
-                if cache.enabled:
-                    purifier.save(ckpt)
-        out_path = cache.path("purified", name, cache.key(fit_key, test_fp), ".pt")
-        if cache.hit(out_path):
-            out = load_state(out_path)["images"]
-            stats["purify_cached"] = True
-            stats["purify_seconds_per_image"] = None
-            log(f"purifier {name}: purified test set from cache {out_path}")
-        else:
-            with _stage(log, f"purifying {len(test)} test images with {name}") as st:
-                out = purifier.purify(test.without_labels())
-            stats["purify_seconds_per_image"] = st["seconds"] / len(test)
-        if not isinstance(out, torch.Tensor) or out.shape != test.images.shape or out.dtype != torch.uint8:
-            raise RunError(f"purifier {name!r} returned {getattr(out, 'dtype', type(out))} "
-                           f"{tuple(getattr(out, 'shape', ()))}; expected uint8 {tuple(test.images.shape)}")
-        if cache.enabled and not stats["purify_cached"]:
-            save_state(out_path, {"images": out.cpu().contiguous()})
-        purifier_stats[name] = stats
-        purified[name] = test.replace(images=out.cpu())
-
-    shift_note = _pupil_shifts(pm, cfg, device, test, purified, purifier_stats, log)
-
     rows: list[dict[str, Any]] = []
-    train_fp = fingerprint_batch(train)
-    estimator_stats: dict[str, dict[str, Any]] = {}
-    for name in cfg.estimators:
-        seed_everything(cfg.seed)
-        est = build(pm, "estimator", name, cfg.params.get(name, {}), device)
-        estimator_stats[name] = {"component": est.describe(), "fit_seconds": None, "fit_cached": False}
-        ckpt = cache.path("estimators", name, cache.key("estimator", estimator_stats[name]["component"],
-                                                       train_fp, cfg.seed, device))
-        if cache.hit(ckpt):
-            est.load(ckpt)
-            estimator_stats[name]["fit_cached"] = True
-            log(f"estimator {name}: fitted state from cache {ckpt}")
-        else:
-            with _stage(log, f"fitting estimator {name} on {len(train)} {cfg.train} samples") as st:
-                est.fit(train)
-            estimator_stats[name]["fit_seconds"] = st["seconds"]
-            if cache.enabled:
-                est.save(ckpt)
+    purifier_stats: list[dict[str, Any]] = []
+    estimator_stats: list[dict[str, Any]] = []
+    notes: list[str] = []
+    masks_from = None
+    first_purified: dict[str, EyeBatch] = {}
+    raw_test = test
+    for tname in trains:
+        root = cfg.train_root if len(trains) == 1 else None
+        _, train_data = _load(pm, tname, "train", cfg, root, cfg.n_train, device)
+        with _stage(log, f"loading {len(train_data)} training samples ({tname})"):
+            train = train_data.take()
+        if train.gaze is None:
+            raise RunError(f"dataset {tname!r} has no gaze labels: it cannot train an estimator")
+        datasets["train"][tname] = {**train_data.info, "n": len(train)}
 
-        def score(batch: EyeBatch, _est: Any = est, _name: str = name) -> dict[str, Any]:
-            pred = _est.predict(batch.without_labels())
-            pred = torch.as_tensor(pred, dtype=torch.float32).cpu()
-            if pred.shape != (len(batch), 3) or not bool(torch.isfinite(pred).all()):
-                raise RunError(f"estimator {_name!r} returned {tuple(pred.shape)} predictions "
-                               f"(finite: {bool(torch.isfinite(pred).all())}); expected finite ({len(batch)}, 3)")
-            return error_summary(angular_error_deg(pred.double(), test.gaze.double()))
+        test_t, content_t, style = raw_test, content, train
+        if need_masks:
+            supplied, masks_from = _supply_masks(pm, cfg, device, train,
+                                                 {"test": raw_test, "content": content, "style": train}, log)
+            test_t, content_t, style = supplied["test"], supplied["content"], supplied["style"]
+        test_fp = fingerprint_batch(test_t)
+        fit_fp = (fingerprint_batch(content_t), fingerprint_batch(style)) if need_fit else None
 
-        with _stage(log, f"predicting raw test with {name}") as st:
-            raw = score(test)
-        estimator_stats[name]["predict_seconds_per_image"] = st["seconds"] / len(test)
-        orc = score(oracle) if oracle is not None else None
-        for pname in cfg.purifiers:
-            pur = score(purified[pname])
-            gap = None
-            if orc is not None and abs(raw["mean_deg"] - orc["mean_deg"]) > 1e-9:
-                gap = (raw["mean_deg"] - pur["mean_deg"]) / (raw["mean_deg"] - orc["mean_deg"])
-            rows.append({
-                "estimator": name, "train": cfg.train, "test": cfg.test, "purifier": pname,
-                "n_train": len(train), "n_test": len(test),
-                "raw_mean_deg": raw["mean_deg"], "raw_median_deg": raw["median_deg"], "raw_std_deg": raw["std_deg"],
-                "purified_mean_deg": pur["mean_deg"], "purified_median_deg": pur["median_deg"],
-                "purified_std_deg": pur["std_deg"],
-                "oracle_mean_deg": orc["mean_deg"] if orc else None,
-                "oracle_median_deg": orc["median_deg"] if orc else None,
-                "gap_closed": gap,
-                "pupil_shift_px": purifier_stats[pname].get("pupil_shift_px"),
-                "raw_curve": raw["curve"], "purified_curve": pur["curve"],
-            })
+        purified: dict[str, EyeBatch] = {}
+        stats_by_name: dict[str, dict[str, Any]] = {}
+        for name in cfg.purifiers:
+            purifier = build(pm, "purifier", name, cfg.params.get(name, {}), device)
+            seed_everything(cfg.seed)
+            stats: dict[str, Any] = {"purifier": name, "style": tname if purifier.needs_fit else None,
+                                     "component": purifier.describe(), "fit_seconds": None,
+                                     "fit_cached": False, "purify_cached": False}
+            fit_key = cache.key("purifier", stats["component"], fit_fp if purifier.needs_fit else None,
+                                cfg.seed, device)
+            if purifier.needs_fit:
+                ckpt = cache.path("purifiers", name, fit_key)
+                if cache.hit(ckpt):
+                    purifier.load(ckpt)
+                    stats["fit_cached"] = True
+                    log(f"purifier {name}: fitted state from cache {ckpt}")
+                else:
+                    with _stage(log, f"fitting purifier {name} (style {tname})") as st:
+                        purifier.fit(content_t, style)
+                    stats["fit_seconds"] = st["seconds"]
+                    if cache.enabled:
+                        purifier.save(ckpt)
+            out_path = cache.path("purified", name, cache.key(fit_key, test_fp), ".pt")
+            if cache.hit(out_path):
+                out = load_state(out_path)["images"]
+                stats.update(purify_cached=True, purify_seconds_per_image=None)
+                log(f"purifier {name}: purified test set from cache {out_path}")
+            else:
+                with _stage(log, f"purifying {len(test_t)} test images with {name}") as st:
+                    out = purifier.purify(test_t.without_labels())
+                stats["purify_seconds_per_image"] = st["seconds"] / len(test_t)
+            _check_purified(name, out, test_t.images)
+            if cache.enabled and not stats["purify_cached"]:
+                save_state(out_path, {"images": out.cpu().contiguous()})
+            notes += [n for n in getattr(purifier, "record_notes", lambda: [])() if n not in notes]
+            purifier_stats.append(stats)
+            stats_by_name[name] = stats
+            purified[name] = test_t.replace(images=out.cpu())
+        first_purified = first_purified or purified
+        shift_note = _pupil_shifts(pm, cfg, device, raw_test, purified, stats_by_name, log)
+        if shift_note and shift_note not in notes:
+            notes.append(shift_note)
+
+        train_fp = fingerprint_batch(train)
+        for name in cfg.estimators:
+            seed_everything(cfg.seed)
+            est = build(pm, "estimator", name, cfg.params.get(name, {}), device)
+            est_stats: dict[str, Any] = {"estimator": name, "train": tname, "component": est.describe(),
+                                         "fit_seconds": None, "fit_cached": False}
+            estimator_stats.append(est_stats)
+            ckpt = cache.path("estimators", name, cache.key("estimator", est_stats["component"], train_fp,
+                                                           cfg.seed, device))
+            if cache.hit(ckpt):
+                est.load(ckpt)
+                est_stats["fit_cached"] = True
+                log(f"estimator {name}: fitted state from cache {ckpt}")
+            else:
+                with _stage(log, f"fitting estimator {name} on {len(train)} {tname} samples") as st:
+                    est.fit(train)
+                est_stats["fit_seconds"] = st["seconds"]
+                if cache.enabled:
+                    est.save(ckpt)
+
+            def score(batch: EyeBatch, _est: Any = est, _name: str = name) -> dict[str, Any]:
+                pred = torch.as_tensor(_est.predict(batch.without_labels()), dtype=torch.float32).cpu()
+                if pred.shape != (len(batch), 3) or not bool(torch.isfinite(pred).all()):
+                    raise RunError(f"estimator {_name!r} returned {tuple(pred.shape)} predictions "
+                                   f"(finite: {bool(torch.isfinite(pred).all())}); expected finite ({len(batch)}, 3)")
+                return error_summary(angular_error_deg(pred.double(), raw_test.gaze.double()))
+
+            with _stage(log, f"predicting raw test with {name}") as st:
+                raw = score(raw_test)
+            est_stats["predict_seconds_per_image"] = st["seconds"] / len(raw_test)
+            orc = score(oracle) if oracle is not None else None
+            for pname in cfg.purifiers:
+                pur = score(purified[pname])
+                gap = None
+                if orc is not None and abs(raw["mean_deg"] - orc["mean_deg"]) > 1e-9:
+                    gap = (raw["mean_deg"] - pur["mean_deg"]) / (raw["mean_deg"] - orc["mean_deg"])
+                rows.append({
+                    "estimator": name, "train": tname, "test": cfg.test, "purifier": pname,
+                    "n_train": len(train), "n_test": len(raw_test),
+                    "raw_mean_deg": raw["mean_deg"], "raw_median_deg": raw["median_deg"], "raw_std_deg": raw["std_deg"],
+                    "purified_mean_deg": pur["mean_deg"], "purified_median_deg": pur["median_deg"],
+                    "purified_std_deg": pur["std_deg"],
+                    "oracle_mean_deg": orc["mean_deg"] if orc else None,
+                    "oracle_median_deg": orc["median_deg"] if orc else None,
+                    "gap_closed": gap,
+                    "pupil_shift_px": stats_by_name[pname].get("pupil_shift_px"),
+                    "raw_curve": raw["curve"], "purified_curve": pur["curve"],
+                })
 
     plugins = [{"name": p.name, "distribution": p.distribution, "version": p.version, "broken": p.broken}
                for p in pm.plugins.values()]
@@ -274,15 +303,14 @@ def run(cfg: RunConfig, *, pm: PluginManager | None = None, log: Progress | None
         "datasets": datasets,
         "purifiers": purifier_stats,
         "estimators": estimator_stats,
-        "notes": [n for p in purifiers.values() for n in getattr(p, "record_notes", lambda: [])()]
-                 + ([shift_note] if shift_note else []),
+        "notes": notes,
         "rows": rows,
     }
     if cfg.plots:
         from gazebench.plots import cumulative_curves, sample_grid
 
         folder = Path(cfg.plots)
-        cols = [("raw", test.images)] + [(n, b.images) for n, b in purified.items() if n != "identity"]
+        cols = [("raw", raw_test.images)] + [(n, b.images) for n, b in first_purified.items() if n != "identity"]
         if oracle is not None:
             cols.append(("oracle (paired)", oracle.images))
         record["plots"] = [str(cumulative_curves(record, folder / "cumulative_error.png")),
@@ -347,7 +375,7 @@ def _supply_masks(pm: PluginManager, cfg: RunConfig, device: str, train: Any,
     seg = build(pm, "segmenter", source, cfg.params.get(source, {}), device)
     if seg.needs_fit:
         if train.masks is None:
-            raise RunError(f"segmenter {source!r} needs training masks, but {cfg.train!r} has none")
+            raise RunError(f"segmenter {source!r} needs training masks, but the training set has none")
         with _stage(log, f"fitting segmenter {source}"):
             seg.fit(train)
     out = {k: (b if b is None or b.masks is not None else b.replace(masks=seg.segment(b.images).cpu()))

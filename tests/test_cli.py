@@ -77,12 +77,22 @@ def test_cache_reuses_fitted_estimator_and_no_cache_refits(runner, tmp_path):
     first = json.loads(runner.invoke(cli, [*args, "--out", str(tmp_path / "1.json")]).stdout)
     second = json.loads(runner.invoke(cli, [*args, "--out", str(tmp_path / "2.json")]).stdout)
     third = json.loads(runner.invoke(cli, [*args, "--no-cache", "--out", str(tmp_path / "3.json")]).stdout)
-    assert first["estimators"]["mean"]["fit_cached"] is False
-    assert second["estimators"]["mean"]["fit_cached"] is True and second["purifiers"]["identity"]["purify_cached"]
-    assert third["estimators"]["mean"]["fit_cached"] is False
+    assert first["estimators"][0]["fit_cached"] is False
+    assert second["estimators"][0]["fit_cached"] is True and second["purifiers"][0]["purify_cached"]
+    assert third["estimators"][0]["fit_cached"] is False
     assert first["rows"][0]["raw_mean_deg"] == second["rows"][0]["raw_mean_deg"] == third["rows"][0]["raw_mean_deg"]
     entries = sorted(p.parent.name for p in (tmp_path / "c").rglob("*") if p.is_file())
     assert entries == ["estimators", "purified"]
     # a different seed is different data: a miss
     other = json.loads(runner.invoke(cli, [*args, "--seed", "1", "--out", str(tmp_path / "4.json")]).stdout)
-    assert other["estimators"]["mean"]["fit_cached"] is False
+    assert other["estimators"][0]["fit_cached"] is False
+
+
+def test_several_training_sets_give_rows_each(runner, tmp_path):
+    res = runner.invoke(cli, ["run", "--train", "toy,toy-wild", "--test", "toy-wild", "--n-train", "100",
+                              "--n-test", "20", "--json", "--out", str(tmp_path / "r.json")])
+    assert res.exit_code == 0, res.output
+    rec = json.loads(res.stdout)
+    assert [(r["train"], r["estimator"]) for r in rec["rows"]] == [("toy", "mean"), ("toy-wild", "mean")]
+    assert sorted(rec["datasets"]["train"]) == ["toy", "toy-wild"]
+    assert [e["train"] for e in rec["estimators"]] == ["toy", "toy-wild"]

@@ -60,7 +60,9 @@ def _default_data() -> tuple[str, str]:
               help="Estimator name(s): repeat, comma-separate, or 'all'.")
 @click.option("--purifier", "-p", "purifiers", multiple=True, default=("identity",), show_default=True,
               help="Purifier name(s): repeat, comma-separate, or 'all'.")
-@click.option("--train", default=None, help="Training dataset (labelled, synthetic). Default: synth, else toy.")
+@click.option("--train", default=None,
+              help="Training dataset(s) (labelled, synthetic), comma-separated: one set of rows each. "
+                   "Default: synth, else toy.")
 @click.option("--test", default=None, help="Test dataset (labelled, real-like). Default: synth-wild, else toy-wild.")
 @click.option("--train-root", default=None, help="Folder of the training dataset on disk.")
 @click.option("--test-root", default=None, help="Folder of the test dataset on disk.")
@@ -114,8 +116,9 @@ def run(estimators: tuple[str, ...], purifiers: tuple[str, ...], train: str | No
         if train is None or test is None:
             dtrain, dtest = _default_data()
             train, test = train or dtrain, test or dtest
+        trains = [t.strip() for t in train.split(",") if t.strip()]
         cfg = RunConfig(
-            train=train, test=test, estimators=_split_names(estimators, "estimator"),
+            train=trains[0] if len(trains) == 1 else trains, test=test, estimators=_split_names(estimators, "estimator"),
             purifiers=_split_names(purifiers, "purifier"), masks=masks, size=_parse_size(size),
             n_train=n_train or None, n_test=n_test or None, n_unlabelled=n_unlabelled or None,
             seed=seed, device=device, train_root=train_root, test_root=test_root,
@@ -132,21 +135,25 @@ def run(estimators: tuple[str, ...], purifiers: tuple[str, ...], train: str | No
 
 
 def _print_table(record: dict[str, Any], console: Any) -> None:
-    """The run's rows on screen; train/test go in the title so the table fits 80 columns."""
+    """The run's rows on screen, fitting 80 columns; train/test go in the title."""
     from rich import box
     from rich.table import Table
 
     from gazebench.results import caption
 
     cfg = record["config"]
-    t = Table(title=f"angular error (deg), train {cfg['train']} -> test {cfg['test']}",
+    trains = list(dict.fromkeys(r["train"] for r in record["rows"]))
+    t = Table(title=f"angular error (deg), train {', '.join(trains)} -> test {cfg['test']}",
               caption=caption(record), box=box.SIMPLE_HEAD, pad_edge=False)
-    cols = (("estimator", "estimator", "s"), ("purifier", "purifier", "s"), ("n_test", "n", "d"),
-            ("raw_mean_deg", "raw mean", ".2f"), ("raw_median_deg", "raw med", ".2f"),
-            ("purified_mean_deg", "pur. mean", ".2f"), ("purified_median_deg", "pur. med", ".2f"),
-            ("oracle_mean_deg", "oracle", ".2f"), ("gap_closed", "gap closed", ".0%"))
+    names = (("estimator", "estimator", "s"),) + ((("train", "train", "s"),) if len(trains) > 1 else ())
+    # medians make way for the train column on an 80-column screen; `gazebench report` has all
+    medians = len(trains) == 1
+    cols = names + (("purifier", "purifier", "s"), ("n_test", "n", "d"), ("raw_mean_deg", "raw mean", ".2f")) \
+        + ((("raw_median_deg", "raw med", ".2f"),) if medians else ()) + (("purified_mean_deg", "pur. mean", ".2f"),) \
+        + ((("purified_median_deg", "pur. med", ".2f"),) if medians else ()) \
+        + (("oracle_mean_deg", "oracle", ".2f"), ("gap_closed", "gap closed", ".0%"))
     for i, (_, head, _) in enumerate(cols):
-        t.add_column(head, justify="left" if i < 2 else "right", no_wrap=i < 2)
+        t.add_column(head, justify="left" if i <= len(names) else "right", no_wrap=i <= len(names))
     for r in record["rows"]:
         t.add_row(*("-" if r.get(k) is None else format(r[k], f) for k, _, f in cols))
     console.print(t)
