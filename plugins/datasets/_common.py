@@ -164,6 +164,9 @@ def crop_resize(im: Any, box: Sequence[float], size: tuple[int, int]) -> np.ndar
         canvas = Image.new(im.mode, (w + left + right, h + top + bottom))
         canvas.paste(im, (left, top))
         im, x0, x1, y0, y1 = canvas, x0 + left, x1 + left, y0 + top, y1 + top
+    if all(float(v).is_integer() for v in (x0, y0, x1, y1)):
+        # crop first so the filter cannot reach pixels outside the box
+        im, (x0, y0, x1, y1) = im.crop((int(x0), int(y0), int(x1), int(y1))), (0.0, 0.0, x1 - x0, y1 - y0)
     out = im.resize((size[1], size[0]), Image.Resampling.BILINEAR, box=(x0, y0, x1, y1))
     arr = np.asarray(out, dtype=np.uint8)
     return arr[None] if arr.ndim == 2 else np.ascontiguousarray(arr.transpose(2, 0, 1))

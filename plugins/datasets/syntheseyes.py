@@ -55,6 +55,7 @@ class _SafeUnpickler(pickle.Unpickler):
     ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
                ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
                ("numpy", "ndarray"), ("numpy", "dtype"), ("copyreg", "_reconstructor"),
+               ("_codecs", "encode"),  # how protocol-2 pickles carry array bytes
                ("builtins", "object"), ("builtins", "list"), ("builtins", "dict"), ("builtins", "tuple")}
 
     def find_class(self, module: str, name: str) -> Any:
