@@ -30,6 +30,7 @@ class ImageFolder(Dataset):
     """Any folder of images, unlabelled (purifier content/style, the style-objective comparison)."""
 
     labelled: ClassVar[bool] = False
+    needs_root: ClassVar[bool] = True  # reads files from disk (the conformance suite skips it)
     gray: ClassVar[bool] = False
     default_size: ClassVar[tuple[int, int]] = (256, 256)
     splits: ClassVar[tuple[str, ...]] = ("unlabelled",)

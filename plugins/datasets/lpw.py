@@ -109,6 +109,7 @@ class LPW(Dataset):
     """Labelled Pupils in the Wild: real IR eye-video frames with pupil centres, no gaze."""
 
     labelled: ClassVar[bool] = False
+    needs_root: ClassVar[bool] = True  # reads files from disk (the conformance suite skips it)
     gray: ClassVar[bool] = True
     default_size: ClassVar[tuple[int, int]] = (36, 60)
     splits: ClassVar[tuple[str, ...]] = ("unlabelled",)

@@ -185,6 +185,7 @@ class MPIIGaze(Dataset):
     """MPIIGaze normalised eye patches: real, 15 subjects, leave-one-subject-out folds."""
 
     labelled: ClassVar[bool] = True
+    needs_root: ClassVar[bool] = True  # reads files from disk (the conformance suite skips it)
     gray: ClassVar[bool] = True
     default_size: ClassVar[tuple[int, int]] = (36, 60)
 

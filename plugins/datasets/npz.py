@@ -105,6 +105,8 @@ def write_npz(path: str | Path, batch: EyeBatch, info: dict[str, Any]) -> Path:
 class NpzDataset(Dataset):
     """Prepared arrays (``gazebench data prepare``) or any .npz with an ``images`` array."""
 
+    #: reads files from disk: the conformance suite leaves it to these tests
+    needs_root: ClassVar[bool] = True
     #: set on the instance by ``load``: whether the file read has gaze / masks
     labelled: ClassVar[bool] = False
     has_masks: ClassVar[bool] = False

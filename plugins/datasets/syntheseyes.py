@@ -97,6 +97,7 @@ class SynthesEyes(Dataset):
     """SynthesEyes renders (120x80 RGB) with landmark masks and gaze."""
 
     labelled: ClassVar[bool] = True
+    needs_root: ClassVar[bool] = True  # reads files from disk (the conformance suite skips it)
     has_masks: ClassVar[bool] = True
     gray: ClassVar[bool] = False
     default_size: ClassVar[tuple[int, int]] = (36, 60)

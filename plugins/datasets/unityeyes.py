@@ -120,6 +120,7 @@ class UnityEyes(Dataset):
     """UnityEyes renders: synthetic RGB eyes with landmark masks, cropped like GazeML."""
 
     labelled: ClassVar[bool] = True
+    needs_root: ClassVar[bool] = True  # reads files from disk (the conformance suite skips it)
     has_masks: ClassVar[bool] = True
     gray: ClassVar[bool] = False
     default_size: ClassVar[tuple[int, int]] = (36, 60)

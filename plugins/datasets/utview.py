@@ -119,6 +119,7 @@ class UTMultiview(Dataset):
     """UT Multiview eye images (36x60 gray), synthesised (``synth``) or real (``test``) views."""
 
     labelled: ClassVar[bool] = True
+    needs_root: ClassVar[bool] = True  # reads files from disk (the conformance suite skips it)
     gray: ClassVar[bool] = True
     default_size: ClassVar[tuple[int, int]] = (36, 60)
 
