@@ -1,0 +1,217 @@
+"""The classical estimators' shared base, and the two that wrap scikit-learn: ``svr`` and ``rf``.
+
+Both regress (pitch, yaw) in radians (:mod:`gazebench.geometry`) from a feature of
+:mod:`.features`, with the head pose's (pitch, yaw) appended when the training set has one, and
+turn the prediction back into a unit gaze vector.
+
+Checkpoints: ``save(path)`` writes a ``weights_only`` torch checkpoint at ``path`` (parameters and
+every tensor-shaped state), and for the two scikit-learn models the fitted model is written with
+joblib (a pickle) beside it at ``<path>.joblib``; the checkpoint records that file's SHA-256 and
+``load`` refuses a file whose hash differs before unpickling it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from gazebench.api import Estimator
+from gazebench.geometry import pitchyaw_to_vector, vector_to_pitchyaw
+from gazebench.io import atomic_path, load_state, save_state
+from gazebench.types import EyeBatch
+
+from .features import check_feature, extract, head_pose_matrix, resolve_seed
+
+FORMAT = "gazebench-estimators/1"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def sidecar(path: str | Path) -> Path:
+    """Where the scikit-learn model of checkpoint ``path`` lives."""
+    return Path(str(path) + ".joblib")
+
+
+class FeatureEstimator(Estimator):
+    """Base of the classical estimators: feature extraction, head pose, checkpoints.
+
+    Subclasses implement :meth:`_fit` / :meth:`_predict` on design matrices, and list the
+    tensor state they learn in :attr:`_state_keys` (saved in the checkpoint) and whether they
+    keep a scikit-learn model in ``model_`` (saved beside it with joblib).
+    """
+
+    _state_keys: ClassVar[tuple[str, ...]] = ()
+    _sklearn: ClassVar[bool] = False
+    #: append the head pose to the feature (ALR and k-NN use it apart, to choose neighbours)
+    _append_head_pose: ClassVar[bool] = True
+
+    # --- design matrices ---------------------------------------------------------------------
+    def _design(self, batch: EyeBatch, fitting: bool) -> np.ndarray:
+        if not isinstance(batch, EyeBatch):
+            raise ValueError(f"estimator {self._owner()!r} expects an EyeBatch, got {type(batch).__name__}")
+        check_feature(self.feature, self._owner())
+        prepared = self.prepare(batch)
+        x = extract(self.feature, prepared.images.cpu())
+        if fitting:
+            self.uses_head_pose_ = bool(self.head_pose) and batch.head_pose is not None
+        if self.uses_head_pose_ and self._append_head_pose:
+            x = np.concatenate([x, head_pose_matrix(batch, self._owner())], 1)
+        return x
+
+    def _owner(self) -> str:
+        return self.name or type(self).__name__
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "uses_head_pose_"):
+            raise RuntimeError(f"estimator {self._owner()!r} is not fitted: call fit() first")
+
+    def fit(self, train: EyeBatch) -> "FeatureEstimator":
+        if train.gaze is None:
+            raise ValueError(f"estimator {self._owner()!r} needs a labelled training set (gaze is missing)")
+        if len(train) < 2:
+            raise ValueError(f"estimator {self._owner()!r} needs at least 2 training samples, got {len(train)}")
+        x = self._design(train, fitting=True)
+        self.seed_ = resolve_seed(self.seed)
+        self._fit(x, train.gaze.to(torch.float64).cpu().numpy(), train)
+        return self
+
+    def predict(self, batch: EyeBatch) -> torch.Tensor:
+        self._check_fitted()
+        x = self._design(batch, fitting=False)
+        out = torch.as_tensor(np.asarray(self._predict(x, batch)), dtype=torch.float64)
+        return out.to(torch.float32)
+
+    def _fit(self, x: np.ndarray, gaze: np.ndarray, train: EyeBatch) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _predict(self, x: np.ndarray, batch: EyeBatch) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    # --- checkpoints -------------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        self._check_fitted()
+        state: dict[str, Any] = {
+            "format": FORMAT, "class": type(self).__qualname__, "params": self.get_params(),
+            "uses_head_pose": self.uses_head_pose_, "seed": self.seed_,
+            "state": {k: torch.as_tensor(np.asarray(getattr(self, k))) for k in self._state_keys},
+        }
+        if self._sklearn:
+            import joblib
+
+            side = sidecar(path)
+            with atomic_path(side) as tmp:
+                joblib.dump(self.model_, tmp)
+            state["sklearn_file"] = side.name
+            state["sklearn_sha256"] = _sha256(side)
+        save_state(path, state)
+
+    def load(self, path: str | Path) -> "FeatureEstimator":
+        state = load_state(path)
+        if not isinstance(state, dict) or state.get("format") != FORMAT or state.get("class") != type(self).__qualname__:
+            raise ValueError(f"checkpoint {path} was not written by {type(self).__qualname__}.save()")
+        self.uses_head_pose_ = bool(state["uses_head_pose"])
+        self.seed_ = int(state["seed"])
+        for key, value in state["state"].items():
+            setattr(self, key, value.numpy())
+        if self._sklearn:
+            import joblib
+
+            side = Path(path).parent / state["sklearn_file"]
+            if not side.is_file():
+                raise FileNotFoundError(f"checkpoint {path} needs its scikit-learn model {side}, which is missing")
+            if _sha256(side) != state["sklearn_sha256"]:
+                raise ValueError(f"{side} does not match the hash recorded in {path}; refusing to unpickle it")
+            self.model_ = joblib.load(side)
+        return self
+
+
+def angles(gaze: np.ndarray) -> np.ndarray:
+    """Unit gaze vectors (N, 3) -> (pitch, yaw) (N, 2) radians."""
+    return np.asarray(vector_to_pitchyaw(np.asarray(gaze, dtype=np.float64)))
+
+
+def vectors(py: np.ndarray) -> np.ndarray:
+    """(pitch, yaw) (N, 2) radians -> unit gaze vectors (N, 3)."""
+    return np.asarray(pitchyaw_to_vector(np.asarray(py, dtype=np.float64)))
+
+
+class SVREstimator(FeatureEstimator):
+    """Support Vector Regression (RBF kernel), one SVR per angle, on standardised features.
+
+    Pipeline: standardise each feature dimension, optionally PCA to ``pca`` dimensions, then a
+    ``MultiOutputRegressor(SVR)`` predicting (pitch, yaw) in radians.
+
+    Args:
+        feature: ``hog`` (default), ``raw`` or ``grid15``.
+        C, epsilon, gamma: scikit-learn's SVR parameters (epsilon in radians).
+        pca: reduce to this many dimensions first (``None``: no PCA).
+        head_pose: append the head pose (pitch, yaw) when the training set has it.
+        seed: seed for PCA's solver (``None``: from torch's global generator).
+    """
+
+    _sklearn = True
+    test_params: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, feature: str = "hog", C: float = 3.0, epsilon: float = 0.01,
+                 gamma: str | float = "scale", pca: int | None = None, head_pose: bool = True,
+                 seed: int | None = None) -> None:
+        self.feature, self.C, self.epsilon, self.gamma = feature, C, epsilon, gamma
+        self.pca, self.head_pose, self.seed = pca, head_pose, seed
+
+    def _fit(self, x: np.ndarray, gaze: np.ndarray, train: EyeBatch) -> None:
+        from sklearn.decomposition import PCA
+        from sklearn.multioutput import MultiOutputRegressor
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+        from sklearn.svm import SVR
+
+        if self.C <= 0 or self.epsilon < 0:
+            raise ValueError(f"estimator 'svr': C must be > 0 and epsilon >= 0, got C={self.C}, epsilon={self.epsilon}")
+        steps: list[Any] = [StandardScaler()]
+        if self.pca:
+            steps.append(PCA(n_components=min(int(self.pca), *x.shape), random_state=self.seed_))
+        steps.append(MultiOutputRegressor(SVR(C=self.C, epsilon=self.epsilon, gamma=self.gamma)))
+        self.model_ = make_pipeline(*steps).fit(x, angles(gaze))
+
+    def _predict(self, x: np.ndarray, batch: EyeBatch) -> np.ndarray:
+        return vectors(self.model_.predict(x))
+
+
+class RandomForestEstimator(FeatureEstimator):
+    """scikit-learn's RandomForestRegressor predicting (pitch, yaw) in radians.
+
+    Args:
+        feature: ``hog`` (default), ``raw`` or ``grid15``.
+        n_estimators, max_features, min_samples_leaf: the forest's parameters.
+        n_jobs: worker processes (the result does not depend on it).
+        head_pose: append the head pose (pitch, yaw) when the training set has it.
+        seed: the forest's ``random_state`` (``None``: from torch's global generator).
+    """
+
+    _sklearn = True
+    test_params: ClassVar[dict[str, Any]] = {"n_estimators": 5}
+
+    def __init__(self, feature: str = "hog", n_estimators: int = 100, max_features: str | float | None = "sqrt",
+                 min_samples_leaf: int = 1, n_jobs: int | None = None, head_pose: bool = True,
+                 seed: int | None = None) -> None:
+        self.feature, self.n_estimators, self.max_features = feature, n_estimators, max_features
+        self.min_samples_leaf, self.n_jobs, self.head_pose, self.seed = min_samples_leaf, n_jobs, head_pose, seed
+
+    def _fit(self, x: np.ndarray, gaze: np.ndarray, train: EyeBatch) -> None:
+        from sklearn.ensemble import RandomForestRegressor
+
+        if int(self.n_estimators) < 1:
+            raise ValueError(f"estimator 'rf': n_estimators must be >= 1, got {self.n_estimators}")
+        self.model_ = RandomForestRegressor(
+            n_estimators=int(self.n_estimators), max_features=self.max_features,
+            min_samples_leaf=int(self.min_samples_leaf), n_jobs=self.n_jobs,
+            random_state=self.seed_).fit(x, angles(gaze))
+
+    def _predict(self, x: np.ndarray, batch: EyeBatch) -> np.ndarray:
+        return vectors(self.model_.predict(x))
