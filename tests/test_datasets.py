@@ -344,9 +344,13 @@ def test_unityeyes_bad_renders(tmp_path):
 
 @pytest.fixture
 def cli(pm):
+    """The root command with this plugin's commands added through its own hook (only its own:
+    another plugin's command hook must not be able to break these tests)."""
+    import gazebench_plugins.datasets as plugin
     from gazebench.cli import cli as root_cli
 
-    pm.pm.hook.gazebench_register_commands(cli=root_cli)
+    plugin.gazebench_register_commands(cli=root_cli)
+    assert "data" in root_cli.commands
     return root_cli
 
 
@@ -383,3 +387,16 @@ def test_prepare_writes_an_npz_that_loads_back_identically(cli, mpii, tmp_path):
     assert back.info["source"]["name"] == "mpiigaze" and back.info["source"]["params"]["subjects"] == [0, 2]
     res = CliRunner().invoke(cli, ["data", "prepare", "mpiigaze", "--root", str(tmp_path / "none"), "--out", str(out)])
     assert res.exit_code != 0 and "does not exist" in res.output and "Traceback" not in res.output
+
+
+def test_v73_filenames_as_a_char_matrix(tmp_path):
+    path = tmp_path / "day01.mat"
+    eye = {"gaze": np.array([[0.0, 0.0, -1.0]] * 2), "image": np.zeros((2, 36, 60), np.uint8),
+           "pose": np.zeros((2, 3))}
+    _write_mat73(path, {"left": eye, "right": eye}, ["0001.jpg", "0002.jpg"])
+    with h5py.File(path, "r+") as f:  # MATLAB's char(N x 8) instead of a cell
+        del f["filenames"]
+        ds = f.create_dataset("filenames", data=np.array([[ord(c) for c in n] for n in ("0001.jpg", "0002.jpg")],
+                                                         dtype=np.uint16).T)
+        ds.attrs["MATLAB_class"] = np.bytes_("char")
+    assert read_day(path)["filenames"] == ["0001.jpg", "0002.jpg"]

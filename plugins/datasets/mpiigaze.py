@@ -14,8 +14,8 @@ code units behind object references). The evaluation lists have lines ``day01/00
 
 Sources: field names, shapes and the eval-list format from hysts/pytorch_mpiigaze
 ``tools/preprocess_mpiigaze.py`` (``data.left.image``, ``mat_data['filenames']``, lines
-``path side``) and a MATLAB conversion script distributed with MPIIGaze users' code
-(michaelberks/isbe ``machine_learning/cnn/Mat2HDF5.m``: ``temp.data.left.gaze(num_i, :)``); the
+``path side``) and a MATLAB conversion script of the same files (michaelberks/isbe
+``machine_learning/cnn/Mat2HDF5.m``: ``temp.data.left.gaze(num_i, :)``, ``flip(img, 2)``); the
 v7.3 layout (groups for structs, ``MATLAB_class`` attributes, transposed arrays, cells as object
 references, chars as uint16 with ``MATLAB_int_decode``) from the v7.3 readers of the matio
 project. Which of MPIIGaze's files (if any) are v7.3 was not confirmed; both are read.
@@ -79,7 +79,11 @@ def _read_mat73(path: Path) -> dict[str, Any]:
                 # MATLAB writes column-major: an N x 36 x 60 array is stored as 60 x 36 x N
                 out[side][key] = np.asarray(grp[key]).T
         names = f["filenames"]
-        out["filenames"] = [_mat73_string(f, ref) for ref in np.asarray(names).ravel()]
+        if names.dtype == h5py.ref_dtype:  # a cell array of strings
+            out["filenames"] = [_mat73_string(f, ref) for ref in np.asarray(names).ravel()]
+        else:  # a char matrix, N rows of codes (stored transposed)
+            codes = np.atleast_2d(np.asarray(names).T)
+            out["filenames"] = ["".join(chr(int(c)) for c in row).rstrip(" \x00") for row in codes]
     return out
 
 

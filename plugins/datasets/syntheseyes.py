@@ -22,6 +22,9 @@ looking down -z); a public script converts it with ``coord_swap = diag(1, -1, -1
 OpenCV's projection, and this loader does the same: ``gaze = (x, -y, -z)`` of ``look_vec``. This
 was inferred from that script, not from a published statement.
 
+Not confirmed either: whether 2D landmark pixels count from pixel corners or centres (taken as
+corners, like UnityEyes' screen points; half a pixel at most).
+
 Head pose: which world axis the face looks along is **not documented**, so no head pose is
 returned unless ``head_forward`` names that axis (e.g. ``"+z"``): then the forward axis is
 ``head_pose @ axis`` in camera space, converted like the gaze.
