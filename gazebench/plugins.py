@@ -319,6 +319,17 @@ class PluginManager:
                              "summary": p.error, "target": None, "broken": True, "meta": {}})
         return rows
 
+    def register_commands(self, cli: Any) -> None:
+        """Let every plugin add CLI commands; a plugin whose hook raises is marked broken, not fatal."""
+        for impl in self.pm.hook.gazebench_register_commands.get_hookimpls():
+            info = self.plugins.get(impl.plugin_name)
+            try:
+                impl.function(cli=cli)
+            except Exception as exc:
+                if info is None:
+                    raise
+                self._broken(info, f"gazebench_register_commands raised {type(exc).__name__}: {exc}", exc)
+
     def record(self, record: dict[str, Any]) -> None:
         """Hand a finished record to every ``gazebench_record`` hook; failures only warn."""
         for impl in self.pm.hook.gazebench_record.get_hookimpls():

@@ -190,3 +190,27 @@ def test_every_hook_is_documented():
         assert "Called" in doc and ":param" in doc and ":return:" in doc, hook.__name__
     names = {h.__name__ for h in hookspecs.HOOKS}
     assert names == {n for n in dir(hookspecs) if n.startswith("gazebench_")}
+
+
+def test_command_hook_that_raises_marks_plugin_broken(pm, capsys):
+    import click
+
+    class Plugin:
+        @hookimpl
+        def gazebench_register_commands(self, cli):
+            raise ImportError("half-written module")
+
+    class Good:
+        @hookimpl
+        def gazebench_register_commands(self, cli):
+            @cli.command("hello")
+            def hello():
+                click.echo("hi")
+
+    pm.register(Plugin(), "half")
+    pm.register(Good(), "good")
+    group = click.Group("g")
+    pm.register_commands(group)
+    assert "hello" in group.commands
+    assert pm.plugins["half"].broken
+    assert "gazebench_register_commands raised ImportError: half-written module" in capsys.readouterr().err

@@ -41,7 +41,7 @@ def _add_builtin_commands() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     try:
-        get_plugin_manager().pm.hook.gazebench_register_commands(cli=cli)
+        get_plugin_manager().register_commands(cli)
     except PluginError as exc:  # strict mode: a broken plugin stops everything, in one line
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)

@@ -15,7 +15,8 @@ from gazebench.plugins import PluginError, get_plugin_manager
 DEFAULT_DATA = (("synth", "synth-wild"), ("toy", "toy-wild"))
 
 
-def _split_names(values: tuple[str, ...], kind: str) -> list[str]:
+def split_names(values: tuple[str, ...], kind: str) -> list[str]:
+    """Repeated and comma-separated component names; ``all`` = every registered one of ``kind``."""
     names = [n.strip() for v in values for n in v.split(",") if n.strip()]
     if "all" in names:
         return get_plugin_manager().registry(kind).names()
@@ -32,7 +33,12 @@ def _parse_size(text: str) -> tuple[int, int]:
     return h, w
 
 
-def _parse_sets(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+def parse_sets(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """``("cnn.epochs=5", "toy.n_train=30")`` -> ``{"cnn": {"epochs": 5}, "toy": {"n_train": 30}}``.
+
+    Values parse as JSON where they can (numbers, booleans, lists), else stay strings. Public so
+    that plugin commands take ``-o COMPONENT.PARAM=VALUE`` exactly as ``gazebench run`` does.
+    """
     params: dict[str, dict[str, Any]] = {}
     for item in values:
         key, eq, raw = item.partition("=")
@@ -118,11 +124,11 @@ def run(estimators: tuple[str, ...], purifiers: tuple[str, ...], train: str | No
             train, test = train or dtrain, test or dtest
         trains = [t.strip() for t in train.split(",") if t.strip()]
         cfg = RunConfig(
-            train=trains[0] if len(trains) == 1 else trains, test=test, estimators=_split_names(estimators, "estimator"),
-            purifiers=_split_names(purifiers, "purifier"), masks=masks, size=_parse_size(size),
+            train=trains[0] if len(trains) == 1 else trains, test=test, estimators=split_names(estimators, "estimator"),
+            purifiers=split_names(purifiers, "purifier"), masks=masks, size=_parse_size(size),
             n_train=n_train or None, n_test=n_test or None, n_unlabelled=n_unlabelled or None,
             seed=seed, device=device, train_root=train_root, test_root=test_root,
-            params=_parse_sets(sets), out=out, command=format_command(sys.argv[1:]),
+            params=parse_sets(sets), out=out, command=format_command(sys.argv[1:]),
             cache=not no_cache, cache_dir=cache_dir, plots=plots, pupil_segmenter=pupil_segmenter or None)
         record = run_pipeline(cfg, log=lambda m: err.print(f"[dim]{m}[/dim]"))
     except (PluginError, RunError, ValueError, FileNotFoundError) as exc:

@@ -55,7 +55,7 @@ def speed(purifiers: tuple[str, ...], resolutions: str, device: str, repeats: in
     """
     from rich.console import Console
 
-    from gazebench.cli.run_cmd import _parse_sets, _split_names
+    from gazebench.cli.run_cmd import parse_sets, split_names
     from gazebench.runner import RunError, format_command
     from gazebench.speed import SpeedConfig, run_speed
 
@@ -64,13 +64,13 @@ def speed(purifiers: tuple[str, ...], resolutions: str, device: str, repeats: in
     if len(k) != 2 or k[0] >= k[1]:
         raise click.BadParameter(f"{timed_iterations!r}: expected two increasing counts, e.g. 2,4")
     try:
-        names = _split_names(purifiers, "purifier")
+        names = split_names(purifiers, "purifier")
         for n in names:
             get_plugin_manager().spec("purifier", n)
         cfg = SpeedConfig(purifiers=names, resolutions=_ints(resolutions), device=device, repeats=repeats,
                           warmup=warmup, batch=batch, dtype=dtype, channels_last=channels_last,
                           compile=compile_, iterations=iterations, timed_iterations=(k[0], k[1]),
-                          params=_parse_sets(sets), seed=seed, out=out, command=format_command(sys.argv[1:]))
+                          params=parse_sets(sets), seed=seed, out=out, command=format_command(sys.argv[1:]))
         record = run_speed(cfg, log=lambda m: err.print(f"[dim]{m}[/dim]"))
     except (PluginError, RunError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -11,23 +11,7 @@ import sys
 
 import click
 
-
-def _parse_sets(values: tuple[str, ...]) -> dict[str, dict[str, object]]:
-    """``NAME.PARAM=VALUE`` items (values parse as JSON, else stay strings), as ``gazebench run -o``."""
-    import json
-
-    params: dict[str, dict[str, object]] = {}
-    for item in values:
-        key, eq, raw = item.partition("=")
-        comp, dot, opt = key.partition(".")
-        if not eq or not dot or not comp or not opt:
-            raise click.BadParameter(f"{item!r}: expected NAME.PARAM=VALUE, e.g. mpiigaze.subjects=[0,1]")
-        try:
-            value: object = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        params.setdefault(comp, {})[opt] = value
-    return params
+from gazebench.cli.run_cmd import parse_sets as _parse_sets
 
 
 def _parse_size(text: str | None) -> tuple[int, int] | None:
