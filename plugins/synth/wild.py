@@ -1,0 +1,194 @@
+"""The ``synth-wild`` style: the same latent eyes as real outdoor webcam crops look.
+
+Every degradation is drawn per sample from the sample's own key (slots from
+:data:`.latents.WILD_SLOT` on), so a wild image depends only on (seed, split, index), and is
+vectorised over the batch:
+
+- light: strong directional light from a random side, low ambient, a hard cast shadow
+  (in :func:`wild_light`, used by the renderer itself);
+- camera: exposure (over and under), gamma, colour cast, low contrast, glare or a glasses
+  reflection and frame, defocus blur, shot and read noise, 8-bit quantisation;
+- pipeline: MPIIGaze's histogram equalisation of the normalised crop (on luma), then JPEG
+  (8x8 DCT quantisation at a random quality, 4:2:0 chroma), the artefacts of the real patches.
+
+``severity`` scales every degradation (0: clean camera, 1: the default, 2: harsh).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from . import rng
+from .latents import WILD_SLOT, Latents
+from .render import Light
+
+_N_WILD = 32
+_LUMA = torch.tensor([0.299, 0.587, 0.114])
+# JPEG (ITU T.81 Annex K) luminance and chrominance quantisation tables
+_Q_LUMA = torch.tensor([
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+    14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99], dtype=torch.float32).view(8, 8)
+_Q_CHROMA = torch.full((8, 8), 99.0)
+_Q_CHROMA[:4, :4] = torch.tensor([[17, 18, 24, 47], [18, 21, 26, 66], [24, 26, 56, 99], [47, 66, 99, 99]],
+                                 dtype=torch.float32)
+
+
+def _dct_matrix() -> torch.Tensor:
+    k = torch.arange(8, dtype=torch.float64).view(8, 1)
+    i = torch.arange(8, dtype=torch.float64).view(1, 8)
+    d = torch.cos((2 * i + 1) * k * math.pi / 16) * math.sqrt(2 / 8)
+    d[0] /= math.sqrt(2)
+    return d.float()
+
+
+_DCT = _dct_matrix()
+
+
+def wild_uniforms(lat: Latents) -> torch.Tensor:
+    """float64 (N, 32) uniforms that drive every wild degradation of each sample."""
+    return rng.uniform(lat.keys, _N_WILD, offset=WILD_SLOT)
+
+
+def wild_light(lat: Latents, u: torch.Tensor, severity: float = 1.0) -> Light:
+    """Outdoor light: directional from a random side, low ambient, sometimes a hard shadow."""
+    s = float(severity)
+    az = u[:, 0] * 2 * math.pi
+    el = torch.deg2rad(10 + (15 + 55 * u[:, 1]) * min(s, 1.5))     # angle off the camera axis
+    d = torch.stack([az.cos() * el.sin(), az.sin() * el.sin(), -el.cos()], 1)
+    ambient = 0.6 - (0.6 - (0.12 + 0.3 * u[:, 2])) * min(s, 1.0)
+    diffuse = 0.45 + (0.2 + 0.7 * u[:, 3]) * s
+    shadow = torch.where(u[:, 4] < 0.55 * min(s, 1.5), (0.35 + 0.45 * u[:, 5]) * min(s, 1.2), 0.0)
+    return Light(ambient=ambient, diffuse=diffuse, direction=d, shadow=shadow,
+                 shadow_angle=u[:, 6] * 2 * math.pi, shadow_offset=(u[:, 7] - 0.5) * 20,
+                 glint=0.5 + 0.9 * u[:, 8])
+
+
+def _per_sample_blur(img: torch.Tensor, sigma_px: torch.Tensor) -> torch.Tensor:
+    """Separable Gaussian blur with one sigma per sample (grouped convolution)."""
+    n, c, h, w = img.shape
+    rad = max(1, int(math.ceil(3 * float(sigma_px.max()))))
+    t = torch.arange(-rad, rad + 1, dtype=torch.float32).view(1, -1)
+    k = torch.exp(-(t * t) / (2 * sigma_px.float().clamp(min=1e-3).view(-1, 1) ** 2))
+    k = (k / k.sum(1, keepdim=True)).repeat_interleave(c, 0)     # (N*C, K)
+    x = F.pad(img.reshape(1, n * c, h, w), (rad, rad, rad, rad), mode="replicate")
+    x = F.conv2d(x, k.view(n * c, 1, 1, -1), groups=n * c)
+    x = F.conv2d(x, k.view(n * c, 1, -1, 1), groups=n * c)
+    return x.view(n, c, h, w)
+
+
+def equalize(img: torch.Tensor) -> torch.Tensor:
+    """Histogram equalisation of each image's luma, as OpenCV's ``equalizeHist`` (MPIIGaze's).
+
+    ``img``: float (N, C, H, W) of integer values in [0, 255]. RGB keeps its chroma ratios.
+    """
+    n, c, h, w = img.shape
+    y = img[:, 0] if c == 1 else torch.einsum("nchw,c->nhw", img, _LUMA)
+    yi = y.round().clamp(0, 255).long().view(n, -1)
+    hist = torch.zeros(n, 256).scatter_add_(1, yi, torch.ones_like(yi, dtype=torch.float32))
+    cdf = hist.cumsum(1)
+    cmin = torch.where(hist > 0, cdf, torch.full_like(cdf, float(h * w))).min(1, keepdim=True).values
+    lut = ((cdf - cmin) / (h * w - cmin).clamp(min=1) * 255).round().clamp(0, 255)
+    y_eq = lut.gather(1, yi).view(n, h, w)
+    if c == 1:
+        return y_eq.unsqueeze(1)
+    return (img * (y_eq / y.clamp(min=0.5)).unsqueeze(1)).round().clamp(0, 255)
+
+
+def _jpeg_plane(x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """One plane (N, H, W) through 8x8 DCT quantisation with tables ``q`` (N, 8, 8)."""
+    n, h, w = x.shape
+    ph, pw = (-h) % 8, (-w) % 8
+    x = F.pad(x.unsqueeze(1), (0, pw, 0, ph), mode="replicate")[:, 0] - 128
+    hb, wb = x.shape[1] // 8, x.shape[2] // 8
+    blocks = x.view(n, hb, 8, wb, 8).permute(0, 1, 3, 2, 4)         # (N, hb, wb, 8, 8)
+    coef = _DCT @ blocks @ _DCT.T
+    qq = q.view(n, 1, 1, 8, 8)
+    coef = torch.round(coef / qq) * qq
+    out = (_DCT.T @ coef @ _DCT).permute(0, 1, 3, 2, 4).reshape(n, hb * 8, wb * 8) + 128
+    return out[:, :h, :w]
+
+
+def jpeg(img: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
+    """JPEG-compress and decode (baseline, 4:2:0 chroma) a float (N, C, H, W) image in [0, 255].
+
+    Entropy coding is lossless, so DCT quantisation at the IJG-scaled tables of ``quality``
+    (N,) in [1, 100] reproduces JPEG's artefacts up to rounding.
+    """
+    n, c, h, w = img.shape
+    qf = quality.float().clamp(1, 100).view(n, 1, 1)
+    scale = torch.where(qf < 50, 5000 / qf, 200 - 2 * qf)
+    ql = ((_Q_LUMA * scale + 50) / 100).floor().clamp(1, 255)
+    if c == 1:
+        return _jpeg_plane(img[:, 0], ql).round().clamp(0, 255).unsqueeze(1)
+    qc = ((_Q_CHROMA * scale + 50) / 100).floor().clamp(1, 255)
+    r, g, b = img[:, 0], img[:, 1], img[:, 2]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    cb = 128 - 0.168736 * r - 0.331264 * g + 0.5 * b
+    cr = 128 + 0.5 * r - 0.418688 * g - 0.081312 * b
+    y = _jpeg_plane(y, ql)
+    chroma = F.avg_pool2d(torch.stack([cb, cr], 1), 2, ceil_mode=True)
+    chroma = torch.stack([_jpeg_plane(chroma[:, 0], qc), _jpeg_plane(chroma[:, 1], qc)], 1)
+    chroma = F.interpolate(chroma, scale_factor=2, mode="nearest")[..., :h, :w]
+    cb, cr = chroma[:, 0] - 128, chroma[:, 1] - 128
+    out = torch.stack([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], 1)
+    return out.round().clamp(0, 255)
+
+
+def degrade(image: torch.Tensor, lat: Latents, u: torch.Tensor, ppm: torch.Tensor, *,
+            severity: float = 1.0, channels: int = 3, equalize_hist: bool = True) -> torch.Tensor:
+    """Turn a rendered float RGB image (N, 3, H, W) of display values into a wild uint8 crop.
+
+    Args:
+        image: the renderer's output under :func:`wild_light`.
+        lat: the latents (for the sample keys of the noise).
+        u: :func:`wild_uniforms` of ``lat``.
+        ppm: pixels per millimetre of each sample (glare and glasses are sized in mm).
+        severity: scales every degradation.
+        channels: 3 (RGB) or 1 (gray, BT.601 luma).
+        equalize_hist: MPIIGaze's histogram equalisation of the crop.
+    """
+    n, _, h, w = image.shape
+    s = float(severity)
+    uf = u.float()
+    z = rng.normal_from_uniform(u[:, 9:14]).float().clamp(-2.5, 2.5)
+    img = image
+    # glare or glasses: a bright soft reflection band, sometimes the frame's dark edge
+    yy = (torch.arange(h, dtype=torch.float32).view(1, h, 1) - (h - 1) / 2) / ppm.view(n, 1, 1)
+    xx = (torch.arange(w, dtype=torch.float32).view(1, 1, w) - (w - 1) / 2) / ppm.view(n, 1, 1)
+    glare_on = (uf[:, 14] < 0.2 * min(s, 2.0)).float().view(n, 1, 1)
+    ang = uf[:, 15].view(n, 1, 1) * math.pi
+    band = (xx * ang.cos() + yy * ang.sin() - (uf[:, 16].view(n, 1, 1) - 0.5) * 16) / (2 + 5 * uf[:, 17].view(n, 1, 1))
+    img = img + (glare_on * (0.1 + 0.35 * uf[:, 18].view(n, 1, 1)) * torch.exp(-band * band)).unsqueeze(1)
+    frame_on = (uf[:, 19] < 0.15 * min(s, 2.0)).float().view(n, 1, 1)
+    fy = torch.where(uf[:, 20] < 0.5, -11.0 - uf[:, 21] * 1.5, 9.5 + uf[:, 21] * 1.5).view(n, 1, 1)
+    frame = frame_on * 0.65 * torch.exp(-(((yy - fy - 0.01 * xx * xx) / 0.9) ** 2))
+    img = img * (1 - frame).unsqueeze(1)
+    # camera: exposure, colour cast, gamma, contrast (in display space, before the sensor clips)
+    gain = torch.exp(0.55 * s * z[:, 0]).view(n, 1, 1, 1)
+    cast = torch.exp(0.07 * s * z[:, 1:4]).view(n, 3, 1, 1)
+    img = (img * gain * cast).clamp(0, 1)
+    gamma = torch.exp(0.25 * s * z[:, 4]).view(n, 1, 1, 1)
+    img = img.clamp(min=1e-4) ** gamma
+    contrast = (1 - 0.45 * min(s, 1.6) * uf[:, 22] ** 1.5).view(n, 1, 1, 1)
+    mean = img.mean((1, 2, 3), keepdim=True)
+    img = (mean + contrast * (img - mean)) * 255
+    if channels == 1:
+        img = torch.einsum("nchw,c->nhw", img, _LUMA).unsqueeze(1)
+    # sensor: shot + read noise at capture; the normalising warp to the crop then low-passes it
+    # (modelled as the blur), so noise is drawn before the blur, as a real pipeline does
+    read = ((0.3 + 1.7 * uf[:, 24]) * s).view(n, 1, 1, 1)
+    shot = ((0.05 + 0.25 * uf[:, 25]) * s).view(n, 1, 1, 1)
+    noise = rng.pixel_normal(lat.keys, tuple(img.shape[1:]), salt=WILD_SLOT + 1)
+    img = img + noise * torch.sqrt(read * read + shot * shot * img.clamp(min=0))
+    sigma = (0.45 + 0.8 * uf[:, 23]) * min(s, 2.0) * (w / 60)
+    if float(sigma.max()) > 0.05:
+        img = _per_sample_blur(img, sigma.clamp(min=1e-3))
+    img = img.round().clamp(0, 255)
+    if equalize_hist:
+        img = equalize(img)
+    quality = 95 - (20 + 55 * uf[:, 26]) * min(s, 1.2)
+    return jpeg(img, quality).to(torch.uint8)
