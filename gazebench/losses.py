@@ -311,7 +311,15 @@ def _build(arch: str, file: Path | None) -> nn.Module:
             model.load_state_dict(sd)
         return model
     if file is None:
-        return timm.create_model(arch, pretrained=False)
+        # only the conv features are used: skip initialising the 120 M classifier weights (seconds)
+        with torch.device("meta"):
+            model = timm.create_model(arch, pretrained=False)
+        model.features.to_empty(device="cpu")
+        for m in model.features.modules():
+            if isinstance(m, nn.Conv2d):  # timm's own VGG initialisation
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+        return model
     # timm reads a local .pth / .safetensors / torchvision-format file with no network access
     return timm.create_model(arch, pretrained=True, pretrained_cfg_overlay=dict(file=str(file)))
 

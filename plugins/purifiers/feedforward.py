@@ -1,0 +1,304 @@
+"""Trained feed-forward purifiers: ``attention`` (the paper) and ``johnson`` (the baseline).
+
+Both share one trainer: Adam on random batches of content images, each paired with random
+style images (``style_target="pair"``: the style Grams of those images, as eq. 16-19 are
+written) or with the style set's mean Grams (``"mean"``: cheaper, smoother). Checkpoints are
+written atomically every ``checkpoint_every`` iterations when ``checkpoint`` is set; a run that
+finds its own checkpoint (same configuration and data) resumes from it.
+
+Presets (any explicitly given parameter wins over its preset):
+
+- ``paper``: 256x256 training images, batch 4, 50,000 iterations, Adam lr 1e-4, width 32
+  (section 4.1: for a GPU).
+- ``cpu`` (default): native resolution (36x60 for the default run), batch 4, 300 iterations,
+  lr 1e-3, width 16: about a minute or two on two CPU cores for 200 eyes.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import torch
+
+from gazebench.api import Purifier
+from gazebench.io import load_state, save_state
+from gazebench.losses import get_loss_network, paper_layers
+from gazebench.types import EyeBatch
+from gazebench_plugins.purifiers.common import (fingerprint, jsonable, need_masks, pick_device, progress_bar,
+                                                resize_pair,
+                                                rgb_float, to_uint8)
+from gazebench_plugins.purifiers.nets import AttentionTransformNet, JohnsonTransformNet
+from gazebench_plugins.purifiers.objective import PerceptualObjective, RegionObjective
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": dict(iterations=50_000, batch_size=4, lr=1e-4, train_size=(256, 256), width=32),
+    "cpu": dict(iterations=300, batch_size=4, lr=1e-3, train_size=None, width=16),
+}
+# parameters that do not change what is learned: left out of the checkpoint fingerprint
+_NOT_LEARNED = ("iterations", "checkpoint", "checkpoint_every", "resume", "device", "progress")
+
+
+class FeedForwardPurifier(Purifier):
+    """Shared trainer, purify, save/load and notes; subclasses build the net and the objective."""
+
+    needs_fit = True
+    net_kind: ClassVar[str] = ""
+
+    # -- preset resolution ---------------------------------------------------------------------
+    def resolved(self) -> dict[str, Any]:
+        """Every parameter with ``None`` filled in from the preset."""
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset={self.preset!r}: choose one of {', '.join(PRESETS)}")
+        params = self.get_params()
+        for key, value in PRESETS[self.preset].items():
+            if params.get(key) is None:
+                params[key] = value
+        if params["train_size"] is not None:
+            params["train_size"] = tuple(int(v) for v in params["train_size"])
+        if params["style_target"] not in ("pair", "mean"):
+            raise ValueError(f"style_target={params['style_target']!r}: expected 'pair' or 'mean'")
+        return params
+
+    # -- hooks for subclasses ---------------------------------------------------------------------
+    def _make_net(self, p: dict[str, Any]) -> torch.nn.Module:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _make_objective(self, p: dict[str, Any], net: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _mask_input(self, labels: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
+        return None
+
+    # -- fit ---------------------------------------------------------------------------------------
+    def fit(self, content: EyeBatch, style: EyeBatch) -> "FeedForwardPurifier":
+        """Train the transformation network to purify ``content`` images into ``style``'s style."""
+        p = self.resolved()
+        dev = pick_device(self.device)
+        c_lab = need_masks(content, self.name or self.net_kind, "content") if self.needs_masks else content.masks
+        s_lab = need_masks(style, self.name or self.net_kind, "style") if self.needs_masks else style.masks
+        loss_net = get_loss_network(p["loss_net"], p["loss_weights"], dev)
+        objective = self._make_objective(p, loss_net)
+        torch.manual_seed(p["seed"])
+        net = self._make_net(p).to(dev)
+        opt = torch.optim.Adam(net.parameters(), lr=p["lr"])
+        gen = torch.Generator().manual_seed(p["seed"])
+        config = {k: v for k, v in jsonable(p).items() if k not in _NOT_LEARNED}
+        config["loss_network"] = loss_net.notes
+        fp = fingerprint(config, content.images, style.images)
+        history: list[float] = []
+        start = 0
+        ckpt = Path(p["checkpoint"]) if p["checkpoint"] else None
+        if ckpt is not None and p["resume"] and ckpt.is_file():
+            state = load_state(ckpt)
+            if state.get("fingerprint") != fp:
+                raise ValueError(f"checkpoint {ckpt} was written for another configuration or data; "
+                                 "delete it, choose another path, or pass resume=False")
+            net.load_state_dict(state["net"])
+            opt.load_state_dict(state["optim"])
+            gen.set_state(state["rng"])
+            start, history = int(state["iteration"]), [float(v) for v in state["history"]]
+
+        mean_targets = None
+        if p["style_target"] == "mean":
+            idx = torch.randperm(len(style), generator=gen)[: 64]
+            s_img, s_l = resize_pair(rgb_float(style.images[idx], dev), None if s_lab is None else s_lab[idx].to(dev),
+                                     p["train_size"])
+            mean_targets = objective.mean_targets(objective.style_targets(s_img, s_l))
+
+        def save(it: int) -> None:
+            save_state(ckpt, {"fingerprint": fp, "iteration": it, "net": net.state_dict(),
+                              "optim": opt.state_dict(), "rng": gen.get_state(),
+                              "history": torch.tensor(history, dtype=torch.float64)})
+
+        net.train()
+        t0 = time.perf_counter()
+        with progress_bar(p["iterations"] - start, f"training {self.name or self.net_kind}", p["progress"]) as adv:
+            for it in range(start, p["iterations"]):
+                ci = torch.randint(len(content), (p["batch_size"],), generator=gen)
+                si = torch.randint(len(style), (p["batch_size"],), generator=gen)
+                x, xl = resize_pair(rgb_float(content.images[ci], dev),
+                                    None if c_lab is None else c_lab[ci].to(dev), p["train_size"])
+                if mean_targets is None:
+                    s, sl = resize_pair(rgb_float(style.images[si], dev),
+                                        None if s_lab is None else s_lab[si].to(dev), p["train_size"])
+                    targets = objective.style_targets(s, sl)
+                else:
+                    targets = mean_targets
+                out = net(x, self._mask_input(xl, x.dtype))
+                loss, parts = objective(out, x, xl, targets)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                history.append(parts["total"])
+                adv(1, loss=parts["total"], content=parts["content"], style=parts["style"])
+                if ckpt is not None and (it + 1) % p["checkpoint_every"] == 0:
+                    save(it + 1)
+        if ckpt is not None:
+            save(p["iterations"])
+        net.eval()
+        self.net_ = net
+        self.regions_ = [list(r) for r in p["regions"]] if self.needs_masks else []
+        self.history_ = history
+        self.loss_notes_ = loss_net.notes
+        self.fit_info_ = {"iterations": p["iterations"], "resumed_from": start, "seconds": time.perf_counter() - t0,
+                          "final_loss": history[-1] if history else None, "fingerprint": fp}
+        return self
+
+    # -- purify ------------------------------------------------------------------------------------
+    def purify(self, batch: EyeBatch) -> torch.Tensor:
+        """Purified uint8 images of ``batch.images``' shape (any resolution, gray or RGB)."""
+        net = getattr(self, "net_", None)
+        if net is None:
+            raise ValueError(f"purifier {self.name or self.net_kind!r} is not fitted: call fit(content, style) "
+                             "or load(path) first")
+        labels = need_masks(batch, self.name or self.net_kind, "input") if self.needs_masks else None
+        dev = next(net.parameters()).device
+        outs = []
+        with torch.no_grad():
+            for i in range(0, len(batch), 64):
+                x = rgb_float(batch.images[i:i + 64], dev)
+                m = None if labels is None else self._mask_input(labels[i:i + 64].to(dev), x.dtype)
+                outs.append(to_uint8(net(x, m), batch.channels))
+        return torch.cat(outs)
+
+    # -- persistence and records -------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        """Write the trained network, its architecture and what it was trained with."""
+        if getattr(self, "net_", None) is None:
+            raise ValueError(f"purifier {self.name or self.net_kind!r} is not fitted: nothing to save")
+        save_state(path, {"class": type(self).__qualname__, "params": jsonable(self.get_params()),
+                          "net_config": dict(self.net_.config), "regions": self.regions_,
+                          "net": {k: v.cpu() for k, v in self.net_.state_dict().items()},
+                          "notes": list(self.loss_notes_), "fit_info": jsonable(self.fit_info_),
+                          "history": torch.tensor(self.history_, dtype=torch.float64)})
+
+    def load(self, path: str | Path) -> "FeedForwardPurifier":
+        """Read a network written by :meth:`save` (its architecture comes from the file)."""
+        state = load_state(path)
+        if state.get("class") != type(self).__qualname__:
+            raise ValueError(f"checkpoint {path} holds a {state.get('class')!r}, not a {type(self).__qualname__}")
+        net = self._net_from_config(state["net_config"])
+        net.load_state_dict(state["net"])
+        self.net_ = net.to(pick_device(self.device)).eval()
+        self.regions_ = [list(r) for r in state["regions"]]
+        self.loss_notes_ = list(state["notes"])
+        self.fit_info_ = dict(state["fit_info"])
+        self.history_ = state["history"].tolist()
+        return self
+
+    def _net_from_config(self, config: dict[str, Any]) -> torch.nn.Module:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def record_notes(self) -> list[str]:
+        """What a record should say: the loss network and weights, the training actually done."""
+        if getattr(self, "net_", None) is None:
+            return []
+        p, info = self.resolved(), self.fit_info_
+        size = "x".join(map(str, p["train_size"])) if p["train_size"] else "native size"
+        loss = f"{info['final_loss']:.4g}" if info.get("final_loss") is not None else "n/a"
+        return [f"{self.name or self.net_kind}: {note}" for note in self.loss_notes_] + [
+            f"{self.name or self.net_kind}: preset {p['preset']}, {info['iterations']} Adam iterations "
+            f"(lr {p['lr']:g}, batch {p['batch_size']}, {size}, style targets '{p['style_target']}'), "
+            f"final loss {loss}"]
+
+
+class AttentionPurifier(FeedForwardPurifier):
+    """The paper's attention-guided transformation network trained on the region-level loss.
+
+    Args:
+        preset: ``"cpu"`` (default) or ``"paper"``; fills every ``None`` below.
+        iterations, batch_size, lr, train_size, width: training length, batch, Adam learning
+            rate, (H, W) training images are resized to (``None``: as given), network width.
+        n_residual: residual blocks (the paper: 4). dropout: inside residual blocks.
+        regions: label sets, one mask channel each (default: pupil + iris = the attention region).
+        alpha, beta, tv_weight, lambda_g, lambda_l: eq. 20 weights (paper: 1e2, 1e4, 1e-7..1e-5).
+        layers: role -> tap names, overriding the paper's table (see ``gazebench.losses``).
+        style_target: ``"pair"`` or ``"mean"`` (module docstring).
+        loss_net, loss_weights: the loss network (``gazebench.losses.get_loss_network``).
+        checkpoint, checkpoint_every, resume: where and how often to checkpoint; resume from it.
+        seed, device, progress: seed, torch device (``auto``), show a progress bar.
+    """
+
+    needs_masks = True
+    net_kind = "attention"
+    test_params: ClassVar[dict[str, Any]] = dict(iterations=2, width=4, n_residual=1, batch_size=2,
+                                                 loss_weights="random", loss_net="vgg16", progress=False)
+
+    def __init__(self, preset: str = "cpu", iterations: int | None = None, batch_size: int | None = None,
+                 lr: float | None = None, train_size: Sequence[int] | None = None, width: int | None = None,
+                 n_residual: int = 4, dropout: float = 0.1, regions: Sequence[Sequence[int]] = ((2, 3),),
+                 alpha: float = 1e2, beta: float = 1e4, tv_weight: float = 1e-6, lambda_g: float = 1.0,
+                 lambda_l: float = 1.0, layers: dict[str, Sequence[str]] | None = None,
+                 style_target: str = "pair", loss_net: str = "vgg19", loss_weights: str | None = None,
+                 checkpoint: str | None = None, checkpoint_every: int = 500, resume: bool = True,
+                 seed: int = 0, device: str = "cpu", progress: bool = True) -> None:
+        self.preset, self.iterations, self.batch_size, self.lr = preset, iterations, batch_size, lr
+        self.train_size, self.width, self.n_residual, self.dropout = train_size, width, n_residual, dropout
+        self.regions, self.alpha, self.beta, self.tv_weight = regions, alpha, beta, tv_weight
+        self.lambda_g, self.lambda_l, self.layers, self.style_target = lambda_g, lambda_l, layers, style_target
+        self.loss_net, self.loss_weights, self.checkpoint = loss_net, loss_weights, checkpoint
+        self.checkpoint_every, self.resume, self.seed = checkpoint_every, resume, seed
+        self.device, self.progress = device, progress
+
+    def _make_net(self, p: dict[str, Any]) -> torch.nn.Module:
+        return AttentionTransformNet(mask_channels=len(p["regions"]), width=p["width"],
+                                     mask_width=max(1, p["width"] // 2), n_residual=p["n_residual"],
+                                     dropout=p["dropout"])
+
+    def _net_from_config(self, config: dict[str, Any]) -> torch.nn.Module:
+        return AttentionTransformNet(**config)
+
+    def _make_objective(self, p: dict[str, Any], net: Any) -> RegionObjective:
+        return RegionObjective(net, p["regions"], alpha=p["alpha"], beta=p["beta"], tv_weight=p["tv_weight"],
+                               lambda_g=p["lambda_g"], lambda_l=p["lambda_l"], layers=p["layers"])
+
+    def _mask_input(self, labels: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
+        from gazebench.losses import region_maps
+
+        regions = getattr(self, "regions_", None) or self.regions
+        return region_maps(labels, regions, dtype=dtype)
+
+
+class JohnsonPurifier(FeedForwardPurifier):
+    """Johnson et al.'s transformation network (5 residual blocks) on the VGG-16 perceptual loss.
+
+    Args: as :class:`AttentionPurifier` where shared; ``content_weight`` / ``style_weight`` /
+    ``tv_weight`` are Johnson's (1, 5, 1e-6: his code's defaults) applied to content at relu2_2
+    and style at relu1_2, relu2_2, relu3_3, relu4_3 (``content_layers`` / ``style_layers`` to
+    override). No masks.
+    """
+
+    net_kind = "johnson"
+    test_params: ClassVar[dict[str, Any]] = dict(iterations=2, width=4, n_residual=1, batch_size=2,
+                                                 loss_weights="random", progress=False)
+
+    def __init__(self, preset: str = "cpu", iterations: int | None = None, batch_size: int | None = None,
+                 lr: float | None = None, train_size: Sequence[int] | None = None, width: int | None = None,
+                 n_residual: int = 5, content_weight: float = 1.0, style_weight: float = 5.0,
+                 tv_weight: float = 1e-6, content_layers: Sequence[str] | None = None,
+                 style_layers: Sequence[str] | None = None, style_target: str = "pair",
+                 loss_net: str = "vgg16", loss_weights: str | None = None, checkpoint: str | None = None,
+                 checkpoint_every: int = 500, resume: bool = True, seed: int = 0, device: str = "cpu",
+                 progress: bool = True) -> None:
+        self.preset, self.iterations, self.batch_size, self.lr = preset, iterations, batch_size, lr
+        self.train_size, self.width, self.n_residual = train_size, width, n_residual
+        self.content_weight, self.style_weight, self.tv_weight = content_weight, style_weight, tv_weight
+        self.content_layers, self.style_layers, self.style_target = content_layers, style_layers, style_target
+        self.loss_net, self.loss_weights, self.checkpoint = loss_net, loss_weights, checkpoint
+        self.checkpoint_every, self.resume, self.seed = checkpoint_every, resume, seed
+        self.device, self.progress = device, progress
+
+    def _make_net(self, p: dict[str, Any]) -> torch.nn.Module:
+        return JohnsonTransformNet(width=p["width"], n_residual=p["n_residual"])
+
+    def _net_from_config(self, config: dict[str, Any]) -> torch.nn.Module:
+        return JohnsonTransformNet(**config)
+
+    def _make_objective(self, p: dict[str, Any], net: Any) -> PerceptualObjective:
+        return PerceptualObjective(
+            net, p["content_layers"] or paper_layers(net.arch, "johnson_content"),
+            p["style_layers"] or paper_layers(net.arch, "johnson_style"),
+            content_weight=p["content_weight"], style_weight=p["style_weight"], tv_weight=p["tv_weight"],
+            normalisation="johnson")
