@@ -231,8 +231,8 @@ def render(lat: Latents, size: tuple[int, int], light: Light | None = None) -> R
     brow = ((Yh - yb) / (_v(lat.brow_thick) / 2)) ** 2
     brow = torch.exp(-(brow * brow)).mul_(torch.exp(-((Xh / 24) ** 6)) * _v(lat.brow_dark))
     hair_w = _band(ppm, torch.tensor(1.4))
-    if bool((hair_w > 0).any()):
-        brow.mul_(0.75 + 0.25 * hair_w * torch.cos(2 * math.pi * 1.4 * (Xh * 0.8 + Yh * 0.6)))
+    if bool((hair_w > 0).any()):  # strands only where resolvable; a no-op (x 1) elsewhere
+        brow.mul_(1 - 0.25 * hair_w * (1 - torch.cos(2 * math.pi * 1.4 * (Xh * 0.8 + Yh * 0.6))))
     skin_mod.mul_(1 - brow)
     y_cr = yu - _v(lat.crease_gap) * (1 - (s / 1.15) ** 2).clamp(min=0)
     crease_w = (0.6 * ppm_y).clamp(min=1.0) / ppm_y                  # at least one pixel wide
@@ -250,7 +250,8 @@ def render(lat: Latents, size: tuple[int, int], light: Light | None = None) -> R
     gx, gy, gz = (g[:, i].view(n, 1, 1) for i in range(3))
     px, py = depth * gx, depth * gy                                  # pupil centre, mm
     pupil = torch.stack([(cx + px * ppm).view(n), (cy + py * ppm).view(n)], 1)
-    k = int(math.ceil(2 * float((ri * ppm).max()) * 1.08)) + 4
+    # window size from the largest possible iris (6.3 mm at zoom 1.07), never from the batch
+    k = int(math.ceil(2 * 6.3 * 1.07 * w / FOV_MM * 1.08)) + 4
     win = _Window(pupil, k, h, w)
     Xw = (win.xs.float().view(n, 1, k) - cx) / ppm
     Yw = (win.ys.float().view(n, k, 1) - cy) / ppm

@@ -45,7 +45,7 @@ def _dct_matrix() -> torch.Tensor:
     return d.float()
 
 
-_DCT = _dct_matrix()
+_DCT2 = torch.kron(_dct_matrix(), _dct_matrix())      # (64, 64): D (x) D acts on row-major blocks
 
 
 def wild_uniforms(lat: Latents) -> torch.Tensor:
@@ -67,10 +67,13 @@ def wild_light(lat: Latents, u: torch.Tensor, severity: float = 1.0) -> Light:
                  glint=0.5 + 0.9 * u[:, 8])
 
 
-def _per_sample_blur(img: torch.Tensor, sigma_px: torch.Tensor) -> torch.Tensor:
-    """Separable Gaussian blur with one sigma per sample (grouped convolution)."""
+def _per_sample_blur(img: torch.Tensor, sigma_px: torch.Tensor, rad: int) -> torch.Tensor:
+    """Separable Gaussian blur with one sigma per sample (grouped convolution).
+
+    ``rad`` must not depend on the batch (a kernel truncated differently would change the bytes
+    of a sample with its batch-mates): callers derive it from the largest possible sigma.
+    """
     n, c, h, w = img.shape
-    rad = max(1, int(math.ceil(3 * float(sigma_px.max()))))
     t = torch.arange(-rad, rad + 1, dtype=torch.float32).view(1, -1)
     k = torch.exp(-(t * t) / (2 * sigma_px.float().clamp(min=1e-3).view(-1, 1) ** 2))
     k = (k / k.sum(1, keepdim=True)).repeat_interleave(c, 0)     # (N*C, K)
@@ -104,11 +107,12 @@ def _jpeg_plane(x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     ph, pw = (-h) % 8, (-w) % 8
     x = F.pad(x.unsqueeze(1), (0, pw, 0, ph), mode="replicate")[:, 0] - 128
     hb, wb = x.shape[1] // 8, x.shape[2] // 8
-    blocks = x.view(n, hb, 8, wb, 8).permute(0, 1, 3, 2, 4)         # (N, hb, wb, 8, 8)
-    coef = _DCT @ blocks @ _DCT.T
-    qq = q.view(n, 1, 1, 8, 8)
+    blocks = x.view(n, hb, 8, wb, 8).permute(0, 1, 3, 2, 4).reshape(n, hb * wb, 64)
+    # the 2-D DCT of a flattened block is one 64x64 matrix: a single large matmul
+    coef = blocks @ _DCT2.T
+    qq = q.reshape(n, 1, 64)
     coef = torch.round(coef / qq) * qq
-    out = (_DCT.T @ coef @ _DCT).permute(0, 1, 3, 2, 4).reshape(n, hb * 8, wb * 8) + 128
+    out = (coef @ _DCT2).view(n, hb, wb, 8, 8).permute(0, 1, 3, 2, 4).reshape(n, hb * 8, wb * 8) + 128
     return out[:, :h, :w]
 
 
@@ -184,9 +188,10 @@ def degrade(image: torch.Tensor, lat: Latents, u: torch.Tensor, ppm: torch.Tenso
     shot = ((0.05 + 0.25 * uf[:, 25]) * s).view(n, 1, 1, 1)
     noise = rng.pixel_normal(lat.keys, tuple(img.shape[1:]), salt=WILD_SLOT + 1)
     img = img + noise * torch.sqrt(read * read + shot * shot * img.clamp(min=0))
+    sigma_max = 1.25 * min(s, 2.0) * (w / 60)
     sigma = (0.45 + 0.8 * uf[:, 23]) * min(s, 2.0) * (w / 60)
-    if float(sigma.max()) > 0.05:
-        img = _per_sample_blur(img, sigma.clamp(min=1e-3))
+    if sigma_max > 0.05:
+        img = _per_sample_blur(img, sigma.clamp(min=1e-3), max(1, math.ceil(3 * sigma_max)))
     img = img.round().clamp(0, 255)
     if equalize_hist:
         img = equalize(img)
