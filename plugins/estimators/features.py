@@ -128,15 +128,15 @@ def extract(name: str, images: torch.Tensor) -> np.ndarray:
 def estimate_pupil(images: torch.Tensor) -> torch.Tensor:
     """Pupil centres ``(N, 2)`` (x, y) px, found as the darkest blob of each image.
 
-    A coarse blur (a quarter of the image height) is subtracted first so that a lighting ramp or
-    a dark corner does not win; the centre is the intensity-weighted centroid of the pixels
+    A coarse blur (a box as wide as the image is high) is subtracted first so that a lighting
+    ramp does not move the centre; the centre is the intensity-weighted centroid of the pixels
     within 25 % of the darkest value, read on the high-passed image. It needs no landmarks, so
     it works the same on synthetic and real images.
     """
     x = _gray_float(images).to(torch.float32)
     n, _, h, w = x.shape
     fine = F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
-    k = max(3, (h // 4) | 1)
+    k = max(3, h | 1)
     coarse = F.avg_pool2d(F.pad(x, (k // 2,) * 4, mode="replicate"), k, 1)
     hp = (fine - coarse)[:, 0]
     flat = hp.flatten(1)

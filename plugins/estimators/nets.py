@@ -68,17 +68,26 @@ class GazeCNN(nn.Module):
 
 @contextmanager
 def _offline() -> Iterator[None]:
-    # without this a missing cache costs ~48 s of network retries before the same error
-    old = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE",)}
+    """No network for the Hugging Face hub: a missing cache fails at once instead of after ~48 s
+    of retries. huggingface_hub reads HF_HUB_OFFLINE at import, so its constant is set too."""
+    old_env = os.environ.get("HF_HUB_OFFLINE")
     os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        from huggingface_hub import constants
+    except ImportError:  # timm without the hub: nothing can be downloaded anyway
+        constants = None
+    old_const = getattr(constants, "HF_HUB_OFFLINE", None)
+    if constants is not None:
+        constants.HF_HUB_OFFLINE = True
     try:
         yield
     finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        if constants is not None:
+            constants.HF_HUB_OFFLINE = old_const
+        if old_env is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = old_env
 
 
 class TimmGazeNet(nn.Module):
