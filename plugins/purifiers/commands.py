@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -145,60 +144,117 @@ def train_purifier(purifier: str, style: str, size: str, masks: str, seed: int, 
 @_common
 @click.option("--dataset", "-d", default="synth-wild", show_default=True, help="Dataset to purify.")
 @click.option("--split", default="test", show_default=True)
-@click.option("--checkpoint", default=None, help="A checkpoint from train-purifier (else the purifier is fitted here "
-                                                 "on the dataset's unlabelled split).")
+@click.option("--checkpoint", default=None, help="A checkpoint from train-purifier (one purifier only; else each "
+                                                 "purifier is fitted here on the dataset's unlabelled split).")
 @click.option("-n", "n", type=int, default=16, show_default=True, help="Images to purify (0: all).")
-@click.option("--out", required=True, help="Folder for images/NNNNN.png and grid.png.")
+@click.option("--n-content", type=int, default=200, show_default=True, help="Content images to fit on.")
+@click.option("--n-style", type=int, default=1000, show_default=True, help="Style images to fit on.")
+@click.option("--out", required=True, help="Folder: NAME/images/NNNNN.png, grid.png, metrics.json.")
 def purify(purifier: str, style: str, size: str, masks: str, seed: int, device: str, sets: tuple[str, ...],
-           dataset: str, split: str, checkpoint: str | None, n: int, out: str) -> None:
-    """Purify a dataset's images; write them and a raw | purified | style grid PNG.
+           dataset: str, split: str, checkpoint: str | None, n: int, n_content: int, n_style: int, out: str) -> None:
+    """Purify a dataset's images; write them, a raw | purified... | reference grid, and metrics.
+
+    PURIFIER may be a comma-separated list; -o NAME.PARAM=VALUE sets one purifier's parameter.
+    When the dataset is paired with --style (synth-wild with synth), the table gives PSNR/SSIM
+    of raw and purified images against the paired clean renders and the pupil shift
+    (gazebench_plugins.purifiers.evaluate).
 
     \b
-    Example:
-      gazebench purify --purifier reinhard --dataset synth-wild --out purified/
+    Examples:
+      gazebench purify -p reinhard -d synth-wild --out purified/
+      gazebench purify -p identity,reinhard,attention -n 200 --out cmp/
     """
+    from gazebench.io import write_json_atomic
     from gazebench.plugins import PluginError, get_plugin_manager
     from gazebench.runner import resolve_device
+    from gazebench_plugins.purifiers.evaluate import paired_metrics
 
     pm = get_plugin_manager()
+    names = [v.strip() for v in purifier.split(",") if v.strip()]
+    if checkpoint and len(names) != 1:
+        raise click.ClickException("--checkpoint needs exactly one --purifier")
+    root = Path(out)
     try:
-        hw = _size(size)
+        hw, dev = _size(size), resolve_device(device)
         ds, batch = _load(pm, dataset, split, hw, n or None, seed)
-        if checkpoint:
-            pur = _build(pm, purifier, _parse_sets(sets), resolve_device(device)).load(checkpoint)
-        else:
-            pur, _ = _fit(pm, purifier, dataset, style, size, masks, seed, device, sets, 200, 1000, {})
-        _, style_batch = _load(pm, style, "train", hw, max(len(batch), 1), seed)
-        if pur.needs_masks:
-            batch = _with_masks(pm, batch, masks, style_batch, resolve_device(device))
-        images = pur.purify(batch.without_labels())
+        _, style_batch = _load(pm, style, "train", hw, max(n_style, len(batch)), seed)
+        paired = getattr(ds, "paired_with", None) == style and batch.pair is not None and batch.masks is not None
         ref = style_batch.images[: len(batch)]
-        if getattr(ds, "paired_with", None) == style and batch.pair is not None:
-            _, paired = _load(pm, style, split, hw, None, seed)
-            ref = paired.images[batch.pair]
-        written = write_images(Path(out), batch.images, images, ref)
+        if paired:
+            _, pair_data = _load(pm, style, split, hw, None, seed)
+            ref = pair_data.images[batch.pair]
+        results, rows = {}, {}
+        for name in names:
+            own = {k.split(".", 1)[1] if "." in k else k: v for k, v in _parse_sets(sets).items()
+                   if "." not in k or k.split(".", 1)[0] == name}
+            if checkpoint:
+                pur = _build(pm, name, own, dev).load(checkpoint)
+            else:
+                own_sets = tuple(f"{k}={json.dumps(v)}" for k, v in own.items())
+                pur, _ = _fit(pm, name, dataset, style, size, masks, seed, device, own_sets, n_content, n_style, {})
+            todo = _with_masks(pm, batch, masks, style_batch, dev) if pur.needs_masks else batch
+            t0 = time.perf_counter()
+            images = pur.purify(todo.without_labels())
+            secs = time.perf_counter() - t0
+            write_images(root / name, batch.images, images, ref)
+            rows[name] = images
+            if paired:
+                results[name] = {**paired_metrics(batch.images, images, ref, batch.masks, batch.pupil),
+                                 "purify_seconds_per_image": secs / len(batch),
+                                 "notes": getattr(pur, "record_notes", lambda: [])()}
+        write_grid(root / "grid.png", [batch.images, *rows.values(), ref])
     except (PluginError, ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"wrote {written} purified images and {Path(out) / 'grid.png'}", err=False)
+    if results:
+        write_json_atomic(root / "metrics.json", {"dataset": dataset, "style": style, "split": split,
+                                                  "n": len(batch), "size": list(hw), "purifiers": results})
+        _print_metrics(results)
+    click.echo(f"wrote {root}/<purifier>/images, {root / 'grid.png'} (rows: raw, {', '.join(names)}, "
+               f"{'paired ' + style if paired else style + ' samples'})")
+
+
+def _print_metrics(results: dict[str, dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="purified vs paired clean renders")
+    for h in ("purifier", "PSNR raw", "PSNR purified", "SSIM raw", "SSIM purified", "pupil shift px (mean)",
+              "centroid err px (raw)"):
+        t.add_column(h, justify="right")
+
+    def f(v: Any, d: int = 2) -> str:
+        return "n/a" if v is None else f"{v:.{d}f}"
+
+    for name, r in results.items():
+        t.add_row(name, f(r["raw_psnr_db"]), f(r["purified_psnr_db"]), f(r["raw_ssim"], 3),
+                  f(r["purified_ssim"], 3), f(r["pupil_shift_px_mean"]), f(r.get("detector_error_px_raw")))
+    Console().print(t)
 
 
 def write_images(out: Path, raw: Any, purified: Any, style: Any, grid_n: int = 8) -> int:
     """Write ``out/images/NNNNN.png`` and ``out/grid.png`` (rows: raw, purified, style)."""
-    import numpy as np
     from PIL import Image
 
     from gazebench.io import atomic_path
-    from gazebench.types import to_rgb
 
     (out / "images").mkdir(parents=True, exist_ok=True)
     for i, img in enumerate(purified):
         arr = img.permute(1, 2, 0).numpy()
         with atomic_path(out / "images" / f"{i:05d}.png") as tmp:
             Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr).save(tmp, format="PNG")
-    k = min(grid_n, len(raw), len(style))
-    rows = [np.concatenate(list(to_rgb(t[:k]).permute(0, 2, 3, 1).numpy()), 1) for t in (raw, purified, style)]
-    grid = np.concatenate(rows, 0)
-    with atomic_path(out / "grid.png") as tmp:
-        Image.fromarray(grid).resize((grid.shape[1] * 4, grid.shape[0] * 4), Image.NEAREST).save(tmp, format="PNG")
-    print(f"grid rows: raw | purified | style ({k} images)", file=sys.stderr)
+    write_grid(out / "grid.png", [raw, purified, style], grid_n)
     return len(purified)
+
+
+def write_grid(path: Path, rows: list[Any], grid_n: int = 8) -> None:
+    """A PNG with one row of ``grid_n`` images per tensor in ``rows``, upscaled 4x."""
+    import numpy as np
+    from PIL import Image
+
+    from gazebench.io import atomic_path
+    from gazebench.types import to_rgb
+
+    k = min([grid_n] + [len(r) for r in rows])
+    grid = np.concatenate([np.concatenate(list(to_rgb(t[:k]).permute(0, 2, 3, 1).numpy()), 1) for t in rows], 0)
+    with atomic_path(path) as tmp:
+        Image.fromarray(grid).resize((grid.shape[1] * 4, grid.shape[0] * 4), Image.NEAREST).save(tmp, format="PNG")

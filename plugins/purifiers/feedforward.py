@@ -37,7 +37,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu": dict(iterations=300, batch_size=4, lr=1e-3, train_size=None, width=16),
 }
 # parameters that do not change what is learned: left out of the checkpoint fingerprint
-_NOT_LEARNED = ("iterations", "checkpoint", "checkpoint_every", "resume", "device", "progress")
+_NOT_LEARNED = ("iterations", "checkpoint", "checkpoint_every", "resume", "device", "progress", "purify_size")
 
 
 class FeedForwardPurifier(Purifier):
@@ -141,6 +141,7 @@ class FeedForwardPurifier(Purifier):
         self.net_ = net
         self.regions_ = [list(r) for r in p["regions"]] if self.needs_masks else []
         self.history_ = history
+        self.train_size_ = list(p["train_size"]) if p["train_size"] else None
         self.loss_notes_ = loss_net.notes
         self.fit_info_ = {"iterations": p["iterations"], "resumed_from": start, "seconds": time.perf_counter() - t0,
                           "final_loss": history[-1] if history else None, "fingerprint": fp}
@@ -155,12 +156,16 @@ class FeedForwardPurifier(Purifier):
                              "or load(path) first")
         labels = need_masks(batch, self.name or self.net_kind, "input") if self.needs_masks else None
         dev = next(net.parameters()).device
+        work = getattr(self, "train_size_", None) if self.purify_size == "train" else self.purify_size
         outs = []
         with torch.no_grad():
             for i in range(0, len(batch), 64):
                 x = rgb_float(batch.images[i:i + 64], dev)
-                m = None if labels is None else self._mask_input(labels[i:i + 64].to(dev), x.dtype)
-                outs.append(to_uint8(net(x, m), batch.channels))
+                lab = None if labels is None else labels[i:i + 64].to(dev)
+                xs, ls = resize_pair(x, lab, tuple(work) if work else None)
+                y = net(xs, None if ls is None else self._mask_input(ls, x.dtype))
+                y, _ = resize_pair(y, None, tuple(x.shape[-2:]))
+                outs.append(to_uint8(y, batch.channels))
         return torch.cat(outs)
 
     # -- persistence and records -------------------------------------------------------------------
@@ -171,6 +176,7 @@ class FeedForwardPurifier(Purifier):
         save_state(path, {"class": type(self).__qualname__, "params": jsonable(self.get_params()),
                           "net_config": dict(self.net_.config), "regions": self.regions_,
                           "net": {k: v.cpu() for k, v in self.net_.state_dict().items()},
+                          "train_size": self.train_size_,
                           "notes": list(self.loss_notes_), "fit_info": jsonable(self.fit_info_),
                           "history": torch.tensor(self.history_, dtype=torch.float64)})
 
@@ -183,6 +189,7 @@ class FeedForwardPurifier(Purifier):
         net.load_state_dict(state["net"])
         self.net_ = net.to(pick_device(self.device)).eval()
         self.regions_ = [list(r) for r in state["regions"]]
+        self.train_size_ = state["train_size"]
         self.loss_notes_ = list(state["notes"])
         self.fit_info_ = dict(state["fit_info"])
         self.history_ = state["history"].tolist()
@@ -217,6 +224,9 @@ class AttentionPurifier(FeedForwardPurifier):
         layers: role -> tap names, overriding the paper's table (see ``gazebench.losses``).
         style_target: ``"pair"`` or ``"mean"`` (module docstring).
         loss_net, loss_weights: the loss network (``gazebench.losses.get_loss_network``).
+        purify_size: (H, W) images are brought to for purifying and back; ``"train"`` (default):
+            the training size when there was one (the paper trains and runs at 256x256), so the
+            network sees eyes at the scale it learned; ``None``: each image's own size.
         checkpoint, checkpoint_every, resume: where and how often to checkpoint; resume from it.
         seed, device, progress: seed, torch device (``auto``), show a progress bar.
     """
@@ -232,10 +242,11 @@ class AttentionPurifier(FeedForwardPurifier):
                  alpha: float = 1e2, beta: float = 1e4, tv_weight: float = 1e-6, lambda_g: float = 1.0,
                  lambda_l: float = 1.0, layers: dict[str, Sequence[str]] | None = None,
                  style_target: str = "pair", loss_net: str = "vgg19", loss_weights: str | None = None,
-                 checkpoint: str | None = None, checkpoint_every: int = 500, resume: bool = True,
-                 seed: int = 0, device: str = "cpu", progress: bool = True) -> None:
+                 purify_size: Any = "train", checkpoint: str | None = None, checkpoint_every: int = 500,
+                 resume: bool = True, seed: int = 0, device: str = "cpu", progress: bool = True) -> None:
         self.preset, self.iterations, self.batch_size, self.lr = preset, iterations, batch_size, lr
         self.train_size, self.width, self.n_residual, self.dropout = train_size, width, n_residual, dropout
+        self.purify_size = purify_size
         self.regions, self.alpha, self.beta, self.tv_weight = regions, alpha, beta, tv_weight
         self.lambda_g, self.lambda_l, self.layers, self.style_target = lambda_g, lambda_l, layers, style_target
         self.loss_net, self.loss_weights, self.checkpoint = loss_net, loss_weights, checkpoint
@@ -279,11 +290,11 @@ class JohnsonPurifier(FeedForwardPurifier):
                  n_residual: int = 5, content_weight: float = 1.0, style_weight: float = 5.0,
                  tv_weight: float = 1e-6, content_layers: Sequence[str] | None = None,
                  style_layers: Sequence[str] | None = None, style_target: str = "pair",
-                 loss_net: str = "vgg16", loss_weights: str | None = None, checkpoint: str | None = None,
-                 checkpoint_every: int = 500, resume: bool = True, seed: int = 0, device: str = "cpu",
-                 progress: bool = True) -> None:
+                 loss_net: str = "vgg16", loss_weights: str | None = None, purify_size: Any = "train",
+                 checkpoint: str | None = None, checkpoint_every: int = 500, resume: bool = True, seed: int = 0,
+                 device: str = "cpu", progress: bool = True) -> None:
         self.preset, self.iterations, self.batch_size, self.lr = preset, iterations, batch_size, lr
-        self.train_size, self.width, self.n_residual = train_size, width, n_residual
+        self.train_size, self.width, self.n_residual, self.purify_size = train_size, width, n_residual, purify_size
         self.content_weight, self.style_weight, self.tv_weight = content_weight, style_weight, tv_weight
         self.content_layers, self.style_layers, self.style_target = content_layers, style_layers, style_target
         self.loss_net, self.loss_weights, self.checkpoint = loss_net, loss_weights, checkpoint
