@@ -19,7 +19,7 @@ from gazebench.api import Dataset
 from gazebench.types import EyeBatch, EyeData, EyeSample
 
 from .latents import LatentConfig, sample_latents
-from .render import render
+from .render import render, single_thread
 from .wild import degrade, wild_light, wild_uniforms
 
 #: pixels rendered per chunk: bounds memory, and ~1 MB float32 maps stay in cache (fastest here)
@@ -62,7 +62,8 @@ class _SynthData(EyeData):
         h, w = self.size
         step = max(1, CHUNK_PIXELS // (h * w))
         chunks = [idx[i:i + step] for i in range(0, len(idx), step)]
-        parts = [self._render(c) for c in _progress(chunks, f"rendering {len(idx)} {self.info['name']} eyes")]
+        with single_thread():
+            parts = [self._render(c) for c in _progress(chunks, f"rendering {len(idx)} {self.info['name']} eyes")]
         out = EyeBatch.concat(parts)
         out.meta["dataset"] = self.info["name"]
         return out
