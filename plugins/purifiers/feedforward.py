@@ -98,6 +98,7 @@ class FeedForwardPurifier(Purifier):
             net.load_state_dict(state["net"])
             opt.load_state_dict(state["optim"])
             gen.set_state(state["rng"])
+            torch.set_rng_state(state["torch_rng"])  # dropout draws from the global generator
             start, history = int(state["iteration"]), [float(v) for v in state["history"]]
 
         mean_targets = None
@@ -110,6 +111,7 @@ class FeedForwardPurifier(Purifier):
         def save(it: int) -> None:
             save_state(ckpt, {"fingerprint": fp, "iteration": it, "net": net.state_dict(),
                               "optim": opt.state_dict(), "rng": gen.get_state(),
+                              "torch_rng": torch.get_rng_state(),
                               "history": torch.tensor(history, dtype=torch.float64)})
 
         net.train()

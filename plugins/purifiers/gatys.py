@@ -127,7 +127,7 @@ class GatysPurifier(Purifier):
             opt.zero_grad()
             loss, _ = obj(x, content, labels, targets, content_feats=feats)
             loss.backward()
-            return loss
+            return loss.detach()
 
         for _ in range(self.iterations):
             trace.append(float(opt.step(closure)))

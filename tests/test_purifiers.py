@@ -1,0 +1,202 @@
+"""Purifiers: the networks' layer structure (section 3.3, eq. 7-9), the objectives' semantics
+(eq. 10-20), training with checkpoints and exact resume, Reinhard and projected L-BFGS known
+behaviour, and the paired evaluation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+
+from gazebench.losses import get_loss_network, region_maps
+from gazebench.testing import make_toy_eyes
+from gazebench_plugins.purifiers.evaluate import paired_metrics, pupil_centres
+from gazebench_plugins.purifiers.feedforward import AttentionPurifier, JohnsonPurifier
+from gazebench_plugins.purifiers.gatys import GatysPurifier
+from gazebench_plugins.purifiers.nets import (AttentionTransformNet, JohnsonResidualBlock, JohnsonTransformNet,
+                                              PaperResidualBlock)
+from gazebench_plugins.purifiers.objective import RegionObjective
+from gazebench_plugins.purifiers.reinhard import ReinhardPurifier
+
+FAST = dict(loss_net="efficientnet_lite0", loss_weights="random", progress=False)
+
+
+def _convs(module: nn.Module) -> list[nn.Module]:
+    return [m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+
+
+def test_attention_net_structure():
+    net = AttentionTransformNet(mask_channels=2, width=8, mask_width=4)
+    assert net.full[1].kernel_size == (9, 9) and net.mask[1].kernel_size == (9, 9)
+    assert net.mask[1].in_channels == 2 and net.out[1].kernel_size == (9, 9) and net.out[1].out_channels == 3
+    for block in net.down:  # 3x3 stride 2, padding 0 on a reflection-padded input, then BN + ReLU
+        conv = block[1]
+        assert (conv.kernel_size, conv.stride, conv.padding) == ((3, 3), (2, 2), (0, 0))
+        assert isinstance(block[0], nn.ReflectionPad2d)
+        assert isinstance(block[2], nn.BatchNorm2d) and isinstance(block[3], nn.ReLU)
+    for up in net.up:  # 4x4 transposed, stride 2, padding 1 (Odena et al.), then BN + ReLU
+        assert (up[0].kernel_size, up[0].stride, up[0].padding) == ((4, 4), (2, 2), (1, 1))
+        assert isinstance(up[1], nn.BatchNorm2d) and isinstance(up[2], nn.ReLU)
+    blocks = list(net.body)
+    assert len(blocks) == 4 and all(isinstance(b, PaperResidualBlock) for b in blocks)
+    order = [type(m).__name__ for m in blocks[0].body if not isinstance(m, nn.ReflectionPad2d)]
+    assert order == ["Conv2d", "BatchNorm2d", "ReLU", "Dropout2d", "BatchNorm2d", "Conv2d"]  # Fig. 3
+    assert not any(isinstance(m, (nn.BatchNorm2d, nn.ReLU)) for m in net.out)  # only the scaled tanh
+
+
+def test_johnson_net_structure():
+    net = JohnsonTransformNet(width=8)
+    blocks = list(net.body)
+    assert len(blocks) == 5 and all(isinstance(b, JohnsonResidualBlock) for b in blocks)
+    convs = _convs(net)
+    assert convs[0].kernel_size == (9, 9) and convs[-1].kernel_size == (9, 9)
+    assert all(c.kernel_size == (3, 3) and c.stride == (2, 2) for c in convs if isinstance(c, nn.ConvTranspose2d))
+
+
+@pytest.mark.parametrize("size", [(36, 60), (35, 55), (13, 21)])
+def test_nets_keep_any_size_and_range(size):
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, *size) * 255
+    m = torch.rand(2, 1, *size).round()
+    for net, args in ((AttentionTransformNet(1, 4, 2, n_residual=1), (x, m)), (JohnsonTransformNet(4, 1), (x,))):
+        net.eval().requires_grad_(False)
+        y = net(*args)
+        assert y.shape == x.shape and float(y.min()) >= 0 and float(y.max()) <= 255
+        with torch.no_grad():  # a huge output bias saturates the scaled tanh at 255
+            net.out[1].bias.fill_(1e3)
+        assert torch.allclose(net(*args), torch.full_like(x, 255.0))
+
+
+def test_attention_streams_follow_eq_9():
+    net = AttentionTransformNet(mask_channels=1, width=4, mask_width=2).eval()
+    seen = {}
+    net.full.register_forward_hook(lambda m, i, o: seen.__setitem__("full", o))
+    net.mask.register_forward_hook(lambda m, i, o: seen.__setitem__("mask", o))
+    net.down.register_forward_hook(lambda m, i, o: seen.__setitem__("streams", i[0]))
+    x, m = torch.rand(1, 3, 16, 24) * 255, torch.zeros(1, 1, 16, 24)
+    net(x, m)
+    joint = torch.cat([seen["full"], seen["mask"]], 1)
+    s = seen["streams"]
+    att = net.last_attention
+    assert att.shape == (1, 1, 16, 24) and float(att.min()) > 0 and float(att.max()) < 1
+    assert torch.allclose(s[:, :4], seen["full"])
+    assert torch.allclose(s[:, 4:10], joint * att, atol=1e-6)  # f_attention = [f_full, f_mask] * att+
+    assert torch.allclose(s[:, 4:10] + s[:, 10:], joint, atol=1e-6)  # att- = 1 - att+ (eq. 8)
+
+
+def _square_eye(value: float) -> tuple[torch.Tensor, torch.Tensor]:
+    img = torch.full((1, 3, 32, 32), 180.0)
+    img[..., 8:24, 8:24] = value
+    lab = torch.zeros(1, 32, 32, dtype=torch.uint8)
+    lab[:, 8:24, 8:24] = 2
+    return img, lab
+
+
+def test_region_objective_semantics():
+    net = get_loss_network("vgg16", "random")
+    obj = RegionObjective(net, layers={"local_style": ("relu1_1",), "global_style": ("relu1_2",)})
+    img, lab = _square_eye(40.0)
+    targets = obj.style_targets(img, lab)
+    total, parts = obj(img, img, lab, targets)
+    # output = content = style with the same regions: only the TV term is left
+    assert parts["content"] == pytest.approx(0, abs=1e-6) and parts["style"] == pytest.approx(0, abs=1e-4)
+    assert parts["total"] == pytest.approx(parts["tv"], rel=1e-5)
+    # changing the style image deep inside its attention region changes only the attention targets:
+    # skin is styled from skin, iris from iris, never mixed
+    other, _ = _square_eye(40.0)
+    other[..., 12:20, 12:20] = 200.0
+    t2 = obj.style_targets(other, lab)
+    assert torch.allclose(t2["bkgd:relu1_2"], targets["bkgd:relu1_2"])
+    assert not torch.allclose(t2["att:relu1_1"], targets["att:relu1_1"])
+    # the output is masked by the *input's* regions: a style image with its region elsewhere
+    # gives the same targets when its texture is the same
+    moved = torch.roll(img, 4, dims=3)
+    t3 = obj.style_targets(moved, torch.roll(lab, 4, dims=2))
+    assert torch.allclose(t3["att:relu1_1"], targets["att:relu1_1"], atol=1e-5)
+
+
+def _toy(n, stream, wild):
+    return make_toy_eyes(n, (36, 60), stream=stream, wild=wild, channels=3)
+
+
+def test_attention_trains_checkpoints_and_resumes_exactly(tmp_path):
+    content, style = _toy(12, 1, True).without_labels(), _toy(12, 2, False)
+    kw = dict(width=4, n_residual=1, batch_size=2, **FAST)
+    ckpt = tmp_path / "run.ckpt"
+    first = AttentionPurifier(iterations=4, checkpoint=str(ckpt), checkpoint_every=2, **kw).fit(content, style)
+    assert ckpt.is_file() and len(first.history_) == 4
+    resumed = AttentionPurifier(iterations=6, checkpoint=str(ckpt), **kw).fit(content, style)
+    assert resumed.fit_info_["resumed_from"] == 4 and len(resumed.history_) == 6
+    straight = AttentionPurifier(iterations=6, **kw).fit(content, style)
+    assert resumed.history_ == pytest.approx(straight.history_, rel=1e-5)
+    for a, b in zip(resumed.net_.state_dict().values(), straight.net_.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-5)
+    with pytest.raises(ValueError, match="another configuration"):
+        AttentionPurifier(iterations=6, checkpoint=str(ckpt), **{**kw, "width": 8}).fit(content, style)
+    notes = straight.record_notes()
+    assert "RANDOM" in notes[0] and "6 Adam iterations" in notes[1]
+
+
+def test_feedforward_errors_and_sizes():
+    content, style = _toy(6, 1, True).without_labels(), _toy(6, 2, False)
+    pur = AttentionPurifier(iterations=1, width=4, n_residual=1, batch_size=2, train_size=(40, 64), **FAST)
+    with pytest.raises(ValueError, match="not fitted"):
+        pur.purify(content)
+    with pytest.raises(ValueError, match="needs region masks"):
+        pur.fit(content.replace(masks=None), style)
+    pur.fit(content, style)
+    gray = make_toy_eyes(2, (30, 50), stream=5, wild=True)
+    out = pur.purify(gray.without_labels())
+    assert out.shape == gray.images.shape and out.dtype == torch.uint8
+    with pytest.raises(ValueError, match="needs region masks"):
+        pur.purify(gray.replace(masks=None))
+    with pytest.raises(ValueError, match="preset='fast'"):
+        AttentionPurifier(preset="fast").resolved()
+    j = JohnsonPurifier(iterations=1, width=4, n_residual=1, batch_size=2, **FAST).fit(content.replace(masks=None), style)
+    assert j.purify(gray.replace(masks=None)).shape == gray.images.shape
+
+
+def test_reinhard_matches_style_statistics():
+    import kornia.color
+
+    style = _toy(8, 2, False)
+    raw = _toy(4, 3, True)
+    out = ReinhardPurifier().fit(raw, style).purify(raw.without_labels())
+    lab = kornia.color.rgb_to_lab(out.float() / 255).flatten(2)
+    target = kornia.color.rgb_to_lab(style.images.float() / 255).flatten(2)
+    assert torch.allclose(lab.mean(-1)[:, 0], target.mean(-1)[:, 0].mean().expand(4), atol=1.0)
+    assert torch.allclose(lab.std(-1)[:, 0], target.std(-1)[:, 0].mean().expand(4), atol=1.5)
+    same = ReinhardPurifier().fit(raw[:1], raw[:1]).purify(raw[:1])
+    assert int((same.int() - raw.images[:1].int()).abs().max()) <= 2  # its own style: (almost) unchanged
+
+
+def test_gatys_projected_lbfgs_and_objective():
+    style, raw = _toy(4, 2, False), _toy(1, 3, True)
+    g = GatysPurifier(iterations=6, **FAST).fit(raw, style)
+    out = g.purify(raw.without_labels())
+    assert len(g.trace_[0]) == 6 and g.trace_[0][-1] < g.trace_[0][0]  # six real iterations, descending
+    assert out.shape == raw.images.shape
+    same = GatysPurifier(iterations=0, init="content", **FAST).fit(raw, style).purify(raw.without_labels())
+    assert torch.equal(same, raw.images)
+    # scored against itself (output = content = the only style image) only theta * TV is left
+    from gazebench.losses import total_variation
+
+    scores = g.objective(raw.images, raw.images, raw.images, (raw.masks, raw.masks))
+    assert scores.dtype == torch.float64 and scores.shape == (1,)
+    assert float(scores[0]) == pytest.approx(1e-6 * float(total_variation(raw.images.float())), rel=1e-3)
+    assert GatysPurifier(loss="paper").needs_masks and not GatysPurifier().needs_masks
+    with pytest.raises(ValueError, match="init="):
+        GatysPurifier(init="zeros")
+
+
+def test_paired_metrics_known_answers():
+    b = make_toy_eyes(6, (36, 60), stream=8, wild=True)
+    c = pupil_centres(b.images, b.masks)
+    moved = pupil_centres(torch.roll(b.images, 1, dims=3), b.masks)
+    assert torch.allclose((moved - c)[:, 0], torch.ones(6, dtype=torch.float64), atol=0.05)
+    m = paired_metrics(b.images, b.images, b.images, b.masks, b.pupil)
+    assert m["pupil_shift_px_mean"] == 0 and m["raw_ssim"] == pytest.approx(1.0)
+    assert m["raw_psnr_db"] == m["purified_psnr_db"] > 100
+    assert m["detector_error_px_raw"] < 1.0  # toy pupils are the darkest blob: the measure is exact-ish
+    maps = region_maps(b.masks, ((2, 3),))
+    assert maps.shape == (6, 1, 36, 60)
