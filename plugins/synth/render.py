@@ -77,9 +77,10 @@ class Rendered:
 def single_thread() -> Iterator[None]:
     """Render on one intra-op thread, restoring the caller's setting afterwards.
 
-    Rendering is hundreds of small memory-bound elementwise ops per chunk. A second thread gains
-    little on them, and on a busy machine (here: 2 cores shared by several jobs) OpenMP threads
-    waiting on each other made it about 20x slower (2000 crops: 1.0 s on 1 thread, 21 s on 2).
+    Rendering is hundreds of small memory-bound elementwise ops per chunk. On a quiet machine a
+    second thread could gain up to 2x on them (not measured: none was quiet); on a busy one
+    (2 cores shared by several jobs) OpenMP threads waiting on each other made it about 20x
+    slower (2000 crops at 36x60: 1.0 s on 1 thread, 21 s on 2). Predictable beats best-case.
     """
     before = torch.get_num_threads()
     if before == 1:
