@@ -102,7 +102,8 @@ class ThresholdSegmenter(Segmenter):
         centre = ((w - 1) / 2, (h - 1) / 2)
         seed = _component_at(g <= np.quantile(g, self.seed_quantile), centre, g, min_size)
         out = np.zeros((h, w), np.uint8)
-        if not seed.any():
+        # no dark blob (a flat or nearly flat image, or "dark" covering a quarter of it): all skin
+        if not seed.any() or g.max() - g.min() < 10 or seed.sum() > 0.25 * h * w:
             return out
         ys, xs = np.nonzero(seed)
         pc = (xs.mean(), ys.mean())
