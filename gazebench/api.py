@@ -76,6 +76,11 @@ class Dataset(Component, abc.ABC):
     #: conformance suite cannot check such a dataset without files and leaves it to its own tests
     needs_root: ClassVar[bool] = False
 
+    def paired_params(self) -> dict[str, Any]:
+        """Constructor parameters for the :attr:`paired_with` dataset that make it render the *same*
+        eyes as this one (the runner builds the oracle with them, overriding the user's ``-o``)."""
+        return {}
+
     @abc.abstractmethod
     def load(self, split: str = "train", *, root: str | Path | None = None,
              size: tuple[int, int] | None = None, limit: int | None = None,
@@ -182,7 +187,7 @@ def missing_methods(kind: str, obj: Any) -> list[str]:
     """Names of interface methods that ``obj`` lacks or leaves abstract (duck typing allowed)."""
     base = INTERFACES[kind]
     required = [n for n, v in vars(base).items() if callable(v) and not n.startswith("_")
-                and n not in ("get_params", "describe", "prepare")]
+                and n not in ("get_params", "describe", "prepare", "paired_params")]
     missing = []
     for n in required:
         attr = getattr(obj, n, None)

@@ -13,7 +13,7 @@ import shlex
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -160,7 +160,9 @@ def run(cfg: RunConfig, *, pm: PluginManager | None = None, log: Progress | None
     oracle: EyeBatch | None = None
     paired = getattr(test_ds, "paired_with", None)
     if paired and test.pair is not None:
-        _, paired_data = _load(pm, paired, "test", cfg, cfg.test_root, None, device)
+        # the oracle must be the same eyes: the test set dictates the paired set's latent parameters
+        pcfg = replace(cfg, params={**cfg.params, paired: {**cfg.params.get(paired, {}), **test_ds.paired_params()}})
+        _, paired_data = _load(pm, paired, "test", pcfg, cfg.test_root, None, device)
         oracle = paired_data.batch(test.pair.tolist())
         datasets["oracle"] = {**paired_data.info, "n": len(oracle)}
 

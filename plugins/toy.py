@@ -68,3 +68,6 @@ class ToyEyesWild(ToyEyes):
 
     wild = True
     paired_with = "toy"
+
+    def paired_params(self) -> dict[str, int]:
+        return self.get_params()

@@ -8,6 +8,12 @@ from click.testing import CliRunner
 from conftest import run_cli
 from gazebench.cli import cli
 
+def pm_names(kind):
+    from gazebench.plugins import get_plugin_manager
+
+    return get_plugin_manager().registry(kind).names()
+
+
 SMALL = ["--train", "toy", "--test", "toy-wild", "--n-train", "200", "--n-test", "50"]
 
 
@@ -28,7 +34,9 @@ def test_run_writes_record_and_report_renders_it(runner, tmp_path):
     # identity purifier: purified == raw; toy-wild is paired with toy, so the oracle is filled
     assert row["purified_mean_deg"] == row["raw_mean_deg"] and row["oracle_mean_deg"] is not None
     assert 5 < row["raw_mean_deg"] < 30  # the mean predictor on +-15/25 deg pitch/yaw
-    assert row["pupil_shift_px"] is None
+    # identity moves no pupil: 0 px where the default pupil segmenter is installed
+    threshold = "threshold" in pm_names("segmenter")
+    assert row["pupil_shift_px"] == (0.0 if threshold else None)
     assert rec["environment"]["torch"] and any(p["name"] == "basic" for p in rec["environment"]["plugins"])
     md = runner.invoke(cli, ["report", str(out)])
     assert md.exit_code == 0 and f"| mean | toy | toy-wild | identity | 50 | {row['raw_mean_deg']:.2f} |" in md.output
@@ -96,3 +104,12 @@ def test_several_training_sets_give_rows_each(runner, tmp_path):
     assert [(r["train"], r["estimator"]) for r in rec["rows"]] == [("toy", "mean"), ("toy-wild", "mean")]
     assert sorted(rec["datasets"]["train"]) == ["toy", "toy-wild"]
     assert [e["train"] for e in rec["estimators"]] == ["toy", "toy-wild"]
+
+
+def test_oracle_follows_the_test_sets_latent_parameters(runner, tmp_path):
+    # only toy-wild is resized; the oracle (toy) must still index the same eyes
+    res = runner.invoke(cli, ["run", "--train", "toy", "--test", "toy-wild", "-o", "toy-wild.n_test=7",
+                              "--n-train", "50", "--n-test", "0", "--json", "--out", str(tmp_path / "r.json")])
+    assert res.exit_code == 0, res.output
+    rec = json.loads(res.stdout)
+    assert rec["rows"][0]["n_test"] == 7 and rec["datasets"]["oracle"]["n"] == 7

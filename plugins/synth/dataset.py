@@ -183,6 +183,10 @@ class SynthEyesWild(SynthEyes):
         self.severity = severity
         self.equalize = equalize
 
+    def paired_params(self) -> dict[str, Any]:
+        """The latent parameters ``synth`` needs to render these same eyes (the oracle)."""
+        return {k: v for k, v in self.get_params().items() if k not in ("severity", "equalize")}
+
     def load(self, split: str = "train", *, root: str | Path | None = None,
              size: tuple[int, int] | None = None, limit: int | None = None, seed: int = 0) -> EyeData:
         if not 0 <= float(self.severity) <= 3:
