@@ -152,7 +152,8 @@ def test_feedforward_errors_and_sizes():
         pur.purify(gray.replace(masks=None))
     with pytest.raises(ValueError, match="preset='fast'"):
         AttentionPurifier(preset="fast").resolved()
-    j = JohnsonPurifier(iterations=1, width=4, n_residual=1, batch_size=2, **FAST).fit(content.replace(masks=None), style)
+    j = JohnsonPurifier(iterations=1, width=4, n_residual=1, batch_size=2, **FAST)
+    j.fit(content.replace(masks=None), style)
     assert j.purify(gray.replace(masks=None)).shape == gray.images.shape
 
 

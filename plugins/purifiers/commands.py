@@ -100,7 +100,8 @@ def _fit(pm: Any, purifier: str, content: str, style: str, size: str, masks: str
 
 @click.command("train-purifier")
 @_common
-@click.option("--content", default="synth-wild", show_default=True, help="Content dataset (real-style; its unlabelled split).")
+@click.option("--content", default="synth-wild", show_default=True,
+              help="Content dataset (real-style; its unlabelled split).")
 @click.option("--preset", default=None, help="Training preset of a feed-forward purifier: cpu or paper.")
 @click.option("--n-content", type=int, default=200, show_default=True, help="Content images (0: all).")
 @click.option("--n-style", type=int, default=1000, show_default=True, help="Style images (0: all).")
