@@ -90,3 +90,32 @@ def test_resolve_seed_is_the_seed_or_follows_torchs_global_generator():
     a = resolve_seed(None)
     torch.manual_seed(3)
     assert resolve_seed(None) == a
+
+
+def test_equalize_maps_each_pixel_to_its_images_cdf_and_ignores_increasing_changes():
+    from gazebench_plugins.estimators.neural import equalize
+
+    img = torch.zeros(1, 1, 4, 4, dtype=torch.uint8)
+    img[..., 2:] = 200  # half the pixels at 0, half at 200
+    out = equalize(img)
+    assert set(out.unique().tolist()) == {0.5, 1.0}
+    eyes = make_toy_eyes(2, stream=4, wild=True).images // 3  # <= 85: the remap cannot overflow
+    assert torch.equal(equalize(eyes), equalize(eyes * 2 + 3))  # a strictly increasing remap
+
+
+def test_photometric_augmentation_is_seeded_keeps_shape_and_is_off_at_strength_zero():
+    from gazebench_plugins.estimators.augment import photometric
+
+    x = make_toy_eyes(6, stream=4).images
+    a = photometric(x, torch.Generator().manual_seed(1))
+    b = photometric(x, torch.Generator().manual_seed(1))
+    assert a.shape == x.shape and a.dtype == torch.uint8 and torch.equal(a, b)
+    assert (a.float() - x.float()).abs().mean() > 5
+    assert photometric(x, torch.Generator().manual_seed(1), strength=0) is x
+
+
+def test_precision_auto_is_bf16_only_on_a_cpu_that_supports_it():
+    from gazebench_plugins.estimators.neural import resolve_precision
+
+    assert resolve_precision("fp32", "cpu") == "fp32" and resolve_precision("auto", "cuda") == "fp32"
+    assert resolve_precision("auto", "cpu") == ("bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32")
