@@ -19,6 +19,7 @@ from gazebench_plugins.purifiers.objective import RegionObjective
 from gazebench_plugins.purifiers.reinhard import ReinhardPurifier
 
 FAST = dict(loss_net="efficientnet_lite0", loss_weights="random", progress=False)
+TINY = dict(width=4, n_residual=1, batch_size=2, warmup=3, **FAST)
 
 
 def _convs(module: nn.Module) -> list[nn.Module]:
@@ -121,7 +122,7 @@ def _toy(n, stream, wild):
 
 def test_attention_trains_checkpoints_and_resumes_exactly(tmp_path):
     content, style = _toy(12, 1, True).without_labels(), _toy(12, 2, False)
-    kw = dict(width=4, n_residual=1, batch_size=2, **FAST)
+    kw = TINY
     ckpt = tmp_path / "run.ckpt"
     first = AttentionPurifier(iterations=4, checkpoint=str(ckpt), checkpoint_every=2, **kw).fit(content, style)
     assert ckpt.is_file() and len(first.history_) == 4
@@ -139,7 +140,7 @@ def test_attention_trains_checkpoints_and_resumes_exactly(tmp_path):
 
 def test_feedforward_errors_and_sizes():
     content, style = _toy(6, 1, True).without_labels(), _toy(6, 2, False)
-    pur = AttentionPurifier(iterations=1, width=4, n_residual=1, batch_size=2, train_size=(40, 64), **FAST)
+    pur = AttentionPurifier(iterations=1, train_size=(40, 64), **TINY)
     with pytest.raises(ValueError, match="not fitted"):
         pur.purify(content)
     with pytest.raises(ValueError, match="needs region masks"):
@@ -152,7 +153,7 @@ def test_feedforward_errors_and_sizes():
         pur.purify(gray.replace(masks=None))
     with pytest.raises(ValueError, match="preset='fast'"):
         AttentionPurifier(preset="fast").resolved()
-    j = JohnsonPurifier(iterations=1, width=4, n_residual=1, batch_size=2, **FAST)
+    j = JohnsonPurifier(iterations=1, **TINY)
     j.fit(content.replace(masks=None), style)
     assert j.purify(gray.replace(masks=None)).shape == gray.images.shape
 

@@ -114,7 +114,8 @@ class FeedForwardPurifier(Purifier):
 
         mean_targets = None
         if p["style_target"] == "mean":
-            idx = torch.randperm(len(style), generator=gen)[: 64]
+            # its own generator: a resumed run must draw the same style subset
+            idx = torch.randperm(len(style), generator=torch.Generator().manual_seed(p["seed"]))[:64]
             s_img, s_l = resize_pair(rgb_float(style.images[idx], dev), None if s_lab is None else s_lab[idx].to(dev),
                                      p["train_size"])
             mean_targets = objective.mean_targets(objective.style_targets(s_img, s_l))
@@ -270,8 +271,9 @@ class AttentionPurifier(FeedForwardPurifier):
     needs_masks = True
     net_kind = "attention"
     weights = ATTENTION_WEIGHTS
-    test_params: ClassVar[dict[str, Any]] = dict(iterations=2, width=4, n_residual=1, batch_size=2,
-                                                 loss_weights="random", loss_net="vgg16", progress=False)
+    test_params: ClassVar[dict[str, Any]] = dict(iterations=2, warmup=2, width=4, n_residual=1, batch_size=2,
+                                                 loss_weights="random", loss_net="efficientnet_lite0",
+                                                 progress=False)
 
     def __init__(self, preset: str = "cpu", iterations: int | None = None, batch_size: int | None = None,
                  lr: float | None = None, train_size: Sequence[int] | None = None, width: int | None = None,
@@ -321,8 +323,9 @@ class JohnsonPurifier(FeedForwardPurifier):
 
     net_kind = "johnson"
     weights = JOHNSON_WEIGHTS
-    test_params: ClassVar[dict[str, Any]] = dict(iterations=2, width=4, n_residual=1, batch_size=2,
-                                                 loss_weights="random", progress=False)
+    test_params: ClassVar[dict[str, Any]] = dict(iterations=2, warmup=2, width=4, n_residual=1, batch_size=2,
+                                                 loss_weights="random", loss_net="efficientnet_lite0",
+                                                 progress=False)
 
     def __init__(self, preset: str = "cpu", iterations: int | None = None, batch_size: int | None = None,
                  lr: float | None = None, train_size: Sequence[int] | None = None, width: int | None = None,

@@ -45,7 +45,7 @@ class GatysPurifier(Purifier):
     """
 
     needs_fit = True
-    test_params: ClassVar[dict[str, Any]] = dict(iterations=2, loss_weights="random", loss_net="vgg16",
+    test_params: ClassVar[dict[str, Any]] = dict(iterations=2, loss_weights="random", loss_net="efficientnet_lite0",
                                                  n_style=4, progress=False)
 
     def __init__(self, iterations: int = 500, init: str = "noise", loss: str = "gatys", alpha: float = 1e2,
