@@ -84,3 +84,18 @@ def test_threshold_on_real_patches(mpiigaze_patches):
     assert float(found.float().mean()) > 0.9
     for img, lab in zip(imgs[found], p[found]):
         assert img[0][lab == 3].float().mean() < img[0][lab <= 1].float().mean()
+
+
+def test_region_iou_and_segment_eval_cli():
+    from conftest import run_cli
+    from gazebench_plugins.segmenters.evaluate import pupil_error, region_iou
+
+    true = torch.tensor([[[0, 0, 3, 3]]], dtype=torch.uint8)
+    pred = torch.tensor([[[0, 3, 3, 2]]], dtype=torch.uint8)
+    iou_ = region_iou(pred, true)
+    assert iou_ == {"skin": 0.5, "sclera": None, "iris": 0.0, "pupil": pytest.approx(1 / 3)}
+    assert pupil_error(pred, torch.tensor([[2.5, 0.0]])) == pytest.approx(1.0)  # centroid x = 1.5
+    r = run_cli("segment-eval", "-s", "threshold", "--train", "toy", "--test", "toy", "--n-train", "4",
+                "--n-test", "20")
+    assert r.returncode == 0, r.stderr
+    assert "threshold" in r.stdout and "pupil" in r.stdout

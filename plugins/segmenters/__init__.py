@@ -20,3 +20,10 @@ def gazebench_register_segmenters(register):
     register("unet", "gazebench_plugins.segmenters.unet:UNetSegmenter",
              summary="Small U-Net trained on a dataset's masks with wild-condition augmentation.",
              needs_fit=True)
+
+
+@hookimpl
+def gazebench_register_commands(cli):
+    from gazebench_plugins.segmenters.evaluate import segment_eval
+
+    cli.add_command(segment_eval)

@@ -1,0 +1,83 @@
+"""``gazebench segment-eval``: mean IoU per region of segmenters on a dataset with masks."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+import torch
+
+from gazebench.types import REGIONS
+
+
+def region_iou(pred: torch.Tensor, true: torch.Tensor) -> dict[str, float | None]:
+    """IoU of each region label over the whole set (None where the label occurs in neither)."""
+    out: dict[str, float | None] = {}
+    for label, name in REGIONS.items():
+        a, b = pred == label, true == label
+        union = int((a | b).sum())
+        out[name] = float((a & b).sum()) / union if union else None
+    return out
+
+
+def pupil_error(pred: torch.Tensor, true_pupil: torch.Tensor) -> float | None:
+    """Mean distance (px) between the centroid of the predicted pupil and the true centre."""
+    m = (pred == 3).double()
+    n, h, w = m.shape
+    area = m.sum((1, 2))
+    xs = (m * torch.arange(w, dtype=torch.float64).view(1, 1, w)).sum((1, 2)) / area
+    ys = (m * torch.arange(h, dtype=torch.float64).view(1, h, 1)).sum((1, 2)) / area
+    d = (torch.stack([xs, ys], 1) - true_pupil.double()).norm(dim=1)
+    ok = torch.isfinite(d)
+    return float(d[ok].mean()) if ok.any() else None
+
+
+@click.command("segment-eval")
+@click.option("--segmenter", "-s", default="threshold,unet", show_default=True,
+              help="Segmenter name(s), comma-separated.")
+@click.option("--train", default="synth", show_default=True, help="Dataset (with masks) to fit on.")
+@click.option("--test", default="synth-wild", show_default=True, help="Dataset (with masks) to score on.")
+@click.option("--n-train", type=int, default=1000, show_default=True)
+@click.option("--n-test", type=int, default=200, show_default=True)
+@click.option("--size", default="36x60", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def segment_eval(segmenter: str, train: str, test: str, n_train: int, n_test: int, size: str, seed: int) -> None:
+    """Fit segmenters on TRAIN's masks and print mean IoU per region on TEST.
+
+    \b
+    Example:
+      gazebench segment-eval -s threshold,unet --train synth --test synth-wild
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from gazebench.plugins import PluginError, get_plugin_manager
+
+    pm = get_plugin_manager()
+    try:
+        hw = tuple(int(v) for v in size.lower().split("x"))
+        tr = pm.create("dataset", train).load("train", size=hw, limit=n_train, seed=seed).take()
+        te = pm.create("dataset", test).load("test", size=hw, limit=n_test, seed=seed).take()
+        if tr.masks is None or te.masks is None:
+            raise click.ClickException(f"{train} and {test} must both have masks")
+        rows: list[list[Any]] = []
+        for name in [s.strip() for s in segmenter.split(",") if s.strip()]:
+            seg = pm.create("segmenter", name)
+            torch.manual_seed(seed)
+            t0 = time.perf_counter()
+            seg.fit(tr)
+            fit_s = time.perf_counter() - t0
+            pred = seg.segment(te.images)
+            iou = region_iou(pred, te.masks)
+            err = pupil_error(pred, te.pupil) if te.pupil is not None else None
+            rows.append([name, *[iou[r] for r in REGIONS.values()], err, fit_s])
+    except (PluginError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    table = Table(title=f"mean IoU per region on {len(te)} {test} images (fitted on {len(tr)} {train})")
+    for h in ("segmenter", *REGIONS.values(), "pupil centre err px", "fit s"):
+        table.add_column(h, justify="right")
+    for r in rows:
+        table.add_row(r[0], *["n/a" if v is None else f"{v:.3f}" for v in r[1:5]],
+                      "n/a" if r[5] is None else f"{r[5]:.2f}", f"{r[6]:.1f}")
+    Console().print(table)
