@@ -202,3 +202,15 @@ def test_paired_metrics_known_answers():
     assert m["detector_error_px_raw"] < 1.0  # toy pupils are the darkest blob: the measure is exact-ish
     maps = region_maps(b.masks, ((2, 3),))
     assert maps.shape == (6, 1, 36, 60)
+
+
+def test_description_names_the_resolved_loss_network(tmp_path, monkeypatch):
+    """The runner's cache keys on describe(): other weights must give another key."""
+    from gazebench import losses
+
+    monkeypatch.delenv(losses.WEIGHTS_ENV, raising=False)
+    assert AttentionPurifier(loss_weights="random").describe()["loss_network"] == {"arch": "vgg19", "weights": "random"}
+    f = tmp_path / "w.pth"
+    f.write_bytes(b"x" * 10)
+    monkeypatch.setenv(losses.WEIGHTS_ENV, str(f))
+    assert GatysPurifier().describe()["loss_network"] == {"arch": "vgg19", "weights": "w.pth (10 bytes)"}

@@ -24,6 +24,18 @@ def jsonable(value: Any) -> Any:
     return repr(value)
 
 
+def loss_network_of(purifier: Any) -> dict[str, str]:
+    """Which network and weight file ``purifier.loss_net`` / ``loss_weights`` resolve to now."""
+    from gazebench.losses import resolve_weights
+
+    try:
+        arch, file, _ = resolve_weights(purifier.loss_net, purifier.loss_weights)
+    except (ValueError, FileNotFoundError) as exc:
+        return {"error": str(exc)}
+    # name and size, not the path: the same weights installed elsewhere are the same weights
+    return {"arch": arch, "weights": f"{file.name} ({file.stat().st_size} bytes)" if file else "random"}
+
+
 def pick_device(device: str | torch.device | None) -> torch.device:
     """``auto``/``None`` -> cuda, then mps, then cpu; anything else as given."""
     if device in (None, "auto"):

@@ -27,9 +27,8 @@ from gazebench.api import Purifier
 from gazebench.io import load_state, save_state
 from gazebench.losses import get_loss_network, paper_layers
 from gazebench.types import EyeBatch
-from gazebench_plugins.purifiers.common import (fingerprint, jsonable, need_masks, pick_device, progress_bar,
-                                                resize_pair,
-                                                rgb_float, to_uint8)
+from gazebench_plugins.purifiers.common import (fingerprint, jsonable, loss_network_of, need_masks, pick_device,
+                                                progress_bar, resize_pair, rgb_float, to_uint8)
 from gazebench_plugins.purifiers.nets import AttentionTransformNet, JohnsonTransformNet
 from gazebench_plugins.purifiers.objective import PerceptualObjective, RegionObjective
 
@@ -56,6 +55,11 @@ class FeedForwardPurifier(Purifier):
     net_kind: ClassVar[str] = ""
     #: preset -> loss weights filled in where the parameter is ``None``
     weights: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    def describe(self) -> dict[str, Any]:
+        """The record's description, plus the loss network the weights resolve to now (so a
+        cache keyed on it never reuses a fit made with other weights)."""
+        return {**super().describe(), "loss_network": loss_network_of(self)}
 
     # -- preset resolution ---------------------------------------------------------------------
     def resolved(self) -> dict[str, Any]:

@@ -23,7 +23,8 @@ from gazebench.api import Purifier
 from gazebench.io import load_state, save_state
 from gazebench.losses import get_loss_network, paper_layers
 from gazebench.types import EyeBatch
-from gazebench_plugins.purifiers.common import need_masks, pick_device, progress_bar, rgb_float, to_uint8
+from gazebench_plugins.purifiers.common import (loss_network_of, need_masks, pick_device, progress_bar, rgb_float,
+                                                to_uint8)
 from gazebench_plugins.purifiers.objective import PerceptualObjective, RegionObjective
 
 
@@ -62,6 +63,10 @@ class GatysPurifier(Purifier):
         if loss not in ("gatys", "paper"):
             raise ValueError(f"loss={loss!r}: expected 'gatys' or 'paper'")
         self.needs_masks = loss == "paper"
+
+    def describe(self) -> dict[str, Any]:
+        """The record's description, plus the loss network the weights resolve to now."""
+        return {**super().describe(), "loss_network": loss_network_of(self)}
 
     # -- objectives ------------------------------------------------------------------------------
     def _net(self) -> Any:
