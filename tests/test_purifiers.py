@@ -214,3 +214,20 @@ def test_description_names_the_resolved_loss_network(tmp_path, monkeypatch):
     f.write_bytes(b"x" * 10)
     monkeypatch.setenv(losses.WEIGHTS_ENV, str(f))
     assert GatysPurifier().describe()["loss_network"] == {"arch": "vgg19", "weights": "w.pth (10 bytes)"}
+
+
+def test_purifiers_on_real_patches(mpiigaze_patches):
+    """Real gray MPIIGaze crops, masks from the threshold segmenter: gray in, gray out, and
+    Reinhard moves their brightness to the style's."""
+    from gazebench.types import EyeBatch
+    from gazebench_plugins.segmenters.threshold import ThresholdSegmenter
+
+    imgs = torch.from_numpy(mpiigaze_patches[:24].copy())[:, None]
+    real = EyeBatch(images=imgs, masks=ThresholdSegmenter().segment(imgs))
+    style = _toy(16, 2, False)
+    att = AttentionPurifier(iterations=2, **TINY).fit(real[:16], style)
+    out = att.purify(real[16:])
+    assert out.shape == (8, 1, 36, 60) and out.dtype == torch.uint8
+    rein = ReinhardPurifier().fit(real[:16], style).purify(real[16:])
+    target = float(style.images.float().mean())
+    assert abs(float(rein.float().mean()) - target) < abs(float(imgs[16:].float().mean()) - target)
