@@ -98,9 +98,14 @@ class Dataset(Component, abc.ABC):
 
 
 class Segmenter(Component, abc.ABC):
-    """Turns eye images into region label maps (0 skin, 1 sclera, 2 iris, 3 pupil)."""
+    """Turns eye images into region label maps (0 skin, 1 sclera, 2 iris, 3 pupil).
+
+    ``priority``: when the runner must choose a segmenter itself (``--masks auto`` on data without
+    masks), it takes the registered one with the highest priority.
+    """
 
     needs_fit: ClassVar[bool] = False
+    priority: ClassVar[int] = 0
 
     def fit(self, data: "EyeBatch") -> "Segmenter":
         """Learn from images with masks (no-op by default); returns ``self``."""

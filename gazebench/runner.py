@@ -50,7 +50,7 @@ class RunConfig:
     cache: bool = True
     cache_dir: str | None = None
     plots: str | None = None
-    pupil_segmenter: str | None = "threshold"
+    pupil_segmenter: str | None = "auto"
 
 
 def resolve_device(device: str) -> str:
@@ -239,7 +239,7 @@ def run(cfg: RunConfig, *, pm: PluginManager | None = None, log: Progress | None
             stats_by_name[name] = stats
             purified[name] = test_t.replace(images=out.cpu())
         first_purified = first_purified or purified
-        shift_note = _pupil_shifts(pm, cfg, device, raw_test, purified, stats_by_name, log)
+        shift_note = _pupil_shifts(pm, cfg, device, raw_test, train, purified, stats_by_name, log)
         if shift_note and shift_note not in notes:
             notes.append(shift_note)
 
@@ -324,40 +324,58 @@ def run(cfg: RunConfig, *, pm: PluginManager | None = None, log: Progress | None
     return record
 
 
-def pupil_centroids(labels: Any) -> Any:
-    """(N, H, W) label maps -> (N, 2) centroid (x, y) of the pupil label 3; NaN where none."""
-    import torch
-
-    pupil = (labels == 3).double()
-    h, w = labels.shape[-2:]
-    mass = pupil.sum((1, 2))
-    xs = (pupil * torch.arange(w, dtype=torch.float64)).sum((1, 2)) / mass
-    ys = (pupil * torch.arange(h, dtype=torch.float64).view(h, 1)).sum((1, 2)) / mass
-    return torch.stack([xs, ys], 1)  # 0/0 = NaN marks "no pupil found"
-
-
-def _pupil_shifts(pm: PluginManager, cfg: RunConfig, device: str, test: Any, purified: dict[str, Any],
-                  stats: dict[str, dict[str, Any]], log: Progress) -> str | None:
-    """The paper's "preserving ground truth": pupil centres found in raw vs purified images."""
-    import torch
-
-    name = cfg.pupil_segmenter
-    if not name:
+def best_segmenter(pm: PluginManager) -> str | None:
+    """The registered segmenter with the highest ``priority`` (ties: alphabetical), or None."""
+    specs = list(pm.registry("segmenter"))
+    if not specs:
         return None
-    if name not in pm.registry("segmenter"):
-        return f"pupil shift not measured: segmenter {name!r} is not registered"
-    seg = build(pm, "segmenter", name, cfg.params.get(name, {}), device)
-    if seg.needs_fit:
-        return f"pupil shift not measured: segmenter {name!r} needs fitting; choose one that does not"
-    raw = pupil_centroids(seg.segment(test.images).cpu())
+    return min(specs, key=lambda s: (-getattr(s.load(), "priority", 0), s.name)).name
+
+
+def _pupil_shifts(pm: PluginManager, cfg: RunConfig, device: str, test: Any, train: Any,
+                  purified: dict[str, Any], stats: dict[str, dict[str, Any]], log: Progress) -> str | None:
+    """The paper's "preserving ground truth": the pupil centre in raw vs purified test images.
+
+    With ``pupil_segmenter="auto"`` and test masks, the pupil is the darkness-weighted centroid
+    inside the test set's own iris masks (the same window for raw and purified images); without
+    masks, or when a segmenter is named, the centroid of the pupil label that segmenter finds.
+    """
+    import torch
+
+    from gazebench.metrics import pupil_centres, pupil_centroids
+
+    source = cfg.pupil_segmenter
+    if not source:
+        return None
+    if source == "auto" and test.masks is not None:
+        def locate(images: Any) -> Any:
+            return pupil_centres(images, test.masks)
+
+        note = ("pupil shift: darkness-weighted pupil centroid inside the test set's own iris masks "
+                "(grown 2 px), raw vs purified")
+    else:
+        name = best_segmenter(pm) if source == "auto" else source
+        if name is None or name not in pm.registry("segmenter"):
+            return f"pupil shift not measured: segmenter {source if source != 'auto' else 'of any kind'!r} is not registered"
+        seg = build(pm, "segmenter", name, cfg.params.get(name, {}), device)
+        if seg.needs_fit:
+            if train.masks is None:
+                return f"pupil shift not measured: segmenter {name!r} needs training masks and the training set has none"
+            with _stage(log, f"fitting segmenter {name} for the pupil shift"):
+                seg.fit(train)
+
+        def locate(images: Any) -> Any:
+            return pupil_centroids(seg.segment(images).cpu())
+
+        note = f"pupil shift: centroids of the pupil that segmenter {name!r} finds in raw vs purified test images"
+    raw = locate(test.images)
     for pname, batch in purified.items():
-        moved = pupil_centroids(seg.segment(batch.images).cpu())
-        d = torch.linalg.norm(moved - raw, dim=1)
+        d = torch.linalg.norm(locate(batch.images) - raw, dim=1)
         ok = torch.isfinite(d)
         stats[pname]["pupil_found"] = float(ok.double().mean())
         stats[pname]["pupil_shift_px"] = float(d[ok].mean()) if ok.any() else None
         stats[pname]["pupil_shift_std_px"] = float(d[ok].std(unbiased=False)) if ok.any() else None
-    return f"pupil shift: pupil centroids found by segmenter {name!r} in raw vs purified test images"
+    return note
 
 
 def _supply_masks(pm: PluginManager, cfg: RunConfig, device: str, train: Any,
@@ -373,7 +391,7 @@ def _supply_masks(pm: PluginManager, cfg: RunConfig, device: str, train: Any,
             lacking = [k for k, b in batches.items() if b is not None and b.masks is None]
             raise RunError(f"a purifier needs region masks and the {'/'.join(lacking)} data has none; "
                            f"choose a segmenter with --masks NAME (registered: {', '.join(segmenters) or 'none'})")
-        source = segmenters[0]
+        source = best_segmenter(pm)
     seg = build(pm, "segmenter", source, cfg.params.get(source, {}), device)
     if seg.needs_fit:
         if train.masks is None:

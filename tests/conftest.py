@@ -7,8 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-import torch
+# Before torch loads: OpenMP threads that spin-wait make torch 100-400x slower whenever another
+# process shares the 2 cores (measured, docs/method.md); sleeping threads cost little when alone.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 from gazebench import plugins as plugins_mod
 

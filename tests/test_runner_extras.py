@@ -10,7 +10,8 @@ from gazebench.api import Purifier, Segmenter
 from gazebench.cli import cli
 from gazebench.cli.compare_cmd import compare_rows
 from gazebench.plugins import hookimpl
-from gazebench.runner import RunConfig, pupil_centroids, run
+from gazebench.metrics import pupil_centres, pupil_centroids
+from gazebench.runner import RunConfig, run
 
 SMALL = dict(train="toy", test="toy-wild", n_train=60, n_test=12, n_unlabelled=12, cache=False)
 
@@ -70,6 +71,24 @@ def test_pupil_shift_measures_a_moved_pupil(extras, tmp_path):
     assert [p["pupil_found"] for p in rec["purifiers"] if p["purifier"] == "shift-right"] == [1.0]
 
 
+def test_auto_pupil_shift_uses_the_test_masks(extras, tmp_path):
+    rec = run(RunConfig(**SMALL, purifiers=["identity", "shift-right"], out=str(tmp_path / "r.json")),
+              pm=extras, log=lambda m: None)
+    shifts = {r["purifier"]: r["pupil_shift_px"] for r in rec["rows"]}
+    assert shifts["identity"] == 0.0 and shifts["shift-right"] == pytest.approx(2.0, abs=0.3)
+    assert "iris masks" in " ".join(rec["notes"])
+
+
+def test_pupil_centres_follow_a_translation():
+    from gazebench.testing import make_toy_eyes
+
+    b = make_toy_eyes(6)
+    c = pupil_centres(b.images, b.masks)
+    moved = pupil_centres(torch.roll(b.images, 1, dims=3), b.masks)
+    assert torch.allclose(moved[:, 0] - c[:, 0], torch.ones(6, dtype=torch.float64), atol=0.15)
+    assert torch.allclose(c, b.pupil.double(), atol=0.5)
+
+
 def test_missing_pupil_segmenter_is_a_note_not_a_failure(extras, tmp_path):
     rec = run(RunConfig(**SMALL, pupil_segmenter="nope", out=str(tmp_path / "r.json")), pm=extras, log=lambda m: None)
     assert rec["rows"][0]["pupil_shift_px"] is None
@@ -100,3 +119,18 @@ def test_compare_rows_and_cli(tmp_path):
     (tmp_path / "s.json").write_text(json.dumps({"schema": "gazebench.speed/1", "rows": []}))
     res = CliRunner().invoke(cli, ["compare", str(tmp_path / "a.json"), str(tmp_path / "s.json")])
     assert res.exit_code == 1 and "compare reads gazebench.run/1" in res.output
+
+
+def test_best_segmenter_prefers_priority(extras):
+    from gazebench.runner import best_segmenter
+
+    class Better(DarkestSegmenter):
+        priority = 50
+
+    class Plugin:
+        @hookimpl
+        def gazebench_register_segmenters(self, register):
+            register("zz-better", Better)
+
+    extras.register(Plugin(), "better")
+    assert best_segmenter(extras) == "zz-better"

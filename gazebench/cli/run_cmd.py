@@ -88,8 +88,9 @@ def _default_data() -> tuple[str, str]:
 @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON instead of a table.")
 @click.option("--plots", default=None, metavar="DIR",
               help="Write cumulative_error.png (Fig. 7) and samples.png (raw | purified | oracle) to DIR.")
-@click.option("--pupil-segmenter", default="threshold", show_default=True,
-              help="Segmenter that finds pupils for the pupil-shift column ('' to skip).")
+@click.option("--pupil-segmenter", default="auto", show_default=True,
+              help="How the pupil-shift column finds pupils: auto (the test set's iris masks, else the "
+                   "best segmenter), a segmenter name, or '' to skip.")
 @click.option("--no-cache", is_flag=True, help="Refit and recompute everything; write nothing to the cache.")
 @click.option("--cache-dir", default=None, help="Cache folder (default $GAZEBENCH_CACHE, else ~/.cache/gazebench).")
 def run(estimators: tuple[str, ...], purifiers: tuple[str, ...], train: str | None, test: str | None,

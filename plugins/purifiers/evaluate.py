@@ -16,37 +16,8 @@ from typing import Any
 
 import torch
 
+from gazebench.metrics import pupil_centres  # noqa: F401  (re-exported: part of this module's API)
 from gazebench_plugins.purifiers.common import rgb_float
-
-
-def pupil_centres(images: torch.Tensor, masks: torch.Tensor, grow: int = 2) -> torch.Tensor:
-    """(N, 2) x, y: the darkness-weighted centroid inside the true iris region grown by ``grow`` px.
-
-    Weights are ``max(0, median - I)`` over that window (gray ``I``), so pixels darker than the
-    window's median count, whatever the global brightness: the pupil dominates. The window comes
-    from the dataset's masks, identical for raw and purified images, so a shift of the centroid
-    is a shift of the dark blob itself. NaN where the window is empty or flat.
-    """
-    import torch.nn.functional as F
-
-    from gazebench.types import to_gray
-
-    gray = to_gray(images.cpu()).double()[:, 0]
-    n, h, w = gray.shape
-    region = (masks.cpu() >= 2).double()[:, None]
-    win = F.max_pool2d(region, 2 * grow + 1, 1, grow)[:, 0] > 0 if grow else region[:, 0] > 0
-    xs = torch.arange(w, dtype=torch.float64).view(1, 1, w)
-    ys = torch.arange(h, dtype=torch.float64).view(1, h, 1)
-    out = torch.full((n, 2), float("nan"), dtype=torch.float64)
-    for i in range(n):
-        if not win[i].any():
-            continue
-        med = gray[i][win[i]].median()
-        wt = (med - gray[i]).clamp_min(0) * win[i]
-        if float(wt.sum()) > 0:
-            out[i, 0] = (wt * xs[0]).sum() / wt.sum()
-            out[i, 1] = (wt * ys[0]).sum() / wt.sum()
-    return out
 
 
 def image_metrics(images: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:

@@ -85,6 +85,7 @@ class UNetSegmenter(Segmenter):
     """
 
     needs_fit = True
+    priority = 10  # far better than `threshold` on wild images (docs/method.md): the runner's auto choice
     test_params: ClassVar[dict[str, Any]] = dict(width=4, depth=2, iterations=3, batch_size=4, progress=False)
 
     def __init__(self, width: int = 16, depth: int = 3, iterations: int = 400, batch_size: int = 16,
