@@ -40,6 +40,31 @@ def fingerprint_batch(batch: Any) -> str:
     return h.hexdigest()
 
 
+def code_digest(obj: Any) -> str | None:
+    """sha256 of the code behind ``obj``: the modules of its class and bases, and for a module
+    inside a package every module beside it (a network defined next door counts too), so that
+    editing a plugin invalidates what it cached. None where there is no file."""
+    import sys
+
+    files: list[Path] = []
+    for cls in type(obj).__mro__:
+        path = getattr(sys.modules.get(cls.__module__), "__file__", None)
+        if not path:
+            continue
+        path = Path(path)
+        siblings = sorted(path.parent.glob("*.py")) if (path.parent / "__init__.py").is_file() else [path]
+        files += [f for f in siblings if f not in files]
+    if not files:
+        return None
+    h = hashlib.sha256()
+    for f in files:
+        try:
+            h.update(f.read_bytes())
+        except OSError:
+            h.update(str(f).encode())
+    return h.hexdigest()[:16]
+
+
 class Cache:
     """Paths for cache entries; ``enabled=False`` makes every lookup a miss and writes nothing."""
 

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from gazebench.cache import Cache, fingerprint_batch
+from gazebench.cache import Cache, code_digest, fingerprint_batch
 from gazebench.io import load_state, save_state
 from gazebench.plugins import PluginError, PluginManager, get_plugin_manager
 from gazebench.results import SCHEMA_RUN, environment, utc_now, write_record
@@ -208,8 +208,8 @@ def run(cfg: RunConfig, *, pm: PluginManager | None = None, log: Progress | None
             stats: dict[str, Any] = {"purifier": name, "style": tname if purifier.needs_fit else None,
                                      "component": purifier.describe(), "fit_seconds": None,
                                      "fit_cached": False, "purify_cached": False}
-            fit_key = cache.key("purifier", stats["component"], fit_fp if purifier.needs_fit else None,
-                                cfg.seed, device)
+            fit_key = cache.key("purifier", stats["component"], code_digest(purifier),
+                                fit_fp if purifier.needs_fit else None, cfg.seed, device)
             if purifier.needs_fit:
                 ckpt = cache.path("purifiers", name, fit_key)
                 if cache.hit(ckpt):
@@ -250,8 +250,8 @@ def run(cfg: RunConfig, *, pm: PluginManager | None = None, log: Progress | None
             est_stats: dict[str, Any] = {"estimator": name, "train": tname, "component": est.describe(),
                                          "fit_seconds": None, "fit_cached": False}
             estimator_stats.append(est_stats)
-            ckpt = cache.path("estimators", name, cache.key("estimator", est_stats["component"], train_fp,
-                                                           cfg.seed, device))
+            ckpt = cache.path("estimators", name, cache.key("estimator", est_stats["component"], code_digest(est),
+                                                           train_fp, cfg.seed, device))
             if cache.hit(ckpt):
                 est.load(ckpt)
                 est_stats["fit_cached"] = True

@@ -106,3 +106,22 @@ def test_oracle_follows_the_test_sets_latent_parameters(runner, tmp_path):
     assert res.exit_code == 0, res.output
     rec = json.loads(res.stdout)
     assert rec["rows"][0]["n_test"] == 7 and rec["datasets"]["oracle"]["n"] == 7
+
+
+def test_code_digest_changes_with_the_code(tmp_path, monkeypatch):
+    import sys
+
+    from gazebench.cache import code_digest
+
+    pkg = tmp_path / "digestpkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "net.py").write_text("WIDTH = 8\n")
+    (pkg / "est.py").write_text("class E:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from digestpkg.est import E
+
+    before = code_digest(E())
+    (pkg / "net.py").write_text("WIDTH = 16\n")  # a sibling module changes: the digest must too
+    assert code_digest(E()) != before
+    sys.modules.pop("digestpkg.est", None)
