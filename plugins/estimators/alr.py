@@ -7,6 +7,7 @@ gaze is the same combination of training gazes, renormalised: ``g = normalize(G 
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, ClassVar
 
 import numpy as np
@@ -26,6 +27,7 @@ def sparse_weights(candidates: np.ndarray, target: np.ndarray, alpha: float, pos
     the candidates have unit mean norm, which keeps ``alpha`` independent of the feature's scale:
     ``min 1/(2D) ||A w - f||^2 + alpha ||w||_1`` with ``A = candidates.T / s`` and ``f = target / s``.
     """
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import Lasso
 
     a = np.asarray(candidates, dtype=np.float64).T
@@ -33,11 +35,9 @@ def sparse_weights(candidates: np.ndarray, target: np.ndarray, alpha: float, pos
     s = float(np.linalg.norm(a, axis=0).mean()) or 1.0
     model = Lasso(alpha=alpha, fit_intercept=False, positive=positive, max_iter=max_iter, tol=1e-8,
                   selection="cyclic")
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-
     with warnings.catch_warnings():
+        # with alpha near 0 and more candidates than dimensions the lasso converges slowly; the
+        # last iterate is still a fine reconstruction
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(a / s, f / s)
     return model.coef_
