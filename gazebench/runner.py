@@ -381,7 +381,7 @@ def _pupil_shifts(pm: PluginManager, cfg: RunConfig, device: str, test: Any, tra
 def _supply_masks(pm: PluginManager, cfg: RunConfig, device: str, train: Any,
                   batches: dict[str, Any], log: Progress) -> tuple[dict[str, Any], str]:
     """Fill the ``masks`` of the purifier's inputs from their datasets or a segmenter."""
-    source = cfg.masks
+    source = "dataset" if cfg.masks == "landmarks" else cfg.masks  # the dataset's own landmark masks
     have_all = all(b is None or b.masks is not None for b in batches.values())
     if source in ("auto", "dataset"):
         if have_all:

@@ -134,3 +134,18 @@ def test_best_segmenter_prefers_priority(extras):
 
     extras.register(Plugin(), "better")
     assert best_segmenter(extras) == "zz-better"
+
+
+def test_masks_landmarks_is_the_datasets_own_masks(extras, tmp_path):
+    class NeedsMasks(ShiftRight):
+        needs_masks = True
+
+    class Plugin:
+        @hookimpl
+        def gazebench_register_purifiers(self, register):
+            register("needs-masks", NeedsMasks)
+
+    extras.register(Plugin(), "needs-masks-plugin")
+    rec = run(RunConfig(**SMALL, purifiers=["needs-masks"], masks="landmarks", out=str(tmp_path / "r.json")),
+              pm=extras, log=lambda m: None)
+    assert rec["config"]["masks_from"] == "dataset"

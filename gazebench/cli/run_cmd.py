@@ -73,8 +73,8 @@ def _default_data() -> tuple[str, str]:
 @click.option("--train-root", default=None, help="Folder of the training dataset on disk.")
 @click.option("--test-root", default=None, help="Folder of the test dataset on disk.")
 @click.option("--masks", default="auto", show_default=True,
-              help="Region masks for purifiers that need them: auto (dataset, else a segmenter), "
-                   "dataset, or a segmenter name.")
+              help="Region masks for purifiers that need them: auto (the dataset's, else the best "
+                   "segmenter), dataset (alias: landmarks), or a segmenter name.")
 @click.option("--size", default="36x60", show_default=True, help="Image size HxW the data is loaded at.")
 @click.option("--n-train", type=int, default=1000, show_default=True, help="Training samples (0: all).")
 @click.option("--n-test", type=int, default=200, show_default=True, help="Test samples (0: all).")

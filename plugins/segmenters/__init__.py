@@ -3,7 +3,7 @@
 - ``unet``: a small U-Net trained on a dataset's masks, with wild-condition augmentation.
 - ``threshold``: a classical dark-blob pupil/iris detector with moment-ellipse fits; no training.
 
-The dataset's own masks (``landmarks``) are ``gazebench run --masks dataset``; the class
+The dataset's own masks are ``gazebench run --masks dataset`` (alias ``--masks landmarks``); the class
 :class:`gazebench_plugins.segmenters.landmarks.LandmarksSegmenter` exists but is not registered,
 because it cannot segment bare images, which the segmenter contract (and its conformance check)
 requires.
