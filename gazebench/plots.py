@@ -25,8 +25,12 @@ def cumulative_curves(record: dict[str, Any], path: str | Path) -> Path:
     plt = _pyplot()
     rows = record["rows"]
     groups = list(dict.fromkeys((r["estimator"], r["train"]) for r in rows))
-    fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.6), squeeze=False)
-    for ax, (est, train) in zip(axes[0], groups):
+    ncols = min(4, len(groups))
+    nrows = -(-len(groups) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.6 * nrows), squeeze=False)
+    for ax in axes.flat[len(groups):]:
+        ax.axis("off")
+    for ax, (est, train) in zip(axes.flat, groups):
         mine = [r for r in rows if (r["estimator"], r["train"]) == (est, train)]
         xs, ys = zip(*mine[0]["raw_curve"])
         ax.plot(xs, ys, color="black", lw=2, label=f"raw ({mine[0]['raw_mean_deg']:.1f} deg)")
