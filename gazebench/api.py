@@ -126,6 +126,12 @@ class Purifier(Component, abc.ABC):
 
     needs_fit: ClassVar[bool] = False
     needs_masks: ClassVar[bool] = False
+    #: for optimisation-based purifiers (Gatys): the constructor parameter that counts the
+    #: per-image iterations; ``gazebench speed`` times two small counts and projects
+    iteration_param: ClassVar[str | None] = None
+    #: keyword arguments that make ``fit`` trivially short without changing what ``purify`` costs
+    #: (one training step, no progress bar): ``gazebench speed`` times ``purify`` only
+    timing_params: ClassVar[dict[str, Any]] = {}
 
     def fit(self, content: "EyeBatch", style: "EyeBatch") -> "Purifier":
         """Learn to purify ``content`` images into the style of ``style`` images; returns ``self``."""

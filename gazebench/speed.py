@@ -4,7 +4,7 @@ Rules (as kornia's benchmarks): warm up first, synchronise the device inside the
 repeat and report the median with the spread, seed everything, write ``null`` for a measurement
 that failed (an out-of-memory size is a row saying so, not a crash).
 
-Optimisation-based purifiers are those whose constructor takes ``iterations``. Timing 400
+Optimisation-based purifiers name their iteration parameter (``Purifier.iteration_param``). Timing 400
 L-BFGS iterations at 1024 px on a CPU takes hours, so the purifier is timed at two small
 iteration counts ``k1 < k2`` and the cost is projected linearly, ``t(N) = t(k1) + (N - k1) *
 (t(k2) - t(k1)) / (k2 - k1)``, which keeps the fixed set-up cost (feature extraction of the
@@ -103,7 +103,7 @@ def measure(cfg: SpeedConfig, *, pm: PluginManager | None = None,
     for name in cfg.purifiers:
         factory = pm.spec("purifier", name).load()
         accepts = _accepts(factory)
-        base = dict(cfg.params.get(name, {}))
+        base = {**getattr(factory, "timing_params", {}), **cfg.params.get(name, {})}
         unsupported = []
         for opt, value, default in (("dtype", cfg.dtype, "float32"), ("channels_last", cfg.channels_last, False),
                                     ("compile", cfg.compile, False)):
@@ -114,7 +114,8 @@ def measure(cfg: SpeedConfig, *, pm: PluginManager | None = None,
                     unsupported.append(opt)
         if "device" in accepts:
             base["device"] = device
-        iterative = "iterations" in accepts
+        iter_param = getattr(factory, "iteration_param", None)
+        iterative = bool(iter_param)
         for res in cfg.resolutions:
             row: dict[str, Any] = {"purifier": name, "resolution": res, "device": device,
                                    "dtype": cfg.dtype, "seconds_per_image": None, "seconds_min": None,
@@ -129,11 +130,20 @@ def measure(cfg: SpeedConfig, *, pm: PluginManager | None = None,
             try:
                 seed_everything(cfg.seed)
                 one = _inputs(res, 1, cfg.seed)
+                tiny = _inputs(32, 2, cfg.seed)
+
+                def fitted(**extra: Any) -> Any:
+                    # the cost of purify does not depend on what was learned: a minimal fit
+                    pur = pm.create("purifier", name, **{**base, **extra})
+                    pur = pur.fit(tiny, tiny) if pur.needs_fit else pur
+                    row["notes"] = list(getattr(pur, "record_notes", lambda: [])())
+                    return pur
+
                 if iterative:
                     k1, k2 = cfg.timed_iterations
                     med = {}
                     for k in (k1, k2):
-                        pur = pm.create("purifier", name, **{**base, "iterations": k})
+                        pur = fitted(**{iter_param: k})
                         times = time_call(lambda p=pur: p.purify(one), repeats=cfg.repeats,
                                           warmup=cfg.warmup, sync=sync)
                         med[k] = (statistics.median(times), min(times), max(times))
@@ -144,11 +154,7 @@ def measure(cfg: SpeedConfig, *, pm: PluginManager | None = None,
                                timed_iterations=[k1, k2],
                                seconds_per_iteration=(med[k2][0] - med[k1][0]) / (k2 - k1))
                 else:
-                    pur = pm.create("purifier", name, **base)
-                    if pur.needs_fit:
-                        # the cost of purify does not depend on what was learned: a minimal fit
-                        tiny = _inputs(32, 2, cfg.seed)
-                        pur.fit(tiny, tiny)
+                    pur = fitted()
                     times = time_call(lambda: pur.purify(one), repeats=cfg.repeats, warmup=cfg.warmup, sync=sync)
                     row.update(seconds_per_image=statistics.median(times), seconds_min=min(times),
                                seconds_max=max(times))
@@ -186,7 +192,8 @@ def run_speed(cfg: SpeedConfig, *, pm: PluginManager | None = None,
                for p in pm.plugins.values()]
     record = {"schema": SCHEMA_SPEED, "command": cfg.command, "config": asdict(cfg), "seed": cfg.seed,
               "started": started, "ended": utc_now(),
-              "environment": environment(rows[0]["device"] if rows else None, plugins), "rows": rows}
+              "environment": environment(rows[0]["device"] if rows else None, plugins),
+              "notes": list(dict.fromkeys(n for r in rows for n in r.get("notes", []))), "rows": rows}
     out = Path(cfg.out) if cfg.out else Path("results") / "runs" / f"speed-{started.replace(':', '')}.json"
     write_record(record, out)
     pm.record(record)

@@ -26,6 +26,8 @@ def test_time_call_counts_runs():
 class Iterative(Purifier):
     """Optimisation-based test purifier: cost grows with iterations."""
 
+    iteration_param = "iterations"
+
     def __init__(self, iterations: int = 10) -> None:
         self.iterations = iterations
 
@@ -72,6 +74,38 @@ def test_measure_rows(speed_plugins):
     assert it["projected"] is True and it["iterations"] == 50 and it["timed_iterations"] == [1, 3]
     assert fail["error"] == "out of memory" and fail["seconds_per_image"] is None and fail["speedup_vs_identity"] is None
     assert rows[4]["error"] is None
+
+
+class NeedsFit(Purifier):
+    """Refuses to purify before fit; fit is slow unless timing_params make it short."""
+
+    needs_fit = True
+    timing_params = {"steps": 1}
+
+    def __init__(self, steps: int = 10_000) -> None:
+        self.steps = steps
+
+    def fit(self, content, style):
+        assert self.steps == 1, "speed must fit with timing_params"
+        self.fitted_ = True
+        return self
+
+    def purify(self, batch):
+        if not getattr(self, "fitted_", False):
+            raise ValueError("not fitted")
+        return batch.images.clone()
+
+
+def test_fitted_purifier_timed_after_a_minimal_fit(pm):
+    class Plugin:
+        @hookimpl
+        def gazebench_register_purifiers(self, register):
+            register("needs-fit", NeedsFit)
+
+    pm.register(Plugin(), "needs-fit-plugin")
+    (row,) = measure(SpeedConfig(purifiers=["needs-fit"], resolutions=[16], device="cpu", repeats=1, batch=1),
+                     pm=pm, log=lambda m: None)
+    assert row["error"] is None and row["seconds_per_image"] > 0 and row["projected"] is False
 
 
 def test_unsupported_option_is_a_row_not_a_silent_change(speed_plugins):

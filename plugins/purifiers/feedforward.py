@@ -52,6 +52,8 @@ class FeedForwardPurifier(Purifier):
     """Shared trainer, purify, save/load and notes; subclasses build the net and the objective."""
 
     needs_fit = True
+    # `gazebench speed`: one training step, each image at its own size (the timed resolution)
+    timing_params: ClassVar[dict[str, Any]] = dict(iterations=1, warmup=0, purify_size=None, progress=False)
     net_kind: ClassVar[str] = ""
     #: preset -> loss weights filled in where the parameter is ``None``
     weights: ClassVar[dict[str, dict[str, Any]]] = {}

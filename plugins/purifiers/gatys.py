@@ -46,6 +46,8 @@ class GatysPurifier(Purifier):
     """
 
     needs_fit = True
+    iteration_param: ClassVar[str] = "iterations"
+    timing_params: ClassVar[dict[str, Any]] = dict(progress=False)
     test_params: ClassVar[dict[str, Any]] = dict(iterations=2, loss_weights="random", loss_net="efficientnet_lite0",
                                                  n_style=4, progress=False)
 
