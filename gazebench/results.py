@@ -36,6 +36,7 @@ RUN_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("purified_median_deg", "purified median", ".2f"),
     ("oracle_mean_deg", "oracle mean", ".2f"),
     ("gap_closed", "gap closed", ".2f"),
+    ("pupil_shift_px", "pupil shift px", ".2f"),
 )
 
 

@@ -44,7 +44,7 @@ class SpeedConfig:
     channels_last: bool = False
     compile: bool = False
     iterations: int = 400
-    timed_iterations: tuple[int, int] = (2, 4)
+    timed_iterations: tuple[int, int] = (2, 12)
     baselines: list[str] = field(default_factory=lambda: ["gatys", "johnson"])
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     seed: int = 0
@@ -148,6 +148,10 @@ def measure(cfg: SpeedConfig, *, pm: PluginManager | None = None,
                                           warmup=cfg.warmup, sync=sync)
                         med[k] = (statistics.median(times), min(times), max(times))
                     n = cfg.iterations
+                    if med[k2][0] <= med[k1][0]:
+                        raise RuntimeError(f"timing too noisy to project: {k2} iterations took no longer "
+                                           f"than {k1} ({med[k2][0]:.3g} s vs {med[k1][0]:.3g} s); "
+                                           "raise --timed-iterations or --repeats")
                     row.update(seconds_per_image=project(med[k1][0], med[k2][0], k1, k2, n),
                                seconds_min=project(med[k1][1], med[k2][1], k1, k2, n),
                                seconds_max=project(med[k1][2], med[k2][2], k1, k2, n),

@@ -33,7 +33,7 @@ def _ints(text: str, minimum: int = 8, what: str = "resolutions") -> list[int]:
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the network, where a purifier supports it.")
 @click.option("--gatys-iterations", "iterations", type=int, default=400, show_default=True,
               help="Iterations an optimisation-based purifier is projected to (the paper times 400).")
-@click.option("--timed-iterations", default="2,4", show_default=True,
+@click.option("--timed-iterations", default="2,12", show_default=True,
               help="The two small iteration counts actually timed for the projection.")
 @click.option("--set", "-o", "sets", multiple=True, metavar="COMPONENT.PARAM=VALUE", help="A purifier parameter.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -51,7 +51,7 @@ def speed(purifiers: tuple[str, ...], resolutions: str, device: str, repeats: in
     Examples:
       gazebench speed                                   # every purifier, 256/512/1024, best device
       gazebench speed -p attention,johnson --resolutions 256,512 --device cpu
-      gazebench speed -p gatys --gatys-iterations 400 --timed-iterations 2,4
+      gazebench speed -p gatys --gatys-iterations 400 --timed-iterations 2,12
     """
     from rich.console import Console
 
