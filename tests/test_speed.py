@@ -64,14 +64,15 @@ def speed_plugins(pm):
 
 def test_measure_rows(speed_plugins):
     cfg = SpeedConfig(purifiers=["identity", "iter-test", "fails-large"], resolutions=[16, 24], device="cpu",
-                      repeats=2, warmup=1, batch=2, iterations=50, timed_iterations=(1, 3), baselines=["identity"])
+                      repeats=2, warmup=1, batch=2, iterations=50, timed_iterations=(1, 300), baselines=["identity"])
     rows = measure(cfg, pm=speed_plugins, log=lambda m: None)
     assert [(r["purifier"], r["resolution"]) for r in rows] == [
         ("identity", 16), ("identity", 24), ("iter-test", 16), ("iter-test", 24), ("fails-large", 16), ("fails-large", 24)]
     ident, it, fail = rows[0], rows[2], rows[5]
     assert ident["projected"] is False and ident["batch"] == 2 and ident["images_per_second"] > 0
     assert ident["speedup_vs_identity"] == pytest.approx(1.0)
-    assert it["projected"] is True and it["iterations"] == 50 and it["timed_iterations"] == [1, 3]
+    assert it["projected"] is True and it["iterations"] == 50 and it["timed_iterations"] == [1, 300]
+    assert it["error"] is None and it["seconds_per_iteration"] > 0
     assert fail["error"] == "out of memory" and fail["seconds_per_image"] is None and fail["speedup_vs_identity"] is None
     assert rows[4]["error"] is None
 
@@ -125,3 +126,13 @@ def test_speed_cli_writes_record_and_report(pm, tmp_path):
     assert "| method | 16x16 | 32x32 |" in md and "| identity |" in md
     bad = CliRunner().invoke(cli, ["speed", "--resolutions", "4", "--device", "cpu"])
     assert bad.exit_code == 2 and "at least 8" in bad.output
+
+
+def test_noisy_projection_is_an_error_row(speed_plugins, monkeypatch):
+    import gazebench.speed as speed_mod
+
+    calls = iter([[2.0], [1.0]] * 10)  # 12 iterations "faster" than 2: cannot be projected
+    monkeypatch.setattr(speed_mod, "time_call", lambda fn, **kw: next(calls))
+    cfg = SpeedConfig(purifiers=["iter-test"], resolutions=[16], device="cpu", repeats=1)
+    (row,) = measure(cfg, pm=speed_plugins, log=lambda m: None)
+    assert row["seconds_per_image"] is None and "timing too noisy to project" in row["error"]
