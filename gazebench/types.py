@@ -82,6 +82,16 @@ class EyeBatch:
               for name in ("images",) + _OPTIONAL for v in [getattr(self, name)]}
         return EyeBatch(**kw, meta=dict(self.meta))
 
+    def sample(self, i: int) -> EyeSample:
+        """Row ``i`` as an :class:`EyeSample` (what ``EyeData.__getitem__`` returns)."""
+        def get(t: torch.Tensor | None) -> Any:
+            return None if t is None else t[i]
+
+        return EyeSample(image=self.images[i], gaze=get(self.gaze), head_pose=get(self.head_pose),
+                         mask=get(self.masks), pupil=get(self.pupil),
+                         subject=None if self.subject is None else int(self.subject[i]),
+                         pair=None if self.pair is None else int(self.pair[i]))
+
     def replace(self, **changes: Any) -> "EyeBatch":
         return replace(self, **changes)
 
@@ -165,15 +175,7 @@ class TensorEyeData(EyeData):
     def __getitem__(self, index: int) -> EyeSample:
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} samples")
-        b = self._batch
-
-        def get(t: torch.Tensor | None) -> Any:
-            return None if t is None else t[index]
-
-        return EyeSample(image=b.images[index], gaze=get(b.gaze), head_pose=get(b.head_pose),
-                         mask=get(b.masks), pupil=get(b.pupil),
-                         subject=None if b.subject is None else int(b.subject[index]),
-                         pair=None if b.pair is None else int(b.pair[index]))
+        return self._batch.sample(index)
 
     def batch(self, indices: Sequence[int]) -> EyeBatch:
         return self._batch[torch.as_tensor(list(indices), dtype=torch.int64)]

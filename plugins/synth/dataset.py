@@ -47,9 +47,7 @@ class _SynthData(EyeData):
             index += self.n
         if not 0 <= index < self.n:
             raise IndexError(f"index {index} out of range for {self.n} samples")
-        b = self.batch([index])
-        return EyeSample(image=b.images[0], gaze=b.gaze[0], head_pose=b.head_pose[0], mask=b.masks[0],
-                         pupil=b.pupil[0], subject=int(b.subject[0]), pair=int(b.pair[0]))
+        return self.batch([index]).sample(0)
 
     def batch(self, indices: Sequence[int]) -> EyeBatch:
         idx = torch.as_tensor(list(indices) if not isinstance(indices, torch.Tensor) else indices,
