@@ -6,7 +6,8 @@
 - ``gatys``: per-image projected L-BFGS (Gatys et al.); scores any image on the paper's objective.
 - ``reinhard``: Lab colour statistics transfer (Reinhard et al.).
 
-It also adds the commands ``gazebench train-purifier`` and ``gazebench purify``.
+It also adds the commands ``gazebench train-purifier``, ``gazebench purify`` and
+``gazebench style-compare`` (the paper's Fig. 4).
 """
 
 from gazebench.plugins import hookimpl
@@ -30,7 +31,8 @@ def gazebench_register_purifiers(register):
 
 @hookimpl
 def gazebench_register_commands(cli):
-    from gazebench_plugins.purifiers import commands
+    from gazebench_plugins.purifiers import commands, stylecompare
 
     cli.add_command(commands.train_purifier)
     cli.add_command(commands.purify)
+    cli.add_command(stylecompare.style_compare)

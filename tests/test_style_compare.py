@@ -1,0 +1,34 @@
+"""`gazebench style-compare` (the paper's Fig. 4) on tiny settings."""
+
+import json
+
+from click.testing import CliRunner
+
+from gazebench_plugins.purifiers.stylecompare import equivalent_iterations, style_compare
+
+TINY = "iterations=2,warmup=1,width=4,n_residual=1,batch_size=2,loss_weights=random,loss_net=efficientnet_lite0,progress=false"
+
+
+def test_equivalent_iterations_known_answer():
+    trace = [10.0, 7.0, 5.0, 4.0]
+    assert equivalent_iterations(trace, 7.5) == 2
+    assert equivalent_iterations(trace, 4.0) == 4
+    assert equivalent_iterations(trace, 1.0) is None
+    assert equivalent_iterations(trace, 99.0) == 1
+
+
+def test_style_compare_end_to_end(pm, tmp_path):
+    sets = []
+    for name in ("attention", "johnson"):
+        sets += [f"-o{name}.{kv}" for kv in TINY.split(",")]
+    sets += ["-ogatys.loss_weights=random", "-ogatys.loss_net=efficientnet_lite0"]
+    out = tmp_path / "fig4.json"
+    res = CliRunner().invoke(style_compare, ["--sizes", "24", "-n", "2", "--n-style", "2", "--iterations", "3",
+                                             "--device", "cpu", *sets, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    rec = json.loads(out.read_text())
+    (row,) = rec["rows"]
+    assert row["resolution"] == 24 and row["n_images"] == 2 and row["iterations"] == 3
+    for name in ("attention", "johnson"):
+        assert row[f"{name}_objective"] > 0
+        assert all(e is None or 1 <= e <= 3 for e in row[f"{name}_equals_iterations"])
