@@ -50,6 +50,18 @@ def test_listing_does_not_import_torch():
     assert out.returncode == 0, out.stderr
 
 
+def test_cli_listing_with_every_plugin_command_does_not_import_torch():
+    # the console script also runs every plugin's gazebench_register_commands hook
+    code = ("import sys; from gazebench.cli import main; sys.argv = ['gazebench', 'plugins', '--json']\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "bad = [m for m in ('torch', 'timm', 'kornia', 'sklearn', 'matplotlib') if m in sys.modules]\n"
+            "assert not bad, bad")
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
 def test_inline_plugin_registers_and_creates(pm):
     class Plugin:
         @hookimpl

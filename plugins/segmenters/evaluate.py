@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import torch
 
-from gazebench.types import REGIONS
+if TYPE_CHECKING:  # torch loads only when a command runs: `gazebench plugins` stays fast
+    import torch
 
 
 def region_iou(pred: torch.Tensor, true: torch.Tensor) -> dict[str, float | None]:
     """IoU of each region label over the whole set (None where the label occurs in neither)."""
+    from gazebench.types import REGIONS
+
     out: dict[str, float | None] = {}
     for label, name in REGIONS.items():
         a, b = pred == label, true == label
@@ -23,6 +25,8 @@ def region_iou(pred: torch.Tensor, true: torch.Tensor) -> dict[str, float | None
 
 def pupil_error(pred: torch.Tensor, true_pupil: torch.Tensor) -> float | None:
     """Mean distance (px) between the centroid of the predicted pupil and the true centre."""
+    import torch
+
     m = (pred == 3).double()
     n, h, w = m.shape
     area = m.sum((1, 2))
@@ -49,8 +53,11 @@ def segment_eval(segmenter: str, train: str, test: str, n_train: int, n_test: in
     Example:
       gazebench segment-eval -s threshold,unet --train synth --test synth-wild
     """
+    import torch
     from rich.console import Console
     from rich.table import Table
+
+    from gazebench.types import REGIONS
 
     from gazebench.plugins import PluginError, get_plugin_manager
 
