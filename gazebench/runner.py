@@ -118,6 +118,16 @@ def _load(pm: PluginManager, name: str, split: str, cfg: RunConfig, root: str | 
     return dataset, data
 
 
+def _fit_with_context(kind: str, name: str, cfg: RunConfig, fit: Callable[[], Any]) -> None:
+    """Run ``fit``; a bad value (often from ``-o``) is reported naming the component and its options."""
+    try:
+        fit()
+    except (ValueError, TypeError) as exc:
+        opts = cfg.params.get(name)
+        hint = f" (options given: {', '.join(f'{name}.{k}={v!r}' for k, v in opts.items())})" if opts else ""
+        raise RunError(f"{kind} {name!r} could not be fitted: {exc}{hint}") from exc
+
+
 def _check_purified(name: str, out: Any, like: Any) -> None:
     import torch
 
@@ -218,7 +228,7 @@ def run(cfg: RunConfig, *, pm: PluginManager | None = None, log: Progress | None
                     log(f"purifier {name}: fitted state from cache {ckpt}")
                 else:
                     with _stage(log, f"fitting purifier {name} (style {tname})") as st:
-                        purifier.fit(content_t, style)
+                        _fit_with_context("purifier", name, cfg, lambda: purifier.fit(content_t, style))
                     stats["fit_seconds"] = st["seconds"]
                     if cache.enabled:
                         purifier.save(ckpt)
@@ -258,7 +268,7 @@ def run(cfg: RunConfig, *, pm: PluginManager | None = None, log: Progress | None
                 log(f"estimator {name}: fitted state from cache {ckpt}")
             else:
                 with _stage(log, f"fitting estimator {name} on {len(train)} {tname} samples") as st:
-                    est.fit(train)
+                    _fit_with_context("estimator", name, cfg, lambda: est.fit(train))
                 est_stats["fit_seconds"] = st["seconds"]
                 if cache.enabled:
                     est.save(ckpt)

@@ -125,3 +125,38 @@ def test_code_digest_changes_with_the_code(tmp_path, monkeypatch):
     (pkg / "net.py").write_text("WIDTH = 16\n")  # a sibling module changes: the digest must too
     assert code_digest(E()) != before
     sys.modules.pop("digestpkg.est", None)
+
+
+def test_bad_option_value_names_the_component(runner, tmp_path):
+    from gazebench.api import Estimator
+    from gazebench.plugins import hookimpl
+
+    class Strict(Estimator):
+        def __init__(self, epochs: int = 1) -> None:
+            self.epochs = epochs
+
+        def fit(self, train):
+            range(self.epochs)  # raises TypeError for a string, as real training loops do
+            return self
+
+        def predict(self, batch):
+            raise NotImplementedError
+
+        def save(self, path):
+            pass
+
+        def load(self, path):
+            return self
+
+    class Plugin:
+        @hookimpl
+        def gazebench_register_estimators(self, register):
+            register("strict", Strict)
+
+    from gazebench.plugins import get_plugin_manager
+
+    get_plugin_manager().register(Plugin(), "strict-plugin")
+    res = runner.invoke(cli, ["run", *SMALL, "-e", "strict", "-o", "strict.epochs=abc", "--no-cache",
+                              "--out", str(tmp_path / "r.json")])
+    assert res.exit_code == 1
+    assert "estimator 'strict' could not be fitted" in res.output and "strict.epochs='abc'" in res.output
