@@ -23,13 +23,17 @@ def split_names(values: tuple[str, ...], kind: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _parse_size(text: str) -> tuple[int, int]:
+def parse_size(text: str, minimum: int = 8) -> tuple[int, int]:
+    """``"36x60"`` -> ``(36, 60)``; a click error for anything else or a side below ``minimum``.
+
+    Public so that plugin commands take ``--size HxW`` exactly as ``gazebench run`` does.
+    """
     try:
         h, w = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise click.BadParameter(f"{text!r}: expected HxW, e.g. 36x60") from None
-    if h < 8 or w < 8:
-        raise click.BadParameter(f"{text!r}: images must be at least 8x8")
+    if h < minimum or w < minimum:
+        raise click.BadParameter(f"{text!r}: images must be at least {minimum}x{minimum}")
     return h, w
 
 
@@ -126,7 +130,7 @@ def run(estimators: tuple[str, ...], purifiers: tuple[str, ...], train: str | No
         trains = [t.strip() for t in train.split(",") if t.strip()]
         cfg = RunConfig(
             train=trains[0] if len(trains) == 1 else trains, test=test, estimators=split_names(estimators, "estimator"),
-            purifiers=split_names(purifiers, "purifier"), masks=masks, size=_parse_size(size),
+            purifiers=split_names(purifiers, "purifier"), masks=masks, size=parse_size(size),
             n_train=n_train or None, n_test=n_test or None, n_unlabelled=n_unlabelled or None,
             seed=seed, device=device, train_root=train_root, test_root=test_root,
             params=parse_sets(sets), out=out, command=format_command(sys.argv[1:]),

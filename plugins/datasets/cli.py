@@ -12,18 +12,7 @@ import sys
 import click
 
 from gazebench.cli.run_cmd import parse_sets as _parse_sets
-
-
-def _parse_size(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: expected HxW, e.g. 36x60") from None
-    if h < 1 or w < 1:
-        raise click.BadParameter(f"{text!r}: sizes must be positive")
-    return h, w
+from gazebench.cli.run_cmd import parse_size
 
 
 @click.group("data")
@@ -61,7 +50,8 @@ def prepare(name: str, root: str | None, out: str, split: str | None, size: str 
     try:
         dataset = get_plugin_manager().create("dataset", name, **params.get(name, {}))
         split = split or dataset.splits[0]
-        data_ = dataset.load(split, root=root, size=_parse_size(size), limit=limit, seed=seed)
+        hw = None if size is None else parse_size(size, minimum=1)
+        data_ = dataset.load(split, root=root, size=hw, limit=limit, seed=seed)
         batch = _read_all(data_)
         info = {**data_.info, "n": len(batch), "params": dataset.get_params()}
         path = write_npz(out, batch, info)

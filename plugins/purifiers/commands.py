@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from gazebench.cli.run_cmd import parse_size
+
 
 def _parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
     params: dict[str, Any] = {}
@@ -21,14 +23,6 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
         except json.JSONDecodeError:
             params[key] = raw
     return params
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: expected HxW, e.g. 36x60") from None
-    return h, w
 
 
 def _load(pm: Any, name: str, split: str, size: tuple[int, int], n: int | None, seed: int) -> Any:
@@ -86,7 +80,7 @@ def _fit(pm: Any, purifier: str, content: str, style: str, size: str, masks: str
 
     dev = resolve_device(device)
     pur = _build(pm, purifier, {**_parse_sets(sets), **extra}, dev)
-    hw = _size(size)
+    hw = parse_size(size, minimum=1)
     _, c = _load(pm, content, "unlabelled", hw, n_content or None, seed)
     _, s = _load(pm, style, "train", hw, n_style or None, seed)
     c = c.without_labels()
@@ -176,7 +170,7 @@ def purify(purifier: str, style: str, size: str, masks: str, seed: int, device: 
         raise click.ClickException("--checkpoint needs exactly one --purifier")
     root = Path(out)
     try:
-        hw, dev = _size(size), resolve_device(device)
+        hw, dev = parse_size(size, minimum=1), resolve_device(device)
         ds, batch = _load(pm, dataset, split, hw, n or None, seed)
         _, style_batch = _load(pm, style, "train", hw, max(n_style, len(batch)), seed)
         paired = getattr(ds, "paired_with", None) == style and batch.pair is not None and batch.masks is not None
