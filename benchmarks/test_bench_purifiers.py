@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gazebench.losses import get_loss_network, paper_layers
+from gazebench_plugins.purifiers.losses import get_loss_network, paper_layers
 from gazebench_plugins.purifiers.nets import AttentionTransformNet, JohnsonTransformNet
 from gazebench_plugins.purifiers.objective import RegionObjective
 

@@ -1,4 +1,4 @@
-"""gazebench.losses: known answers and float64 gradchecks for every loss term; the loss network's
+"""gazebench_plugins.purifiers.losses: known answers and float64 gradchecks for every loss term; the loss network's
 taps, freezing, offline weight resolution and the EfficientNet-Lite0 fallback's correctness."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from gazebench import losses
-from gazebench.losses import (content_loss, get_loss_network, gram_matrix, local_content_loss, region_gram,
+from gazebench_plugins.purifiers import losses
+from gazebench_plugins.purifiers.losses import (content_loss, get_loss_network, gram_matrix, local_content_loss, region_gram,
                               region_maps, resolve_weights, style_loss, total_variation)
 
 F2 = torch.tensor([[1.0, 2.0], [3.0, 4.0]]).view(1, 2, 1, 2)  # N = 2 filters, M = 2 positions

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from gazebench.losses import get_loss_network, region_maps
+from gazebench_plugins.purifiers.losses import get_loss_network, region_maps
 from gazebench.testing import make_toy_eyes
 from gazebench_plugins.purifiers.evaluate import paired_metrics, pupil_centres
 from gazebench_plugins.purifiers.feedforward import AttentionPurifier, JohnsonPurifier
@@ -181,7 +181,7 @@ def test_gatys_projected_lbfgs_and_objective():
     same = GatysPurifier(iterations=0, init="content", **FAST).fit(raw, style).purify(raw.without_labels())
     assert torch.equal(same, raw.images)
     # scored against itself (output = content = the only style image) only theta * TV is left
-    from gazebench.losses import total_variation
+    from gazebench_plugins.purifiers.losses import total_variation
 
     scores = g.objective(raw.images, raw.images, raw.images, (raw.masks, raw.masks))
     assert scores.dtype == torch.float64 and scores.shape == (1,)
@@ -206,7 +206,7 @@ def test_paired_metrics_known_answers():
 
 def test_description_names_the_resolved_loss_network(tmp_path, monkeypatch):
     """The runner's cache keys on describe(): other weights must give another key."""
-    from gazebench import losses
+    from gazebench_plugins.purifiers import losses
 
     monkeypatch.delenv(losses.WEIGHTS_ENV, raising=False)
     assert AttentionPurifier(loss_weights="random").describe()["loss_network"] == {"arch": "vgg19", "weights": "random"}

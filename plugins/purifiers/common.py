@@ -26,7 +26,7 @@ def jsonable(value: Any) -> Any:
 
 def loss_network_of(purifier: Any) -> dict[str, str]:
     """Which network and weight file ``purifier.loss_net`` / ``loss_weights`` resolve to now."""
-    from gazebench.losses import resolve_weights
+    from gazebench_plugins.purifiers.losses import resolve_weights
 
     try:
         arch, file, _ = resolve_weights(purifier.loss_net, purifier.loss_weights)

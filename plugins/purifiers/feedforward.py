@@ -25,7 +25,7 @@ import torch
 
 from gazebench.api import Purifier
 from gazebench.io import load_state, save_state
-from gazebench.losses import get_loss_network, paper_layers
+from gazebench_plugins.purifiers.losses import get_loss_network, paper_layers
 from gazebench.types import EyeBatch
 from gazebench_plugins.purifiers.common import (fingerprint, jsonable, loss_network_of, need_masks, pick_device,
                                                 progress_bar, resize_pair, rgb_float, to_uint8)
@@ -264,9 +264,9 @@ class AttentionPurifier(FeedForwardPurifier):
         alpha, beta, tv_weight: eq. 20 weights; ``None``: the preset's (``paper``: the paper's 1e2,
             1e4, 1e-6; ``cpu``: 1e2, 0.3, 1e-2, see ``ATTENTION_WEIGHTS``).
         lambda_g, lambda_l: global/local weights of eq. 10 and 13 (the paper gives no values).
-        layers: role -> tap names, overriding the paper's table (see ``gazebench.losses``).
+        layers: role -> tap names, overriding the paper's table (see ``gazebench_plugins.purifiers.losses``).
         style_target: ``"pair"`` or ``"mean"`` (module docstring); ``None``: the preset's.
-        loss_net, loss_weights: the loss network (``gazebench.losses.get_loss_network``).
+        loss_net, loss_weights: the loss network (``gazebench_plugins.purifiers.losses.get_loss_network``).
         purify_size: (H, W) images are brought to for purifying and back; ``"train"`` (default):
             the training size when there was one (the paper trains and runs at 256x256), so the
             network sees eyes at the scale it learned; ``None``: each image's own size.
@@ -312,7 +312,7 @@ class AttentionPurifier(FeedForwardPurifier):
                                lambda_g=p["lambda_g"], lambda_l=p["lambda_l"], layers=p["layers"])
 
     def _mask_input(self, labels: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
-        from gazebench.losses import region_maps
+        from gazebench_plugins.purifiers.losses import region_maps
 
         regions = getattr(self, "regions_", None) or self.regions
         return region_maps(labels, regions, dtype=dtype)

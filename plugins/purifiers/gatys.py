@@ -21,7 +21,7 @@ import torch
 
 from gazebench.api import Purifier
 from gazebench.io import load_state, save_state
-from gazebench.losses import get_loss_network, paper_layers
+from gazebench_plugins.purifiers.losses import get_loss_network, paper_layers
 from gazebench.types import EyeBatch
 from gazebench_plugins.purifiers.common import (loss_network_of, need_masks, pick_device, progress_bar, rgb_float,
                                                 to_uint8)
@@ -41,7 +41,7 @@ class GatysPurifier(Purifier):
         batch_size: images optimised jointly (1: truly per image; more shares L-BFGS' curvature
             pairs across a block, a speed trade).
         history_size: L-BFGS memory.
-        loss_net, loss_weights: the loss network (``gazebench.losses.get_loss_network``).
+        loss_net, loss_weights: the loss network (``gazebench_plugins.purifiers.losses.get_loss_network``).
         seed, device, progress: noise seed, torch device, progress bar.
     """
 

@@ -1,4 +1,4 @@
-"""The objectives the purifiers minimise, built on :mod:`gazebench.losses`.
+"""The objectives the purifiers minimise, built on :mod:`gazebench_plugins.purifiers.losses`.
 
 - :class:`RegionObjective`: the paper's region-level task-guided loss (METHOD.md eq. 10-20),
   used by ``attention`` (trained) and by ``gatys`` with ``loss="paper"`` (eq. 21), and the
@@ -16,7 +16,7 @@ from typing import Sequence
 
 import torch
 
-from gazebench.losses import (LossNetwork, content_loss, gram_matrix, local_content_loss, paper_layers,
+from gazebench_plugins.purifiers.losses import (LossNetwork, content_loss, gram_matrix, local_content_loss, paper_layers,
                               region_gram, region_maps, style_loss, total_variation)
 
 Targets = dict[str, torch.Tensor]
