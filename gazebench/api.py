@@ -30,6 +30,9 @@ class Component:
     #: keyword arguments that make the component fast enough for the conformance kit and the
     #: test suite (tiny networks, few iterations); like timm's ``test_*`` models
     test_params: ClassVar[dict[str, Any]] = {}
+    #: where a command needs a component of this kind and none was named, the registered one with
+    #: the highest positive rank is used (``gazebench.defaults``); 0: never a default
+    default_rank: ClassVar[int] = 0
 
     def get_params(self) -> dict[str, Any]:
         """Constructor parameters and their current values (scikit-learn's ``get_params``)."""
@@ -44,6 +47,17 @@ class Component:
         """What a record says about this component: name, class and parameters."""
         return {"name": self.name, "class": f"{type(self).__module__}.{type(self).__qualname__}",
                 "params": _jsonable(self.get_params())}
+
+    def record_notes(self) -> list[str]:
+        """One-line notes a record should carry about this component as configured (e.g. which
+        loss-network weights were found); none by default."""
+        return []
+
+    def clone(self) -> "Component":
+        """An unfitted copy with the same parameters and registered name (scikit-learn's ``clone``)."""
+        twin = type(self)(**self.get_params())
+        twin.name = self.name
+        return twin
 
 
 def _jsonable(value: Any) -> Any:
@@ -126,6 +140,10 @@ class Purifier(Component, abc.ABC):
 
     needs_fit: ClassVar[bool] = False
     needs_masks: ClassVar[bool] = False
+    #: returns its input unchanged: the raw reference, left out of plots of purified images
+    noop: ClassVar[bool] = False
+    #: ``gazebench speed`` reports every purifier's speed-up against each baseline it times
+    speed_baseline: ClassVar[bool] = False
     #: for optimisation-based purifiers (Gatys): the constructor parameter that counts the
     #: per-image iterations; ``gazebench speed`` times two small counts and projects
     iteration_param: ClassVar[str | None] = None

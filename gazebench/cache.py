@@ -23,14 +23,21 @@ def default_cache_dir() -> Path:
     return Path(base) / "gazebench"
 
 
+_BATCH_FIELDS = ("images", "gaze", "head_pose", "masks", "pupil", "subject")
+
+
 def fingerprint_batch(batch: Any) -> str:
     """sha256 over a batch's tensors (images, labels, masks): the data, not its name."""
+    return fingerprint(list(_BATCH_FIELDS), *(getattr(batch, name, None) for name in _BATCH_FIELDS))
+
+
+def fingerprint(config: Any, *tensors: Any) -> str:
+    """sha256 of a JSON-able configuration and every byte of ``tensors`` (dtype and shape included):
+    the one data fingerprint behind cache keys and purifier checkpoints."""
     import torch
 
-    h = hashlib.sha256()
-    for name in ("images", "gaze", "head_pose", "masks", "pupil", "subject"):
-        t = getattr(batch, name, None)
-        h.update(name.encode())
+    h = hashlib.sha256(json.dumps(config, sort_keys=True, default=repr).encode())
+    for t in tensors:
         if t is None:
             h.update(b"-")
             continue

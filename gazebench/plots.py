@@ -30,12 +30,13 @@ def cumulative_curves(record: dict[str, Any], path: str | Path) -> Path:
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.6 * nrows), squeeze=False)
     for ax in axes.flat[len(groups):]:
         ax.axis("off")
+    noop = {s["purifier"] for s in record.get("purifiers", []) if s.get("noop")}  # the raw curve already
     for ax, (est, train) in zip(axes.flat, groups):
         mine = [r for r in rows if (r["estimator"], r["train"]) == (est, train)]
         xs, ys = zip(*mine[0]["raw_curve"])
         ax.plot(xs, ys, color="black", lw=2, label=f"raw ({mine[0]['raw_mean_deg']:.1f} deg)")
         for r in mine:
-            if r["purifier"] == "identity":
+            if r["purifier"] in noop:
                 continue
             xs, ys = zip(*r["purified_curve"])
             ax.plot(xs, ys, lw=1.5, label=f"{r['purifier']} ({r['purified_mean_deg']:.1f} deg)")

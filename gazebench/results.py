@@ -21,23 +21,36 @@ from typing import Any, Sequence
 from gazebench.io import write_json_atomic
 
 SCHEMA_RUN = "gazebench.run/1"
-KNOWN_SCHEMAS = (SCHEMA_RUN, "gazebench.speed/1")
+SCHEMA_SPEED = "gazebench.speed/1"
+KNOWN_SCHEMAS = (SCHEMA_RUN, SCHEMA_SPEED)
 
-#: columns of a run table: (record key, header, format)
-RUN_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("estimator", "estimator", "s"),
-    ("train", "train", "s"),
-    ("test", "test", "s"),
-    ("purifier", "purifier", "s"),
-    ("n_test", "n", "d"),
-    ("raw_mean_deg", "raw mean", ".2f"),
-    ("raw_median_deg", "raw median", ".2f"),
-    ("purified_mean_deg", "purified mean", ".2f"),
-    ("purified_median_deg", "purified median", ".2f"),
-    ("oracle_mean_deg", "oracle mean", ".2f"),
-    ("gap_closed", "gap closed", ".2f"),
-    ("pupil_shift_px", "pupil shift px", ".2f"),
+#: columns of a run table, defined once for every renderer: (record key, header, short header
+#: for an 80-column screen, format, screen format); report/csv/latex use the full headers
+_RUN: tuple[tuple[str, str, str, str, str], ...] = (
+    ("estimator", "estimator", "estimator", "s", "s"),
+    ("train", "train", "train", "s", "s"),
+    ("test", "test", "test", "s", "s"),
+    ("purifier", "purifier", "purifier", "s", "s"),
+    ("n_test", "n", "n", "d", "d"),
+    ("raw_mean_deg", "raw mean", "raw mean", ".2f", ".2f"),
+    ("raw_median_deg", "raw median", "raw med", ".2f", ".2f"),
+    ("purified_mean_deg", "purified mean", "pur. mean", ".2f", ".2f"),
+    ("purified_median_deg", "purified median", "pur. med", ".2f", ".2f"),
+    ("oracle_mean_deg", "oracle mean", "oracle", ".2f", ".2f"),
+    ("gap_closed", "gap closed", "gap closed", ".2f", ".0%"),
+    ("pupil_shift_px", "pupil shift px", "pupil px", ".2f", ".2f"),
 )
+RUN_COLUMNS: tuple[tuple[str, str, str], ...] = tuple((k, h, f) for k, h, _, f, _ in _RUN)
+#: what identifies a row across records (``gazebench compare``) and the values compared
+RUN_KEY: tuple[str, ...] = ("estimator", "train", "test", "purifier")
+RUN_VALUES: tuple[str, ...] = ("raw_mean_deg", "purified_mean_deg", "oracle_mean_deg", "gap_closed")
+
+
+def run_screen_columns(several_trains: bool = False) -> list[tuple[str, str, str]]:
+    """(key, short header, format) of the run table on an 80-column screen: the test set goes in
+    the title; medians and the pupil column make way for the train column when there are several."""
+    skip = {"test", "pupil_shift_px"} | ({"raw_median_deg", "purified_median_deg"} if several_trains else {"train"})
+    return [(k, short, f) for k, _, short, _, f in _RUN if k not in skip]
 
 
 SPEED_COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -47,8 +60,7 @@ SPEED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("seconds_min", "min", ".4g"),
     ("seconds_max", "max", ".4g"),
     ("images_per_second", "images/s (batched)", ".3g"),
-    ("speedup_vs_gatys", "x vs Gatys", ".3g"),
-    ("speedup_vs_johnson", "x vs Johnson", ".3g"),
+    # one "x vs NAME" column per baseline follows here (speed_columns)
     ("projected", "projected", "yn"),
     ("error", "error", "s"),
 )
@@ -120,6 +132,32 @@ def environment(device: str | None = None, plugins: Sequence[dict[str, Any]] = (
     return env
 
 
+def new_record(schema: str, cfg: Any, pm: Any, device: str | None) -> dict[str, Any]:
+    """The skeleton every record starts from: schema, command, configuration, seed, start time.
+
+    ``cfg`` is a dataclass with ``command`` and ``seed``; :func:`finish_record` completes it.
+    """
+    from dataclasses import asdict
+
+    return {"schema": schema, "command": cfg.command, "config": asdict(cfg), "seed": cfg.seed,
+            "started": utc_now(), "ended": None, "environment": {"device": device}}
+
+
+def finish_record(record: dict[str, Any], out: str | Path | None, stem: str, pm: Any) -> dict[str, Any]:
+    """Stamp the end time and environment, write the record (``out``, else
+    ``results/runs/<stem>-<UTC start>.json``), hand it to plugins' ``gazebench_record`` hooks,
+    and return it with its ``path``."""
+    plugins = [{"name": p.name, "distribution": p.distribution, "version": p.version, "broken": p.broken}
+               for p in pm.plugins.values()]
+    record["ended"] = utc_now()
+    record["environment"] = environment(record["environment"].get("device"), plugins)
+    path = Path(out) if out else Path("results") / "runs" / f"{stem}-{record['started'].replace(':', '')}.json"
+    write_record(record, path)
+    pm.record(dict(record))
+    record["path"] = str(path)
+    return record
+
+
 def write_record(record: dict[str, Any], path: str | Path) -> Path:
     """Write ``record`` as JSON atomically (temporary file + rename)."""
     return write_json_atomic(path, record)
@@ -153,12 +191,20 @@ def _fmt(value: Any, spec: str) -> str:
         return str(value)
 
 
+def speed_columns(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """:data:`SPEED_COLUMNS` with one ``x vs NAME`` column per baseline the rows were compared to."""
+    baselines = list(dict.fromkeys(k for r in rows for k in r if k.startswith("speedup_vs_")))
+    cut = [c[0] for c in SPEED_COLUMNS].index("projected")
+    return [*SPEED_COLUMNS[:cut], *((k, f"x vs {k[len('speedup_vs_'):]}", ".3g") for k in baselines),
+            *SPEED_COLUMNS[cut:]]
+
+
 def table(record: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Headers and formatted cells of a record's rows ('-' for null)."""
     if record.get("schema") == SCHEMA_RUN:
         cols = RUN_COLUMNS
         return [c[1] for c in cols], [[_fmt(r.get(k), f) for k, _, f in cols] for r in record["rows"]]
-    cols = SPEED_COLUMNS
+    cols = speed_columns(record.get("rows") or [])
     return [c[1] for c in cols], [[_fmt(r.get(k), f) for k, _, f in cols] for r in record.get("rows") or []]
 
 

@@ -1,40 +1,36 @@
 """The experiment pipeline behind ``gazebench run`` (DESIGN.md, "The flow of one run").
 
-train set (labelled) -> Estimator.fit; unlabelled real-side set + train set -> Purifier.fit;
-test set -> Purifier.purify; Estimator.predict on raw, purified and (where the test set is paired
-with a clean rendering of the same eyes) oracle images -> angular errors -> a record.
+plan -> load data -> masks -> fit or load each component -> purify -> score -> record. Each
+step is a function in :mod:`gazebench.stages`; :func:`run` is the whole flow on one screen.
 """
 
 from __future__ import annotations
 
-import inspect
-import random
 import shlex
-import sys
-import time
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
-from gazebench.cache import Cache, code_digest, fingerprint_batch
-from gazebench.io import load_state, save_state
+from gazebench.device import resolve_device, seed_everything
 from gazebench.plugins import PluginError, PluginManager, get_plugin_manager
-from gazebench.results import SCHEMA_RUN, environment, utc_now, write_record
-
-
-class RunError(Exception):
-    """A problem with the run's configuration or data, reported in one line."""
+from gazebench.progress import Log
+from gazebench.results import SCHEMA_RUN, finish_record, new_record
+from gazebench.stages import (RunError, Segmenters, fit_estimator, load_test, load_train, plan_run,
+                              pupil_shifts, purify_test, score, supply_masks)
 
 
 @dataclass
 class RunConfig:
-    """Every option of a run; recorded verbatim in the record's ``config``."""
+    """Every option of a run; recorded in the record's ``config`` with its defaults filled in.
 
-    train: str | list[str] = "toy"
-    test: str = "toy-wild"
-    estimators: list[str] = field(default_factory=lambda: ["mean"])
-    purifiers: list[str] = field(default_factory=lambda: ["identity"])
+    ``train``/``test``/``estimators``/``purifiers`` left empty take the components that declare
+    themselves defaults (``default_rank``, :mod:`gazebench.defaults`).
+    """
+
+    train: str | list[str] | None = None
+    test: str | None = None
+    estimators: list[str] = field(default_factory=list)
+    purifiers: list[str] = field(default_factory=list)
     masks: str = "auto"
     size: tuple[int, int] = (36, 60)
     n_train: int | None = 1000
@@ -53,368 +49,60 @@ class RunConfig:
     pupil_segmenter: str | None = "auto"
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` -> cuda, then mps, then cpu; anything else is checked and returned."""
-    import torch
-
-    if device == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return "mps"
-        return "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RunError(f"--device {device}: CUDA is not available on this machine; use --device cpu or auto")
-    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise RunError("--device mps: MPS is not available on this machine; use --device cpu or auto")
-    if device not in ("cpu", "mps") and not device.startswith("cuda"):
-        raise RunError(f"--device {device!r}: expected auto, cpu, mps, cuda or cuda:N")
-    return device
-
-
-def seed_everything(seed: int) -> None:
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def build(pm: PluginManager, kind: str, name: str, params: dict[str, Any], device: str) -> Any:
-    """Create a component, passing ``device`` when its constructor takes one."""
-    kwargs = dict(params)
-    factory = pm.spec(kind, name).load()
-    try:
-        accepts = "device" in inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        accepts = False
-    if accepts and "device" not in kwargs:
-        kwargs["device"] = device
-    return pm.create(kind, name, **kwargs)
-
-
-Progress = Callable[[str], Any]
-
-
-@contextmanager
-def _stage(log: Progress, text: str) -> Iterator[dict[str, float]]:
-    out: dict[str, float] = {}
-    log(f"{text} ...")
-    t0 = time.perf_counter()
-    yield out
-    out["seconds"] = time.perf_counter() - t0
-    log(f"{text}: done in {out['seconds']:.1f} s")
-
-
-def _load(pm: PluginManager, name: str, split: str, cfg: RunConfig, root: str | None,
-          limit: int | None, device: str) -> tuple[Any, Any]:
-    dataset = build(pm, "dataset", name, cfg.params.get(name, {}), device)
-    if split not in dataset.splits:
-        raise RunError(f"dataset {name!r} has no split {split!r} (it has {', '.join(dataset.splits)})")
-    data = dataset.load(split, root=root, size=tuple(cfg.size), limit=limit, seed=cfg.seed)
-    if len(data) == 0:
-        raise RunError(f"dataset {name!r} split {split!r} is empty")
-    return dataset, data
-
-
-def _fit_with_context(kind: str, name: str, cfg: RunConfig, fit: Callable[[], Any]) -> None:
-    """Run ``fit``; a bad value (often from ``-o``) is reported naming the component and its options."""
-    try:
-        fit()
-    except (ValueError, TypeError) as exc:
-        opts = cfg.params.get(name)
-        hint = f" (options given: {', '.join(f'{name}.{k}={v!r}' for k, v in opts.items())})" if opts else ""
-        raise RunError(f"{kind} {name!r} could not be fitted: {exc}{hint}") from exc
-
-
-def _check_purified(name: str, out: Any, like: Any) -> None:
-    import torch
-
-    if not isinstance(out, torch.Tensor) or out.shape != like.shape or out.dtype != torch.uint8:
-        raise RunError(f"purifier {name!r} returned {getattr(out, 'dtype', type(out))} "
-                       f"{tuple(getattr(out, 'shape', ()))}; expected uint8 {tuple(like.shape)}")
-
-
-def run(cfg: RunConfig, *, pm: PluginManager | None = None, log: Progress | None = None) -> dict[str, Any]:
-    """Run the pipeline for ``cfg`` and return the record (also written to disk and handed to plugins).
+def run(cfg: RunConfig, *, pm: PluginManager | None = None, log: Log | None = None) -> dict[str, Any]:
+    """Run the pipeline for ``cfg``; return the record (also written to disk and handed to plugins).
 
     Each training set gives its own rows: estimators are fitted on it and purifiers take their
-    style from it; the test set, its masks and the unlabelled content set are loaded once.
+    style from it; the test set, the oracle and the unlabelled content are loaded once.
     """
-    import torch
-
-    from gazebench.geometry import angular_error_deg, error_summary
-    from gazebench.types import EyeBatch
-
     pm = pm or get_plugin_manager()
-    log = log or (lambda msg: print(msg, file=sys.stderr))
-    started = utc_now()
-    device = resolve_device(cfg.device)
-    trains = [cfg.train] if isinstance(cfg.train, str) else list(cfg.train)
-    if not cfg.estimators:
-        raise RunError("no estimator given: pass --estimator NAME (see `gazebench plugins`)")
-    if not trains:
-        raise RunError("no training set given: pass --train NAME (see `gazebench plugins --kind dataset`)")
-    for kind, names in (("estimator", cfg.estimators), ("purifier", cfg.purifiers), ("dataset", trains + [cfg.test])):
-        for n in names:
-            pm.spec(kind, n)  # fail before any work on an unknown name
-
-    test_ds, test_data = _load(pm, cfg.test, "test", cfg, cfg.test_root, cfg.n_test, device)
-    with _stage(log, f"loading {len(test_data)} test samples ({cfg.test})"):
-        test = test_data.take()
-    if test.gaze is None:
-        raise RunError(f"dataset {cfg.test!r} has no gaze labels: it cannot be a test set")
-    datasets: dict[str, Any] = {"test": {**test_data.info, "n": len(test)}, "train": {}}
-
-    oracle: EyeBatch | None = None
-    paired = getattr(test_ds, "paired_with", None)
-    if paired and test.pair is not None:
-        # the oracle must be the same eyes: the test set dictates the paired set's latent parameters
-        pcfg = replace(cfg, params={**cfg.params, paired: {**cfg.params.get(paired, {}), **test_ds.paired_params()}})
-        _, paired_data = _load(pm, paired, "test", pcfg, cfg.test_root, None, device)
-        oracle = paired_data.batch(test.pair.tolist())
-        datasets["oracle"] = {**paired_data.info, "n": len(oracle)}
-
-    probe = {name: build(pm, "purifier", name, cfg.params.get(name, {}), device) for name in cfg.purifiers}
-    need_masks = any(p.needs_masks for p in probe.values())
-    need_fit = any(p.needs_fit for p in probe.values())
-    content = None
-    if need_fit:
-        _, content_data = _load(pm, cfg.test, "unlabelled", cfg, cfg.test_root, cfg.n_unlabelled, device)
-        content = content_data.take().without_labels()
-        datasets["unlabelled"] = {**content_data.info, "n": len(content)}
-
-    cache = Cache(cfg.cache_dir, enabled=cfg.cache)
-    rows: list[dict[str, Any]] = []
-    purifier_stats: list[dict[str, Any]] = []
-    estimator_stats: list[dict[str, Any]] = []
-    notes: list[str] = []
+    plan, ctx, cfg = plan_run(cfg, pm)
+    ctx.log = log or ctx.log
+    record = new_record(SCHEMA_RUN, cfg, pm, ctx.device)
+    data = load_test(ctx, plan)
+    segmenters = Segmenters(pm, cfg.params, ctx.device, ctx.log)
+    purifier_stats, estimator_stats, rows = [], [], []
+    first_purified: dict[str, Any] = {}
     masks_from = None
-    first_purified: dict[str, EyeBatch] = {}
-    raw_test = test
-    for tname in trains:
-        root = cfg.train_root if len(trains) == 1 else None
-        _, train_data = _load(pm, tname, "train", cfg, root, cfg.n_train, device)
-        with _stage(log, f"loading {len(train_data)} training samples ({tname})"):
-            train = train_data.take()
-        if train.gaze is None:
-            raise RunError(f"dataset {tname!r} has no gaze labels: it cannot train an estimator")
-        datasets["train"][tname] = {**train_data.info, "n": len(train)}
-
-        test_t, content_t, style = raw_test, content, train
-        if need_masks:
-            supplied, masks_from = _supply_masks(pm, cfg, device, train,
-                                                 {"test": raw_test, "content": content, "style": train}, log)
-            test_t, content_t, style = supplied["test"], supplied["content"], supplied["style"]
-        test_fp = fingerprint_batch(test_t)
-        fit_fp = (fingerprint_batch(content_t), fingerprint_batch(style)) if need_fit else None
-
-        purified: dict[str, EyeBatch] = {}
-        stats_by_name: dict[str, dict[str, Any]] = {}
-        for name in cfg.purifiers:
-            purifier = build(pm, "purifier", name, cfg.params.get(name, {}), device)
-            seed_everything(cfg.seed)
-            stats: dict[str, Any] = {"purifier": name, "style": tname if purifier.needs_fit else None,
-                                     "component": purifier.describe(), "fit_seconds": None,
-                                     "fit_cached": False, "purify_cached": False}
-            fit_key = cache.key("purifier", stats["component"], code_digest(purifier),
-                                fit_fp if purifier.needs_fit else None, cfg.seed, device)
-            if purifier.needs_fit:
-                ckpt = cache.path("purifiers", name, fit_key)
-                if cache.hit(ckpt):
-                    purifier.load(ckpt)
-                    stats["fit_cached"] = True
-                    log(f"purifier {name}: fitted state from cache {ckpt}")
-                else:
-                    with _stage(log, f"fitting purifier {name} (style {tname})") as st:
-                        _fit_with_context("purifier", name, cfg, lambda: purifier.fit(content_t, style))
-                    stats["fit_seconds"] = st["seconds"]
-                    if cache.enabled:
-                        purifier.save(ckpt)
-            out_path = cache.path("purified", name, cache.key(fit_key, test_fp), ".pt")
-            if cache.hit(out_path):
-                out = load_state(out_path)["images"]
-                stats.update(purify_cached=True, purify_seconds_per_image=None)
-                log(f"purifier {name}: purified test set from cache {out_path}")
-            else:
-                with _stage(log, f"purifying {len(test_t)} test images with {name}") as st:
-                    out = purifier.purify(test_t.without_labels())
-                stats["purify_seconds_per_image"] = st["seconds"] / len(test_t)
-            _check_purified(name, out, test_t.images)
-            if cache.enabled and not stats["purify_cached"]:
-                save_state(out_path, {"images": out.cpu().contiguous()})
-            notes += [n for n in getattr(purifier, "record_notes", lambda: [])() if n not in notes]
-            purifier_stats.append(stats)
-            stats_by_name[name] = stats
-            purified[name] = test_t.replace(images=out.cpu())
+    for tname in plan.trains:
+        train, data.info["train"][tname] = load_train(ctx, tname, len(plan.trains))
+        inputs = supply_masks(ctx, plan, data, train, segmenters)
+        masks_from = inputs.masks_from or masks_from
+        purified, stats = {}, {}
+        for name, probe in plan.purifiers.items():
+            purified[name], stats[name] = purify_test(ctx, probe, tname, inputs)
+        purifier_stats += stats.values()
         first_purified = first_purified or purified
-        shift_note = _pupil_shifts(pm, cfg, device, raw_test, train, purified, stats_by_name, log)
-        if shift_note and shift_note not in notes:
-            notes.append(shift_note)
-
-        train_fp = fingerprint_batch(train)
-        for name in cfg.estimators:
-            seed_everything(cfg.seed)
-            est = build(pm, "estimator", name, cfg.params.get(name, {}), device)
-            est_stats: dict[str, Any] = {"estimator": name, "train": tname, "component": est.describe(),
-                                         "fit_seconds": None, "fit_cached": False}
+        pupil_shifts(ctx, data, train, purified, stats, segmenters)
+        for name in plan.estimators:
+            est, est_stats = fit_estimator(ctx, name, train, tname)
             estimator_stats.append(est_stats)
-            ckpt = cache.path("estimators", name, cache.key("estimator", est_stats["component"], code_digest(est),
-                                                           train_fp, cfg.seed, device))
-            if cache.hit(ckpt):
-                est.load(ckpt)
-                est_stats["fit_cached"] = True
-                log(f"estimator {name}: fitted state from cache {ckpt}")
-            else:
-                with _stage(log, f"fitting estimator {name} on {len(train)} {tname} samples") as st:
-                    _fit_with_context("estimator", name, cfg, lambda: est.fit(train))
-                est_stats["fit_seconds"] = st["seconds"]
-                if cache.enabled:
-                    est.save(ckpt)
+            rows += score(ctx, est, est_stats, data, purified, stats)
 
-            def score(batch: EyeBatch, _est: Any = est, _name: str = name) -> dict[str, Any]:
-                pred = torch.as_tensor(_est.predict(batch.without_labels()), dtype=torch.float32).cpu()
-                if pred.shape != (len(batch), 3) or not bool(torch.isfinite(pred).all()):
-                    raise RunError(f"estimator {_name!r} returned {tuple(pred.shape)} predictions "
-                                   f"(finite: {bool(torch.isfinite(pred).all())}); expected finite ({len(batch)}, 3)")
-                return error_summary(angular_error_deg(pred.double(), raw_test.gaze.double()))
-
-            with _stage(log, f"predicting raw test with {name}") as st:
-                raw = score(raw_test)
-            est_stats["predict_seconds_per_image"] = st["seconds"] / len(raw_test)
-            orc = score(oracle) if oracle is not None else None
-            for pname in cfg.purifiers:
-                pur = score(purified[pname])
-                gap = None
-                if orc is not None and abs(raw["mean_deg"] - orc["mean_deg"]) > 1e-9:
-                    gap = (raw["mean_deg"] - pur["mean_deg"]) / (raw["mean_deg"] - orc["mean_deg"])
-                rows.append({
-                    "estimator": name, "train": tname, "test": cfg.test, "purifier": pname,
-                    "n_train": len(train), "n_test": len(raw_test),
-                    "raw_mean_deg": raw["mean_deg"], "raw_median_deg": raw["median_deg"], "raw_std_deg": raw["std_deg"],
-                    "purified_mean_deg": pur["mean_deg"], "purified_median_deg": pur["median_deg"],
-                    "purified_std_deg": pur["std_deg"],
-                    "oracle_mean_deg": orc["mean_deg"] if orc else None,
-                    "oracle_median_deg": orc["median_deg"] if orc else None,
-                    "gap_closed": gap,
-                    "pupil_shift_px": stats_by_name[pname].get("pupil_shift_px"),
-                    "raw_curve": raw["curve"], "purified_curve": pur["curve"],
-                })
-
-    plugins = [{"name": p.name, "distribution": p.distribution, "version": p.version, "broken": p.broken}
-               for p in pm.plugins.values()]
-    record = {
-        "schema": SCHEMA_RUN,
-        "command": cfg.command,
-        "config": {**asdict(cfg), "device_resolved": device, "masks_from": masks_from},
-        "seed": cfg.seed,
-        "started": started,
-        "ended": utc_now(),
-        "environment": environment(device, plugins),
-        "datasets": datasets,
-        "purifiers": purifier_stats,
-        "estimators": estimator_stats,
-        "notes": notes,
-        "rows": rows,
-    }
+    record["config"].update(device_resolved=ctx.device, masks_from=masks_from)
+    record.update(datasets=data.info, purifiers=purifier_stats, estimators=estimator_stats,
+                  notes=ctx.notes, rows=rows)
     if cfg.plots:
-        from gazebench.plots import cumulative_curves, sample_grid
-
-        folder = Path(cfg.plots)
-        cols = [("raw", raw_test.images)] + [(n, b.images) for n, b in first_purified.items() if n != "identity"]
-        if oracle is not None:
-            cols.append(("oracle (paired)", oracle.images))
-        record["plots"] = [str(cumulative_curves(record, folder / "cumulative_error.png")),
-                           str(sample_grid(cols, folder / "samples.png"))]
-    out = Path(cfg.out) if cfg.out else Path("results") / "runs" / f"run-{started.replace(':', '')}.json"
-    write_record(record, out)
-    record["path"] = str(out)
-    pm.record({k: v for k, v in record.items() if k != "path"})
-    return record
+        record["plots"] = _plots(record, data, first_purified, Path(cfg.plots))
+    return finish_record(record, cfg.out, "run", pm)
 
 
-def best_segmenter(pm: PluginManager) -> str | None:
-    """The registered segmenter with the highest ``priority`` (ties: alphabetical), or None."""
-    specs = list(pm.registry("segmenter"))
-    if not specs:
-        return None
-    return min(specs, key=lambda s: (-getattr(s.load(), "priority", 0), s.name)).name
+def _plots(record: dict[str, Any], data: Any, purified: dict[str, Any], folder: Path) -> list[str]:
+    """Cumulative error curves and a raw | purified... | oracle sample grid."""
+    from gazebench.plots import cumulative_curves, sample_grid
 
-
-def _pupil_shifts(pm: PluginManager, cfg: RunConfig, device: str, test: Any, train: Any,
-                  purified: dict[str, Any], stats: dict[str, dict[str, Any]], log: Progress) -> str | None:
-    """The paper's "preserving ground truth": the pupil centre in raw vs purified test images.
-
-    With ``pupil_segmenter="auto"`` and test masks, the pupil is the darkness-weighted centroid
-    inside the test set's own iris masks (the same window for raw and purified images); without
-    masks, or when a segmenter is named, the centroid of the pupil label that segmenter finds.
-    """
-    import torch
-
-    from gazebench.metrics import pupil_centres, pupil_centroids
-
-    source = cfg.pupil_segmenter
-    if not source:
-        return None
-    if source == "auto" and test.masks is not None:
-        def locate(images: Any) -> Any:
-            return pupil_centres(images, test.masks)
-
-        note = ("pupil shift: darkness-weighted pupil centroid inside the test set's own iris masks "
-                "(grown 2 px), raw vs purified")
-    else:
-        name = best_segmenter(pm) if source == "auto" else source
-        if name is None or name not in pm.registry("segmenter"):
-            return f"pupil shift not measured: segmenter {source if source != 'auto' else 'of any kind'!r} is not registered"
-        seg = build(pm, "segmenter", name, cfg.params.get(name, {}), device)
-        if seg.needs_fit:
-            if train.masks is None:
-                return f"pupil shift not measured: segmenter {name!r} needs training masks and the training set has none"
-            with _stage(log, f"fitting segmenter {name} for the pupil shift"):
-                seg.fit(train)
-
-        def locate(images: Any) -> Any:
-            return pupil_centroids(seg.segment(images).cpu())
-
-        note = f"pupil shift: centroids of the pupil that segmenter {name!r} finds in raw vs purified test images"
-    raw = locate(test.images)
-    for pname, batch in purified.items():
-        d = torch.linalg.norm(locate(batch.images) - raw, dim=1)
-        ok = torch.isfinite(d)
-        stats[pname]["pupil_found"] = float(ok.double().mean())
-        stats[pname]["pupil_shift_px"] = float(d[ok].mean()) if ok.any() else None
-        stats[pname]["pupil_shift_std_px"] = float(d[ok].std(unbiased=False)) if ok.any() else None
-    return note
-
-
-def _supply_masks(pm: PluginManager, cfg: RunConfig, device: str, train: Any,
-                  batches: dict[str, Any], log: Progress) -> tuple[dict[str, Any], str]:
-    """Fill the ``masks`` of the purifier's inputs from their datasets or a segmenter."""
-    source = "dataset" if cfg.masks == "landmarks" else cfg.masks  # the dataset's own landmark masks
-    have_all = all(b is None or b.masks is not None for b in batches.values())
-    if source in ("auto", "dataset"):
-        if have_all:
-            return batches, "dataset"
-        segmenters = pm.registry("segmenter").names()
-        if source == "dataset" or not segmenters:
-            lacking = [k for k, b in batches.items() if b is not None and b.masks is None]
-            raise RunError(f"a purifier needs region masks and the {'/'.join(lacking)} data has none; "
-                           f"choose a segmenter with --masks NAME (registered: {', '.join(segmenters) or 'none'})")
-        source = best_segmenter(pm)
-    seg = build(pm, "segmenter", source, cfg.params.get(source, {}), device)
-    if seg.needs_fit:
-        if train.masks is None:
-            raise RunError(f"segmenter {source!r} needs training masks, but the training set has none")
-        with _stage(log, f"fitting segmenter {source}"):
-            seg.fit(train)
-    out = {k: (b if b is None or b.masks is not None else b.replace(masks=seg.segment(b.images).cpu()))
-           for k, b in batches.items()}
-    return out, f"segmenter:{source}"
+    noop = {s["purifier"] for s in record["purifiers"] if s.get("noop")}
+    cols = [("raw", data.test.images)] + [(n, b.images) for n, b in purified.items() if n not in noop]
+    if data.oracle is not None:
+        cols.append(("oracle (paired)", data.oracle.images))
+    return [str(cumulative_curves(record, folder / "cumulative_error.png")),
+            str(sample_grid(cols, folder / "samples.png"))]
 
 
 def format_command(argv: list[str]) -> str:
+    """The command line as a user would type it again."""
     return " ".join(shlex.quote(a) for a in ["gazebench", *argv])
 
 
-__all__ = ["RunConfig", "RunError", "run", "resolve_device", "PluginError"]
+# resolve_device and seed_everything live in gazebench.device; re-exported for existing callers
+__all__ = ["RunConfig", "RunError", "run", "format_command", "resolve_device", "seed_everything", "PluginError"]

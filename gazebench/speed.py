@@ -10,6 +10,10 @@ iteration counts ``k1 < k2`` and the cost is projected linearly, ``t(N) = t(k1) 
 (t(k2) - t(k1)) / (k2 - k1)``, which keeps the fixed set-up cost (feature extraction of the
 content and style images) out of the per-iteration slope. Such rows say ``projected: true``.
 
+The images come from a dataset (``dataset``, default: the default test set, rendered at each
+resolution) and are fed as 3-channel RGB; speed-ups are reported against every timed purifier
+that declares itself a ``speed_baseline`` (or those named in ``baselines``).
+
 Precision and layout options (``dtype``, ``channels_last``, ``compile``) reach a purifier only
 when its constructor takes a parameter of that name; otherwise the row records the option as
 unsupported rather than silently timing something else.
@@ -20,14 +24,11 @@ from __future__ import annotations
 import inspect
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from gazebench.plugins import PluginManager, get_plugin_manager
-from gazebench.results import environment, utc_now, write_record
-
-SCHEMA_SPEED = "gazebench.speed/1"
+from gazebench.results import SCHEMA_SPEED, finish_record, new_record
 
 
 @dataclass
@@ -45,7 +46,10 @@ class SpeedConfig:
     compile: bool = False
     iterations: int = 400
     timed_iterations: tuple[int, int] = (2, 12)
-    baselines: list[str] = field(default_factory=lambda: ["gatys", "johnson"])
+    #: purifiers the speed-up columns compare against (empty: those declaring ``speed_baseline``)
+    baselines: list[str] = field(default_factory=list)
+    #: dataset whose test images are timed (None: the default test set)
+    dataset: str | None = None
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     seed: int = 0
     out: str | None = None
@@ -83,10 +87,13 @@ def project(t_k1: float, t_k2: float, k1: int, k2: int, n: int) -> float:
     return t_k1 + (n - k1) * (t_k2 - t_k1) / (k2 - k1)
 
 
-def _inputs(resolution: int, n: int, seed: int) -> Any:
-    from gazebench.testing import make_toy_eyes
+def _inputs(pm: PluginManager, dataset: str, params: dict[str, Any], resolution: int, n: int, seed: int) -> Any:
+    """``n`` test images of ``dataset`` at ``resolution`` px square, RGB, without labels."""
+    from gazebench.types import to_rgb
 
-    return make_toy_eyes(n, (resolution, resolution), seed=seed, stream=99, wild=True, channels=3).without_labels()
+    batch = pm.create("dataset", dataset, **params).load("test", size=(resolution, resolution), limit=n,
+                                                          seed=seed).take()
+    return batch.replace(images=to_rgb(batch.images)).without_labels()
 
 
 def measure(cfg: SpeedConfig, *, pm: PluginManager | None = None,
@@ -94,10 +101,12 @@ def measure(cfg: SpeedConfig, *, pm: PluginManager | None = None,
     """One row per purifier x resolution."""
     import torch
 
-    from gazebench.runner import resolve_device, seed_everything
+    from gazebench.defaults import default_data
+    from gazebench.device import resolve_device, seed_everything
 
     pm = pm or get_plugin_manager()
     device = resolve_device(cfg.device)
+    dataset = cfg.dataset or default_data(pm)[1]
     sync = (lambda: torch.cuda.synchronize()) if device.startswith("cuda") else (lambda: None)
     rows: list[dict[str, Any]] = []
     for name in cfg.purifiers:
@@ -129,14 +138,14 @@ def measure(cfg: SpeedConfig, *, pm: PluginManager | None = None,
             log(f"timing {name} at {res}x{res} ...")
             try:
                 seed_everything(cfg.seed)
-                one = _inputs(res, 1, cfg.seed)
-                tiny = _inputs(32, 2, cfg.seed)
+                one = _inputs(pm, dataset, cfg.params.get(dataset, {}), res, 1, cfg.seed)
+                tiny = _inputs(pm, dataset, cfg.params.get(dataset, {}), 32, 2, cfg.seed)
 
                 def fitted(**extra: Any) -> Any:
                     # the cost of purify does not depend on what was learned: a minimal fit
                     pur = pm.create("purifier", name, **{**base, **extra})
                     pur = pur.fit(tiny, tiny) if pur.needs_fit else pur
-                    row["notes"] = list(getattr(pur, "record_notes", lambda: [])())
+                    row["notes"] = list(pur.record_notes())
                     return pur
 
                 if iterative:
@@ -163,7 +172,7 @@ def measure(cfg: SpeedConfig, *, pm: PluginManager | None = None,
                     row.update(seconds_per_image=statistics.median(times), seconds_min=min(times),
                                seconds_max=max(times))
                     if cfg.batch > 1:
-                        many = _inputs(res, cfg.batch, cfg.seed)
+                        many = _inputs(pm, dataset, cfg.params.get(dataset, {}), res, cfg.batch, cfg.seed)
                         bt = time_call(lambda: pur.purify(many), repeats=cfg.repeats, warmup=1, sync=sync)
                         row.update(batch=cfg.batch, images_per_second=cfg.batch / statistics.median(bt))
                     else:
@@ -173,7 +182,9 @@ def measure(cfg: SpeedConfig, *, pm: PluginManager | None = None,
                     torch.cuda.empty_cache()
                 row["error"] = "out of memory" if _is_oom(exc) else f"{type(exc).__name__}: {exc}"
                 log(f"{name} at {res}: {row['error']}")
-    _speedups(rows, cfg.baselines)
+    baselines = cfg.baselines or [n for n in cfg.purifiers
+                                  if getattr(pm.spec("purifier", n).load(), "speed_baseline", False)]
+    _speedups(rows, baselines)
     return rows
 
 
@@ -190,16 +201,8 @@ def run_speed(cfg: SpeedConfig, *, pm: PluginManager | None = None,
               log: Callable[[str], Any] = print) -> dict[str, Any]:
     """Measure, write the ``gazebench.speed/1`` record, hand it to plugins, return it."""
     pm = pm or get_plugin_manager()
-    started = utc_now()
+    record = new_record(SCHEMA_SPEED, cfg, pm, None)
     rows = measure(cfg, pm=pm, log=log)
-    plugins = [{"name": p.name, "distribution": p.distribution, "version": p.version, "broken": p.broken}
-               for p in pm.plugins.values()]
-    record = {"schema": SCHEMA_SPEED, "command": cfg.command, "config": asdict(cfg), "seed": cfg.seed,
-              "started": started, "ended": utc_now(),
-              "environment": environment(rows[0]["device"] if rows else None, plugins),
-              "notes": list(dict.fromkeys(n for r in rows for n in r.get("notes", []))), "rows": rows}
-    out = Path(cfg.out) if cfg.out else Path("results") / "runs" / f"speed-{started.replace(':', '')}.json"
-    write_record(record, out)
-    pm.record(record)
-    record["path"] = str(out)
-    return record
+    record["environment"]["device"] = rows[0]["device"] if rows else None
+    record.update(notes=list(dict.fromkeys(n for r in rows for n in r.get("notes", []))), rows=rows)
+    return finish_record(record, cfg.out, "speed", pm)

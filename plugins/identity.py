@@ -11,6 +11,9 @@ from gazebench.types import EyeBatch
 class IdentityPurifier(Purifier):
     """Returns its input unchanged: the raw baseline as a purifier."""
 
+    noop = True
+    default_rank = 1  # `gazebench run` without --purifier: raw images only
+
     def __init__(self) -> None:
         pass
 

@@ -15,6 +15,8 @@ from gazebench.types import EyeBatch
 class MeanEstimator(Estimator):
     """Predicts the training set's mean gaze vector, renormalised to unit length."""
 
+    default_rank = 1  # `gazebench run` without --estimator: the floor any estimator must beat
+
     def __init__(self) -> None:
         pass
 

@@ -66,6 +66,7 @@ class ToyEyesWild(ToyEyes):
 
     wild = True
     paired_with = "toy"
+    default_rank = 1  # the default test set where the embedded renderer is not installed
 
     def paired_params(self) -> dict[str, int]:
         return self.get_params()

@@ -30,8 +30,9 @@ def test_purify_writes_images_grid_and_paired_metrics(tmp_path):
 
 def test_train_purifier_then_purify_from_checkpoint(tmp_path):
     ckpt = tmp_path / "att.ckpt"
+    sets = [s if s == "-o" else f"attention.{s}" for s in TINY]  # one -o syntax: COMPONENT.PARAM=VALUE
     r = run_cli("train-purifier", "-p", "attention", "--content", "toy-wild", "--style", "toy", "--n-content", "8",
-                "--n-style", "8", "--out", str(ckpt), *TINY)
+                "--n-style", "8", "--out", str(ckpt), *sets)
     assert r.returncode == 0, r.stderr
     assert ckpt.is_file() and (tmp_path / "att.ckpt.partial").is_file()
     assert "fitted attention on 8 toy-wild + 8 toy images" in r.stdout and "RANDOM" in r.stderr

@@ -122,7 +122,7 @@ def test_compare_rows_and_cli(tmp_path):
 
 
 def test_best_segmenter_prefers_priority(extras):
-    from gazebench.runner import best_segmenter
+    from gazebench.stages import Segmenters
 
     class Better(DarkestSegmenter):
         priority = 50
@@ -133,7 +133,7 @@ def test_best_segmenter_prefers_priority(extras):
             register("zz-better", Better)
 
     extras.register(Plugin(), "better")
-    assert best_segmenter(extras) == "zz-better"
+    assert Segmenters(extras, {}, "cpu", print).best() == "zz-better"
 
 
 def test_masks_landmarks_is_the_datasets_own_masks(extras, tmp_path):

@@ -39,7 +39,7 @@ def test_render_writes_a_labelled_grid(tmp_path):
     # the same samples with another split and a wild parameter: a different picture
     out2 = tmp_path / "wild.png"
     res = runner.invoke(render_command, ["synth-wild", "-n", "4", "--size", "64x64", "--split", "test",
-                                         "-o", "severity=2", "--out", str(out2)])
+                                         "-o", "synth-wild.severity=2", "--out", str(out2)])
     assert res.exit_code == 0, res.output
     assert Image.open(out2).size == (4 * (3 * 64 + 4) + 4, 3 * 64 + 14 + 8)  # zoom 3 for 64 px wide tiles
 
@@ -54,7 +54,7 @@ def test_render_bad_input_is_a_one_line_error(tmp_path):
     assert res.exit_code == 2 and "name it *.png" in res.output
     res = runner.invoke(render_command, ["synth", "--split", "val", "--out", str(tmp_path / "g.png")])
     assert res.exit_code == 1 and "has no split 'val'" in res.output
-    res = runner.invoke(render_command, ["synth-wild", "-o", "severity=9", "--out", str(tmp_path / "g.png")])
+    res = runner.invoke(render_command, ["synth-wild", "-o", "synth-wild.severity=9", "--out", str(tmp_path / "g.png")])
     assert res.exit_code == 1 and "severity must lie in [0, 3]" in res.output
     assert not list(tmp_path.iterdir()), "a failed render left a file behind"
 

@@ -7,10 +7,9 @@ from typing import Any
 
 import click
 
+from gazebench.results import RUN_KEY as _KEY
+from gazebench.results import RUN_VALUES as _VALUES
 from gazebench.results import SCHEMA_RUN, load_record
-
-_KEY = ("estimator", "train", "test", "purifier")
-_VALUES = ("raw_mean_deg", "purified_mean_deg", "oracle_mean_deg", "gap_closed")
 
 
 def compare_rows(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:

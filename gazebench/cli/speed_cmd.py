@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from gazebench.cli.options import dataset_option, device_option, seed_option, set_option
 from gazebench.plugins import PluginError, get_plugin_manager
 
 
@@ -24,38 +25,47 @@ def _ints(text: str, minimum: int = 8, what: str = "resolutions") -> list[int]:
 @click.option("--purifier", "-p", "purifiers", multiple=True, default=("all",), show_default=True,
               help="Purifier name(s): repeat, comma-separate, or 'all'.")
 @click.option("--resolutions", default="256,512,1024", show_default=True, help="Square sizes in pixels.")
-@click.option("--device", default="auto", show_default=True, help="auto (cuda, then mps, then cpu), cpu, cuda, mps.")
-@click.option("--repeats", type=int, default=3, show_default=True, help="Timed runs per measurement (median reported).")
-@click.option("--warmup", type=int, default=1, show_default=True, help="Untimed runs first.")
-@click.option("--batch", type=int, default=4, show_default=True, help="Batch size of the throughput column (1: skip).")
+@device_option()
+@click.option("--repeats", type=click.IntRange(1), default=3, show_default=True,
+              help="Timed runs per measurement (median reported).")
+@click.option("--warmup", type=click.IntRange(0), default=1, show_default=True, help="Untimed runs first.")
+@click.option("--batch", type=click.IntRange(1), default=4, show_default=True,
+              help="Batch size of the throughput column (1: skip).")
 @click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True)
 @click.option("--channels-last", is_flag=True, help="Channels-last memory format, where a purifier supports it.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the network, where a purifier supports it.")
-@click.option("--gatys-iterations", "iterations", type=int, default=400, show_default=True,
-              help="Iterations an optimisation-based purifier is projected to (the paper times 400).")
+@click.option("--iterations", "iterations", type=click.IntRange(1), default=400, show_default=True,
+              help="Iterations an optimisation-based purifier (one declaring an iteration parameter) is "
+                   "projected to; the paper times Gatys at 400.")
 @click.option("--timed-iterations", default="2,12", show_default=True,
               help="The two small iteration counts actually timed for the projection.")
-@click.option("--set", "-o", "sets", multiple=True, metavar="COMPONENT.PARAM=VALUE", help="A purifier parameter.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--baseline", "baselines", multiple=True,
+              help="Purifier(s) the 'x vs' columns compare against. Default: the timed purifiers that "
+                   "declare themselves speed baselines.")
+@dataset_option("--dataset", help="Dataset whose test images are timed, rendered or resized to each "
+                                  "resolution. Default: the default test set.", root=False)
+@set_option(help="A purifier (or the dataset's) parameter, e.g. -o attention.width=32.")
+@seed_option(help="Seed of the images and of every purifier.")
 @click.option("--out", default=None, help="Record path (default results/runs/speed-<UTC time>.json).")
 @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON instead of a table.")
 def speed(purifiers: tuple[str, ...], resolutions: str, device: str, repeats: int, warmup: int, batch: int,
           dtype: str, channels_last: bool, compile_: bool, iterations: int, timed_iterations: str,
-          sets: tuple[str, ...], seed: int, out: str | None, as_json: bool) -> None:
+          baselines: tuple[str, ...], dataset: str | None, sets: dict[str, dict], seed: int, out: str | None,
+          as_json: bool) -> None:
     """Time purifiers alone: seconds per image at each resolution, images/s, speed-ups.
 
     Optimisation-based purifiers (those with an `iterations` parameter, e.g. Gatys) are timed at
-    two small iteration counts and projected to --gatys-iterations; their rows say so.
+    two small iteration counts and projected to --iterations; their rows say so.
 
     \b
     Examples:
       gazebench speed                                   # every purifier, 256/512/1024, best device
       gazebench speed -p attention,johnson --resolutions 256,512 --device cpu
-      gazebench speed -p gatys --gatys-iterations 400 --timed-iterations 2,12
+      gazebench speed -p gatys --iterations 400 --timed-iterations 2,12
     """
     from rich.console import Console
 
-    from gazebench.cli.run_cmd import parse_sets, split_names
+    from gazebench.cli.options import split_names
     from gazebench.runner import RunError, format_command
     from gazebench.speed import SpeedConfig, run_speed
 
@@ -65,12 +75,13 @@ def speed(purifiers: tuple[str, ...], resolutions: str, device: str, repeats: in
         raise click.BadParameter(f"{timed_iterations!r}: expected two increasing counts, e.g. 2,4")
     try:
         names = split_names(purifiers, "purifier")
-        for n in names:
-            get_plugin_manager().spec("purifier", n)
+        for kind, n in [("purifier", n) for n in [*names, *split_names(baselines, "purifier")]] + \
+                [("dataset", dataset)] * bool(dataset):
+            get_plugin_manager().spec(kind, n)
         cfg = SpeedConfig(purifiers=names, resolutions=_ints(resolutions), device=device, repeats=repeats,
                           warmup=warmup, batch=batch, dtype=dtype, channels_last=channels_last,
                           compile=compile_, iterations=iterations, timed_iterations=(k[0], k[1]),
-                          params=parse_sets(sets), seed=seed, out=out, command=format_command(sys.argv[1:]))
+                          baselines=split_names(baselines, "purifier"), dataset=dataset, params=sets, seed=seed, out=out, command=format_command(sys.argv[1:]))
         record = run_speed(cfg, log=lambda m: err.print(f"[dim]{m}[/dim]"))
     except (PluginError, RunError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -213,14 +213,9 @@ Reader = Callable[[Any], dict[str, Any]]
 
 def progress(items: Iterable[Any], total: int, description: str, *, min_total: int = 200) -> Iterable[Any]:
     """A rich progress bar on stderr for long loops (none for short ones, so tests stay quiet)."""
-    if total < min_total:
-        yield from items
-        return
-    from rich.console import Console
-    from rich.progress import track
+    from gazebench.progress import track
 
-    yield from track(items, total=total, description=description, transient=True,
-                     console=Console(stderr=True, file=sys.stderr))
+    yield from track(items, total, description, enabled=total >= min_total)
 
 
 @dataclass

@@ -7,12 +7,9 @@ second. Nothing here imports torch until a command runs.
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from gazebench.cli.run_cmd import parse_sets as _parse_sets
-from gazebench.cli.run_cmd import parse_size
+from gazebench.cli.options import SizeType, seed_option, set_option
 
 
 @click.group("data")
@@ -25,13 +22,12 @@ def data() -> None:
 @click.option("--root", default=None, help="The dataset's folder (default $GAZEBENCH_DATA/NAME).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="The .npz file to write.")
 @click.option("--split", default=None, help="Split to read (default: the dataset's first).")
-@click.option("--size", default=None, help="Image size HxW (default: the dataset's own).")
-@click.option("--limit", type=int, default=None, help="At most this many samples (a seeded random subset).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the subset.")
-@click.option("--set", "-o", "sets", multiple=True, metavar="NAME.PARAM=VALUE",
-              help="A constructor parameter of the dataset, e.g. -o mpiigaze.subjects=[0,1] (JSON values).")
-def prepare(name: str, root: str | None, out: str, split: str | None, size: str | None,
-            limit: int | None, seed: int, sets: tuple[str, ...]) -> None:
+@click.option("--size", type=SizeType(minimum=1), default=None, help="Image size HxW (default: the dataset's own).")
+@click.option("--limit", type=click.IntRange(1), default=None, help="At most this many samples (a seeded random subset).")
+@seed_option(help="Seed of the subset.")
+@set_option(help="A constructor parameter of the dataset, e.g. -o mpiigaze.subjects=[0,1] (JSON values).")
+def prepare(name: str, root: str | None, out: str, split: str | None, size: tuple[int, int] | None,
+            limit: int | None, seed: int, sets: dict[str, dict]) -> None:
     """Read dataset NAME once and write it as a .npz that `--train npz --train-root FILE` loads.
 
     \b
@@ -43,15 +39,14 @@ def prepare(name: str, root: str | None, out: str, split: str | None, size: str 
 
     from .npz import write_npz
 
-    params = _parse_sets(sets)
+    params = sets
     unknown = sorted(set(params) - {name})
     if unknown:
         raise click.BadParameter(f"-o names {', '.join(unknown)} but the dataset is {name!r}", param_hint="--set")
     try:
         dataset = get_plugin_manager().create("dataset", name, **params.get(name, {}))
         split = split or dataset.splits[0]
-        hw = None if size is None else parse_size(size, minimum=1)
-        data_ = dataset.load(split, root=root, size=hw, limit=limit, seed=seed)
+        data_ = dataset.load(split, root=root, size=size, limit=limit, seed=seed)
         batch = _read_all(data_)
         info = {**data_.info, "n": len(batch), "params": dataset.get_params()}
         path = write_npz(out, batch, info)
@@ -63,9 +58,7 @@ def prepare(name: str, root: str | None, out: str, split: str | None, size: str 
 
 def _read_all(data_: object) -> object:
     """Every sample of ``data_`` as one batch, with a progress bar on stderr."""
-    from rich.console import Console
-    from rich.progress import Progress
-
+    from gazebench.progress import progress
     from gazebench.types import EyeBatch
 
     n = len(data_)  # type: ignore[arg-type]
@@ -73,10 +66,9 @@ def _read_all(data_: object) -> object:
         raise ValueError("the dataset selection is empty")
     chunk = 256
     parts = []
-    with Progress(console=Console(stderr=True, file=sys.stderr), transient=True) as bar:
-        task = bar.add_task("reading samples", total=n)
+    with progress(n, "reading samples") as advance:
         for start in range(0, n, chunk):
             stop = min(start + chunk, n)
             parts.append(data_.batch(range(start, stop)))  # type: ignore[attr-defined]
-            bar.update(task, advance=stop - start)
+            advance(stop - start)
     return EyeBatch.concat(parts)

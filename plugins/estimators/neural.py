@@ -22,6 +22,8 @@ from torch import nn
 from gazebench.api import Estimator
 from gazebench.geometry import angular_error_deg
 from gazebench.io import load_state, save_state
+from gazebench.imaging import equalize as _equalize
+from gazebench.progress import progress
 from gazebench.types import EyeBatch
 
 from .augment import photometric
@@ -35,11 +37,7 @@ NORMALIZE = ("equalize", "image", "global")
 def equalize(images: torch.Tensor) -> torch.Tensor:
     """Per-image histogram equalisation of uint8 (N, C, H, W): float32 in (0, 1], each pixel the
     fraction of its image's pixels at or below its value (MPIIGaze equalises its eye images)."""
-    n = images.shape[0]
-    flat = images.reshape(n, -1).long()
-    hist = torch.zeros(n, 256, dtype=torch.float32).scatter_add_(1, flat, torch.ones_like(flat, dtype=torch.float32))
-    cdf = hist.cumsum(1) / flat.shape[1]
-    return cdf.gather(1, flat).reshape(images.shape)
+    return _equalize(images, "fraction")
 
 
 def normalise_images(images: torch.Tensor, how: str) -> torch.Tensor:
@@ -72,14 +70,6 @@ def resolve_precision(precision: str, device: str) -> str:
         except (AttributeError, RuntimeError):  # a torch build without oneDNN
             return "fp32"
     return "fp32"
-
-
-def _progress(enabled: bool):
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=Console(stderr=True), transient=True, disable=not enabled)
 
 
 class TorchEstimator(Estimator):
@@ -144,7 +134,7 @@ class TorchEstimator(Estimator):
         return torch.cat(outs) if outs else torch.zeros(0, 3)
 
     def fit(self, train: EyeBatch) -> "TorchEstimator":
-        from gazebench.runner import resolve_device
+        from gazebench.device import resolve_device
 
         self._validate()
         if train.gaze is None:
@@ -178,8 +168,7 @@ class TorchEstimator(Estimator):
         best, best_state, since = math.inf, None, 0
         self.history_: list[float] = []
         self.best_epoch_ = int(self.epochs)
-        with _progress(bool(self.verbose)) as progress:
-            task = progress.add_task(f"{self._owner()} training", total=int(self.epochs) * steps)
+        with progress(int(self.epochs) * steps, f"{self._owner()} training", bool(self.verbose)) as advance:
             for epoch in range(int(self.epochs)):
                 net.train()
                 order = tr[torch.randperm(len(tr), generator=gen)]
@@ -196,7 +185,7 @@ class TorchEstimator(Estimator):
                     opt.step()
                     if sched is not None:
                         sched.step()
-                    progress.advance(task)
+                    advance()
                 if len(val) == 0:
                     continue
                 net.eval()
@@ -204,8 +193,7 @@ class TorchEstimator(Estimator):
                     pred = self._forward(x[val], None if pose is None else pose[val])
                 err = float(angular_error_deg(pred.double(), y[val].double()).mean())
                 self.history_.append(err)
-                progress.update(task, description=f"{self._owner()} epoch {epoch + 1}: val {err:.2f} deg "
-                                                  f"(best {min(best, err):.2f})")
+                advance(0, epoch=epoch + 1, val_deg=err, best_deg=min(best, err))
                 if err < best - 1e-4:
                     best, since, self.best_epoch_ = err, 0, epoch + 1
                     best_state = copy.deepcopy(net.state_dict())
@@ -238,7 +226,7 @@ class TorchEstimator(Estimator):
         })
 
     def load(self, path: str | Path) -> "TorchEstimator":
-        from gazebench.runner import resolve_device
+        from gazebench.device import resolve_device
 
         state = load_state(path)
         if not isinstance(state, dict) or state.get("format") != FORMAT or state.get("class") != type(self).__qualname__:

@@ -2,69 +2,38 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import click
 
-from gazebench.cli.run_cmd import parse_size
+from gazebench.cli.options import SizeType, dataset_option, device_option, seed_option, set_option
 
 
-def _parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for item in values:
-        key, eq, raw = item.partition("=")
-        if not eq or not key:
-            raise click.BadParameter(f"{item!r}: expected PARAM=VALUE, e.g. iterations=500")
-        try:
-            params[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            params[key] = raw
-    return params
+def _load(pm: Any, name: str, split: str, size: tuple[int, int], n: int | None, seed: int,
+          params: dict[str, dict[str, Any]]) -> tuple[Any, Any]:
+    from gazebench.stages import open_dataset
+
+    ds, data = open_dataset(pm, name, split, size=size, limit=n, seed=seed, params=params.get(name, {}))
+    return ds, data.take()
 
 
-def _load(pm: Any, name: str, split: str, size: tuple[int, int], n: int | None, seed: int) -> Any:
-    ds = pm.create("dataset", name)
-    if split not in ds.splits:
-        raise click.ClickException(f"dataset {name!r} has no split {split!r} (it has {', '.join(ds.splits)})")
-    return ds, ds.load(split, size=size, limit=n, seed=seed).take()
+def _segmenters(pm: Any, sets: dict[str, dict[str, Any]], device: str) -> Any:
+    from gazebench.stages import Segmenters
 
-
-def _with_masks(pm: Any, batch: Any, masks: str, train: Any, device: str) -> Any:
-    """``batch`` with masks: its own, else those of the segmenter ``masks`` (fitted on ``train``)."""
-    if batch.masks is not None and masks in ("auto", "dataset"):
-        return batch
-    if masks in ("auto", "dataset"):
-        raise click.ClickException("the purifier needs region masks and the data has none: pass --masks "
-                                   "unet or --masks threshold")
-    seg = pm.create("segmenter", masks)
-    if seg.needs_fit:
-        if train.masks is None:
-            raise click.ClickException(f"segmenter {masks!r} needs training masks and the style data has none")
-        seg.fit(train)
-    return batch.replace(masks=seg.segment(batch.images).cpu())
-
-
-def _build(pm: Any, name: str, params: dict[str, Any], device: str) -> Any:
-    import inspect
-
-    factory = pm.spec("purifier", name).load()
-    if "device" in inspect.signature(factory).parameters and "device" not in params:
-        params = {**params, "device": device}
-    return pm.create("purifier", name, **params)
+    return Segmenters(pm, sets, device, lambda m: click.echo(m, err=True))
 
 
 _COMMON = [
     click.option("--purifier", "-p", required=True, help="Purifier name (see `gazebench plugins`)."),
-    click.option("--style", default="synth", show_default=True, help="Style dataset (synthetic; its train split)."),
-    click.option("--size", default="36x60", show_default=True, help="Image size HxW."),
+    dataset_option("--style", default="synth", help="Style dataset (synthetic; its train split).", root=False),
+    click.option("--size", type=SizeType(minimum=1), default="36x60", show_default=True, help="Image size HxW."),
     click.option("--masks", default="auto", show_default=True, help="auto/dataset, or a segmenter name."),
-    click.option("--seed", type=int, default=0, show_default=True),
-    click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N, mps."),
-    click.option("--set", "-o", "sets", multiple=True, metavar="PARAM=VALUE",
-                 help="A constructor parameter of the purifier (JSON values), e.g. -o iterations=500."),
+    seed_option(),
+    device_option(),
+    set_option(help="A component parameter, e.g. -o attention.iterations=500 (JSON values; the purifier's, "
+                    "a dataset's or the segmenter's)."),
 ]
 
 
@@ -74,18 +43,18 @@ def _common(f: Any) -> Any:
     return f
 
 
-def _fit(pm: Any, purifier: str, content: str, style: str, size: str, masks: str, seed: int, device: str,
-         sets: tuple[str, ...], n_content: int, n_style: int, extra: dict[str, Any]) -> tuple[Any, dict]:
-    from gazebench.runner import resolve_device, seed_everything
+def _fit(pm: Any, purifier: str, content: str, style: str, size: tuple[int, int], masks: str, seed: int, device: str,
+         sets: dict[str, dict[str, Any]], n_content: int, n_style: int, extra: dict[str, Any]) -> tuple[Any, dict]:
+    from gazebench.device import seed_everything
+    from gazebench.stages import build
 
-    dev = resolve_device(device)
-    pur = _build(pm, purifier, {**_parse_sets(sets), **extra}, dev)
-    hw = parse_size(size, minimum=1)
-    _, c = _load(pm, content, "unlabelled", hw, n_content or None, seed)
-    _, s = _load(pm, style, "train", hw, n_style or None, seed)
+    pur = build(pm, "purifier", purifier, {**sets.get(purifier, {}), **extra}, device)
+    _, c = _load(pm, content, "unlabelled", size, n_content or None, seed, sets)
+    _, s = _load(pm, style, "train", size, n_style or None, seed, sets)
     c = c.without_labels()
     if pur.needs_masks:
-        c, s = _with_masks(pm, c, masks, s, dev), _with_masks(pm, s, masks, s, dev)
+        filled, _ = _segmenters(pm, sets, device).fill({"content": c, "style": s}, masks, s)
+        c, s = filled["content"], filled["style"]
     seed_everything(seed)
     t0 = time.perf_counter()
     pur.fit(c, s)
@@ -101,16 +70,20 @@ def _fit(pm: Any, purifier: str, content: str, style: str, size: str, masks: str
 @click.option("--n-style", type=int, default=1000, show_default=True, help="Style images (0: all).")
 @click.option("--out", default=None, help="Checkpoint to write (default results/purifiers/NAME-CONTENT-STYLE.ckpt); "
                                           "training checkpoints go to OUT.partial and a rerun resumes from them.")
-def train_purifier(purifier: str, style: str, size: str, masks: str, seed: int, device: str, sets: tuple[str, ...],
-                   content: str, preset: str | None, n_content: int, n_style: int, out: str | None) -> None:
+def train_purifier(purifier: str, style: str, size: tuple[int, int], masks: str, seed: int, device: str,
+                   sets: dict[str, dict[str, Any]], content: str, preset: str | None, n_content: int, n_style: int,
+                   out: str | None) -> None:
     """Fit a purifier on real-style content and synthetic style images; save it.
 
     \b
     Examples:
       gazebench train-purifier --purifier attention --content synth-wild --style synth
       gazebench train-purifier -p attention --preset paper --device cuda --size 256x256
+      gazebench train-purifier -p attention -o attention.iterations=1000 -o attention.beta=3
     """
+    from gazebench.device import resolve_device
     from gazebench.plugins import PluginError, get_plugin_manager
+    from gazebench.stages import RunError
 
     pm = get_plugin_manager()
     path = Path(out or f"results/purifiers/{purifier}-{content}-{style}.ckpt")
@@ -125,11 +98,12 @@ def train_purifier(purifier: str, style: str, size: str, masks: str, seed: int, 
             extra["preset"] = preset
         if "checkpoint" in accepted:
             extra["checkpoint"] = str(path) + ".partial"
-        pur, info = _fit(pm, purifier, content, style, size, masks, seed, device, sets, n_content, n_style, extra)
+        pur, info = _fit(pm, purifier, content, style, size, masks, seed, resolve_device(device), sets,
+                         n_content, n_style, extra)
         pur.save(path)
-    except (PluginError, ValueError, FileNotFoundError) as exc:
+    except (PluginError, RunError, ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
-    for note in getattr(pur, "record_notes", lambda: [])():
+    for note in pur.record_notes():
         click.echo(note, err=True)
     click.echo(f"fitted {purifier} on {info['n_content']} {content} + {info['n_style']} {style} images "
                f"in {info['fit_seconds']:.1f} s; saved {path}")
@@ -145,8 +119,9 @@ def train_purifier(purifier: str, style: str, size: str, masks: str, seed: int, 
 @click.option("--n-content", type=int, default=200, show_default=True, help="Content images to fit on.")
 @click.option("--n-style", type=int, default=1000, show_default=True, help="Style images to fit on.")
 @click.option("--out", required=True, help="Folder: NAME/images/NNNNN.png, grid.png, metrics.json.")
-def purify(purifier: str, style: str, size: str, masks: str, seed: int, device: str, sets: tuple[str, ...],
-           dataset: str, split: str, checkpoint: str | None, n: int, n_content: int, n_style: int, out: str) -> None:
+def purify(purifier: str, style: str, size: tuple[int, int], masks: str, seed: int, device: str,
+           sets: dict[str, dict[str, Any]], dataset: str, split: str, checkpoint: str | None, n: int, n_content: int,
+           n_style: int, out: str) -> None:
     """Purify a dataset's images; write them, a raw | purified... | reference grid, and metrics.
 
     PURIFIER may be a comma-separated list; -o NAME.PARAM=VALUE sets one purifier's parameter.
@@ -159,9 +134,10 @@ def purify(purifier: str, style: str, size: str, masks: str, seed: int, device: 
       gazebench purify -p reinhard -d synth-wild --out purified/
       gazebench purify -p identity,reinhard,attention -n 200 --out cmp/
     """
+    from gazebench.device import resolve_device
     from gazebench.io import write_json_atomic
     from gazebench.plugins import PluginError, get_plugin_manager
-    from gazebench.runner import resolve_device
+    from gazebench.stages import RunError, build, check_purified
     from gazebench_plugins.purifiers.evaluate import paired_metrics
 
     pm = get_plugin_manager()
@@ -170,35 +146,37 @@ def purify(purifier: str, style: str, size: str, masks: str, seed: int, device: 
         raise click.ClickException("--checkpoint needs exactly one --purifier")
     root = Path(out)
     try:
-        hw, dev = parse_size(size, minimum=1), resolve_device(device)
-        ds, batch = _load(pm, dataset, split, hw, n or None, seed)
-        _, style_batch = _load(pm, style, "train", hw, max(n_style, len(batch)), seed)
+        hw, dev = size, resolve_device(device)
+        ds, batch = _load(pm, dataset, split, hw, n or None, seed, sets)
+        _, style_batch = _load(pm, style, "train", hw, max(n_style, len(batch)), seed, sets)
         paired = getattr(ds, "paired_with", None) == style and batch.pair is not None and batch.masks is not None
         ref = style_batch.images[: len(batch)]
         if paired:
-            _, pair_data = _load(pm, style, split, hw, None, seed)
-            ref = pair_data.images[batch.pair]
+            from gazebench.stages import open_dataset
+
+            _, pair_data = open_dataset(pm, style, split, size=hw, seed=seed,
+                                        params={**sets.get(style, {}), **ds.paired_params()})
+            ref = pair_data.batch(batch.pair.tolist()).images
         results, rows = {}, {}
+        segmenters = _segmenters(pm, sets, dev)
         for name in names:
-            own = {k.split(".", 1)[1] if "." in k else k: v for k, v in _parse_sets(sets).items()
-                   if "." not in k or k.split(".", 1)[0] == name}
             if checkpoint:
-                pur = _build(pm, name, own, dev).load(checkpoint)
+                pur = build(pm, "purifier", name, sets.get(name, {}), dev).load(checkpoint)
             else:
-                own_sets = tuple(f"{k}={json.dumps(v)}" for k, v in own.items())
-                pur, _ = _fit(pm, name, dataset, style, size, masks, seed, device, own_sets, n_content, n_style, {})
-            todo = _with_masks(pm, batch, masks, style_batch, dev) if pur.needs_masks else batch
+                pur, _ = _fit(pm, name, dataset, style, size, masks, seed, dev, sets, n_content, n_style, {})
+            todo = segmenters.fill({"b": batch}, masks, style_batch)[0]["b"] if pur.needs_masks else batch
             t0 = time.perf_counter()
             images = pur.purify(todo.without_labels())
             secs = time.perf_counter() - t0
+            check_purified(name, images, batch.images)
             write_images(root / name, batch.images, images, ref)
             rows[name] = images
             if paired:
                 results[name] = {**paired_metrics(batch.images, images, ref, batch.masks, batch.pupil),
                                  "purify_seconds_per_image": secs / len(batch),
-                                 "notes": getattr(pur, "record_notes", lambda: [])()}
+                                 "notes": pur.record_notes()}
         write_grid(root / "grid.png", [batch.images, *rows.values(), ref])
-    except (PluginError, ValueError, FileNotFoundError) as exc:
+    except (PluginError, RunError, ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
     if results:
         write_json_atomic(root / "metrics.json", {"dataset": dataset, "style": style, "split": split,

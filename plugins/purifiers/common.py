@@ -1,15 +1,14 @@
-"""Helpers shared by the purifiers: image conversions, devices, progress bars, fingerprints."""
+"""Helpers shared by the purifiers: image conversions, devices, masks, fingerprints."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from gazebench.cache import fingerprint as _fingerprint
+from gazebench.progress import progress as progress_bar  # noqa: F401  (the one progress helper, re-exported)
 from gazebench.types import EyeBatch, to_gray
 
 
@@ -37,13 +36,10 @@ def loss_network_of(purifier: Any) -> dict[str, str]:
 
 
 def pick_device(device: str | torch.device | None) -> torch.device:
-    """``auto``/``None`` -> cuda, then mps, then cpu; anything else as given."""
-    if device in (None, "auto"):
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
-    return torch.device(device)
+    """``auto``/``None`` -> cuda, then mps, then cpu (:func:`gazebench.device.resolve_device`)."""
+    from gazebench.device import resolve_device
+
+    return torch.device(resolve_device(device))
 
 
 def rgb_float(images: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -78,32 +74,5 @@ def need_masks(batch: EyeBatch, who: str, what: str) -> torch.Tensor:
 
 
 def fingerprint(config: dict[str, Any], *tensors: torch.Tensor) -> str:
-    """A short hash of a configuration and (a sample of) the data it is fitted on."""
-    h = hashlib.sha1(json.dumps(config, sort_keys=True, default=repr).encode())
-    for t in tensors:
-        h.update(str(tuple(t.shape)).encode())
-        flat = t.reshape(t.shape[0], -1) if t.ndim else t.reshape(1, 1)
-        sample = torch.cat([flat[:32], flat[-32:]]) if flat.shape[0] > 64 else flat
-        h.update(sample.contiguous().cpu().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-@contextmanager
-def progress_bar(total: int, text: str, enabled: bool = True) -> Iterator[Any]:
-    """A rich progress bar on stderr; yields ``advance(n, **fields)``. Silent when disabled."""
-    if not enabled:
-        yield lambda n=1, **kw: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    cols = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            TextColumn("{task.fields[info]}"))
-    with Progress(*cols, console=Console(stderr=True), transient=True) as prog:
-        task = prog.add_task(text, total=total, info="")
-
-        def advance(n: int = 1, **fields: Any) -> None:
-            prog.update(task, advance=n, info=" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                                                       for k, v in fields.items()))
-
-        yield advance
+    """A short hash of a configuration and the data it is fitted on (:func:`gazebench.cache.fingerprint`)."""
+    return _fingerprint(config, *tensors)[:16]

@@ -329,6 +329,7 @@ class JohnsonPurifier(FeedForwardPurifier):
 
     net_kind = "johnson"
     weights = JOHNSON_WEIGHTS
+    speed_baseline = True  # the paper's Table 1 compares against Johnson's network
     test_params: ClassVar[dict[str, Any]] = dict(iterations=2, warmup=2, width=4, n_residual=1, batch_size=2,
                                                  loss_weights="random", loss_net="efficientnet_lite0",
                                                  progress=False)

@@ -16,6 +16,8 @@ from typing import Any
 
 import click
 
+from gazebench.cli.options import device_option, seed_option, set_option
+
 
 def equivalent_iterations(trace: list[float], value: float) -> int | None:
     """1-based index of the first L-BFGS iteration whose objective is <= ``value`` (None: never)."""
@@ -32,16 +34,15 @@ def equivalent_iterations(trace: list[float], value: float) -> int | None:
 @click.option("--style", default="synth", show_default=True, help="Style dataset (train split).")
 @click.option("--sizes", default="64,128", show_default=True,
               help="Square sizes to compare at (the paper: 256,512,1024; costly on a CPU).")
-@click.option("-n", "n_images", type=int, default=4, show_default=True, help="Content images per size.")
-@click.option("--n-style", type=int, default=16, show_default=True, help="Style images for the targets.")
-@click.option("--iterations", type=int, default=100, show_default=True, help="L-BFGS iterations traced.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="auto", show_default=True)
-@click.option("--set", "-o", "sets", multiple=True, metavar="COMPONENT.PARAM=VALUE",
-              help="A purifier parameter, e.g. -o attention.iterations=600 -o gatys.loss_weights=W.pth.")
+@click.option("-n", "n_images", type=click.IntRange(1), default=4, show_default=True, help="Content images per size.")
+@click.option("--n-style", type=click.IntRange(1), default=16, show_default=True, help="Style images for the targets.")
+@click.option("--iterations", type=click.IntRange(1), default=100, show_default=True, help="L-BFGS iterations traced.")
+@seed_option()
+@device_option()
+@set_option(help="A purifier parameter, e.g. -o attention.iterations=600 -o gatys.loss_weights=W.pth.")
 @click.option("--out", default=None, help="Write the comparison as JSON (atomically).")
 def style_compare(purifiers: str, content: str, style: str, sizes: str, n_images: int, n_style: int,
-                  iterations: int, seed: int, device: str, sets: tuple[str, ...], out: str | None) -> None:
+                  iterations: int, seed: int, device: str, sets: dict[str, dict[str, Any]], out: str | None) -> None:
     """Score feed-forward purifiers on the paper's objective and express them as L-BFGS iterations.
 
     \b
@@ -54,11 +55,11 @@ def style_compare(purifiers: str, content: str, style: str, sizes: str, n_images
     from rich.console import Console
     from rich.table import Table
 
-    from gazebench.cli.run_cmd import parse_sets
+    from gazebench.device import resolve_device, seed_everything
     from gazebench.io import write_json_atomic
     from gazebench.plugins import get_plugin_manager
-    from gazebench.runner import resolve_device, seed_everything
-    from gazebench_plugins.purifiers.commands import _build, _load
+    from gazebench.stages import build
+    from gazebench_plugins.purifiers.commands import _load
 
     pm = get_plugin_manager()
     err = Console(stderr=True)
@@ -70,13 +71,13 @@ def style_compare(purifiers: str, content: str, style: str, sizes: str, n_images
     if not px or min(px) < 16:
         raise click.BadParameter(f"{sizes!r}: sizes must be at least 16")
     dev = resolve_device(device)
-    params = parse_sets(sets)
+    params = sets
     # fit the feed-forward purifiers once, as `gazebench run` does: native size, CPU preset
-    _, fit_content = _load(pm, content, "unlabelled", (36, 60), 200, seed)
-    _, fit_style = _load(pm, style, "train", (36, 60), 200, seed)
+    _, fit_content = _load(pm, content, "unlabelled", (36, 60), 200, seed, params)
+    _, fit_style = _load(pm, style, "train", (36, 60), 200, seed, params)
     fitted = {}
     for name in names:
-        pur = _build(pm, name, {**params.get(name, {}), "purify_size": None}, dev)
+        pur = build(pm, "purifier", name, {**params.get(name, {}), "purify_size": None}, dev)
         if not hasattr(pur, "purify_size"):
             raise click.ClickException(f"purifier {name!r} is not a feed-forward network with purify_size")
         seed_everything(seed)
@@ -85,11 +86,11 @@ def style_compare(purifiers: str, content: str, style: str, sizes: str, n_images
         fitted[name] = pur
     rows: list[dict[str, Any]] = []
     for size in px:
-        _, c = _load(pm, content, "test", (size, size), n_images, seed)
-        _, s = _load(pm, style, "train", (size, size), n_style, seed)
+        _, c = _load(pm, content, "test", (size, size), n_images, seed, params)
+        _, s = _load(pm, style, "train", (size, size), n_style, seed, params)
         if c.masks is None or s.masks is None:
             raise click.ClickException("style-compare needs datasets with region masks (e.g. synth, synth-wild)")
-        gatys = _build(pm, "gatys", {**params.get("gatys", {}), "loss": "paper", "iterations": iterations,
+        gatys = build(pm, "purifier", "gatys", {**params.get("gatys", {}), "loss": "paper", "iterations": iterations,
                                      "n_style": n_style, "progress": False, "seed": seed}, dev)
         gatys.fit(c.without_labels(), s)
         seed_everything(seed)
@@ -105,7 +106,7 @@ def style_compare(purifiers: str, content: str, style: str, sizes: str, n_images
             row[f"{name}_objective"] = statistics.median(vals)
             row[f"{name}_equals_iterations"] = eq
         rows.append(row)
-    notes = list(dict.fromkeys(n for p in [*fitted.values(), gatys] for n in getattr(p, "record_notes", lambda: [])()))
+    notes = list(dict.fromkeys(n for p in [*fitted.values(), gatys] for n in p.record_notes()))
     table = Table(title="feed-forward output = N iterations of projected L-BFGS (paper's objective)")
     table.add_column("px", justify="right")
     table.add_column("L-BFGS final", justify="right")

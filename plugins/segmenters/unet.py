@@ -18,6 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from gazebench.api import Segmenter
+from gazebench.device import resolve_device
 from gazebench.io import load_state, save_state
 from gazebench.types import EyeBatch, to_gray, validate_images
 
@@ -96,12 +97,12 @@ class UNetSegmenter(Segmenter):
 
     def fit(self, data: EyeBatch) -> "UNetSegmenter":
         """Train on ``data.images`` with ``data.masks``."""
-        from gazebench_plugins.purifiers.common import pick_device, progress_bar
+        from gazebench.progress import progress as progress_bar
 
         if data.masks is None:
             raise ValueError("segmenter 'unet' is trained on masks and the training data has none: "
                              "fit it on a dataset with masks (synth, toy)")
-        dev = pick_device(self.device)
+        dev = torch.device(resolve_device(self.device))
         torch.manual_seed(self.seed)
         gen = torch.Generator().manual_seed(self.seed)
         net = UNet(self.width, self.depth).to(dev)
@@ -147,12 +148,11 @@ class UNetSegmenter(Segmenter):
 
     def load(self, path: str | Path) -> "UNetSegmenter":
         """Read a network written by :meth:`save`."""
-        from gazebench_plugins.purifiers.common import pick_device
 
         state = load_state(path)
         if state.get("class") != type(self).__qualname__:
             raise ValueError(f"checkpoint {path} holds a {state.get('class')!r}, not a UNetSegmenter")
         net = UNet(**state["config"])
         net.load_state_dict(state["net"])
-        self.net_ = net.to(pick_device(self.device)).eval()
+        self.net_ = net.to(torch.device(resolve_device(self.device))).eval()
         return self

@@ -5,36 +5,14 @@ Imports nothing heavy at import time: the command is registered on every ``gazeb
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
+from gazebench.cli.options import SizeType, seed_option, set_option
+
 _MASK_RGB = {1: (70, 130, 255), 2: (40, 220, 90), 3: (255, 60, 60)}   # sclera, iris, pupil
-
-
-def _parse_size(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: expected HxW, e.g. 36x60", param_hint="--size") from None
-    if h < 8 or w < 8:
-        raise click.BadParameter(f"{text!r}: images must be at least 8x8", param_hint="--size")
-    return h, w
-
-
-def _parse_params(values: tuple[str, ...]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for item in values:
-        key, eq, raw = item.partition("=")
-        if not eq or not key:
-            raise click.BadParameter(f"{item!r}: expected PARAM=VALUE, e.g. severity=2", param_hint="--set")
-        try:
-            params[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            params[key] = raw
-    return params
 
 
 def make_grid(batch: Any, *, cols: int = 8, zoom: int | None = None, masks: bool = False,
@@ -105,22 +83,21 @@ def make_grid(batch: Any, *, cols: int = 8, zoom: int | None = None, masks: bool
 @click.command("render")
 @click.argument("dataset")
 @click.option("-n", "count", type=int, default=32, show_default=True, help="Samples to show.")
-@click.option("--size", default="36x60", show_default=True, help="Image size HxW to load the data at.")
+@click.option("--size", type=SizeType(), default="36x60", show_default=True, help="Image size HxW to load the data at.")
 @click.option("--out", default="grid.png", show_default=True, help="PNG file to write.")
 @click.option("--masks", is_flag=True, help="Tint the region masks (blue sclera, green iris, red pupil), "
                                             "mark the pupil centre.")
 @click.option("--arrows", is_flag=True, help="Draw each gaze as an arrow from the pupil centre.")
 @click.option("--split", default="train", show_default=True, help="Split to draw from.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Dataset seed.")
+@seed_option(help="Dataset seed.")
 @click.option("--start", type=int, default=0, show_default=True, help="Index of the first sample.")
 @click.option("--cols", type=int, default=8, show_default=True, help="Tiles per row.")
 @click.option("--zoom", type=int, default=None, help="Integer zoom of each tile (default: ~180 px wide).")
 @click.option("--root", default=None, help="Folder of a dataset that lies on disk.")
-@click.option("--set", "-o", "sets", multiple=True, metavar="PARAM=VALUE",
-              help="A dataset parameter, e.g. -o severity=2 (values parse as JSON).")
-def render_command(dataset: str, count: int, size: str, out: str, masks: bool, arrows: bool, split: str,
-                   seed: int, start: int, cols: int, zoom: int | None, root: str | None,
-                   sets: tuple[str, ...]) -> None:
+@set_option(help="A dataset parameter, e.g. -o synth-wild.severity=2 (values parse as JSON).")
+def render_command(dataset: str, count: int, size: tuple[int, int], out: str, masks: bool, arrows: bool,
+                   split: str, seed: int, start: int, cols: int, zoom: int | None, root: str | None,
+                   sets: dict[str, dict]) -> None:
     """Write a labelled image grid of DATASET (any registered dataset) to a PNG.
 
     Each tile is captioned with its index, subject, and gaze pitch/yaw in degrees.
@@ -129,12 +106,15 @@ def render_command(dataset: str, count: int, size: str, out: str, masks: bool, a
     Examples:
       gazebench render synth -n 32 --size 36x60 --out grid.png
       gazebench render synth-wild -n 16 --size 128x128 --masks --arrows --out wild.png
-      gazebench render synth-wild -o severity=2 --split test --seed 3
+      gazebench render synth-wild -o synth-wild.severity=2 --split test --seed 3
     """
     from gazebench.io import atomic_path
     from gazebench.plugins import PluginError, get_plugin_manager
 
-    hw = _parse_size(size)
+    hw = size
+    other = sorted(set(sets) - {dataset})
+    if other:
+        raise click.BadParameter(f"-o names {', '.join(other)} but the dataset is {dataset!r}", param_hint="-o/--set")
     if count < 1:
         raise click.BadParameter(f"{count}: show at least one sample", param_hint="-n")
     if start < 0:
@@ -144,7 +124,7 @@ def render_command(dataset: str, count: int, size: str, out: str, masks: bool, a
     if not out.lower().endswith(".png"):
         raise click.BadParameter(f"{out!r}: the grid is written as PNG; name it *.png", param_hint="--out")
     try:
-        ds = get_plugin_manager().create("dataset", dataset, **_parse_params(sets))
+        ds = get_plugin_manager().create("dataset", dataset, **sets.get(dataset, {}))
         if split not in ds.splits:
             raise ValueError(f"dataset {dataset!r} has no split {split!r}; choose one of {', '.join(ds.splits)}")
         data = ds.load(split, root=root, size=hw, limit=start + count, seed=seed)

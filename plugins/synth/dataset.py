@@ -87,16 +87,9 @@ class _SynthData(EyeData):
 
 def _progress(items: list[Any], text: str) -> Any:
     """Iterate with a rich progress bar when rendering takes many chunks on a terminal."""
-    if len(items) < 8 or not sys.stderr.isatty():
-        yield from items
-        return
-    from rich.progress import Progress
+    from gazebench.progress import track
 
-    with Progress(transient=True) as bar:
-        task = bar.add_task(text, total=len(items))
-        for item in items:
-            yield item
-            bar.advance(task)
+    yield from track(items, len(items), text, enabled=len(items) >= 8 and sys.stderr.isatty())
 
 
 class SynthEyes(Dataset):
@@ -170,6 +163,7 @@ class SynthEyesWild(SynthEyes):
 
     style: ClassVar[str] = "wild"
     paired_with = "synth"
+    default_rank = 2  # the default test set (trained on its pair, synth) of every command
 
     def __init__(self, n_train: int = 50_000, n_test: int = 5_000, n_unlabelled: int = 5_000,
                  n_subjects: int = 15, pitch_range_deg: Sequence[float] = (-25.0, 15.0),

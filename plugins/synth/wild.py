@@ -88,17 +88,9 @@ def equalize(img: torch.Tensor) -> torch.Tensor:
 
     ``img``: float (N, C, H, W) of integer values in [0, 255]. RGB keeps its chroma ratios.
     """
-    n, c, h, w = img.shape
-    y = img[:, 0] if c == 1 else torch.einsum("nchw,c->nhw", img, _LUMA)
-    yi = y.round().clamp(0, 255).long().view(n, -1)
-    hist = torch.zeros(n, 256).scatter_add_(1, yi, torch.ones_like(yi, dtype=torch.float32))
-    cdf = hist.cumsum(1)
-    cmin = torch.where(hist > 0, cdf, torch.full_like(cdf, float(h * w))).min(1, keepdim=True).values
-    lut = ((cdf - cmin) / (h * w - cmin).clamp(min=1) * 255).round().clamp(0, 255)
-    y_eq = lut.gather(1, yi).view(n, h, w)
-    if c == 1:
-        return y_eq.unsqueeze(1)
-    return (img * (y_eq / y.clamp(min=0.5)).unsqueeze(1)).round().clamp(0, 255)
+    from gazebench.imaging import equalize as _equalize
+
+    return _equalize(img, "opencv")
 
 
 def _jpeg_plane(x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
