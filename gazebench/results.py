@@ -151,8 +151,18 @@ def finish_record(record: dict[str, Any], out: str | Path | None, stem: str, pm:
                for p in pm.plugins.values()]
     record["ended"] = utc_now()
     record["environment"] = environment(record["environment"].get("device"), plugins)
-    path = Path(out) if out else Path("results") / "runs" / f"{stem}-{record['started'].replace(':', '')}.json"
-    write_record(record, path)
+    name = f"{stem}-{record['started'].replace(':', '')}.json"
+    path = Path(out) if out else Path("results") / "runs" / name
+    if path.is_dir():  # --out FOLDER: the record goes inside it under its default name
+        path = path / name
+    try:
+        write_record(record, path)
+    except OSError as exc:  # never lose a finished record: keep it, then say where
+        from gazebench.checks import CheckError, fallback_path
+
+        spare = write_record(record, fallback_path(name))
+        raise CheckError(f"could not write the record to {path} ({exc.strerror or exc}); "
+                         f"it was saved to {spare}") from exc
     pm.record(dict(record))
     record["path"] = str(path)
     return record

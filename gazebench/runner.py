@@ -36,6 +36,9 @@ class RunConfig:
     n_train: int | None = 1000
     n_test: int | None = 200
     n_unlabelled: int | None = 200
+    #: the unlabelled real-style images purifiers are fitted on (None: the test set's ``unlabelled`` split)
+    content: str | None = None
+    content_root: str | None = None
     seed: int = 0
     device: str = "auto"
     train_root: str | None = None

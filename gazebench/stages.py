@@ -11,7 +11,8 @@ import inspect
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable
 
-from gazebench.cache import Cache, code_digest, fingerprint_batch
+from gazebench.cache import Cache, code_digest, default_cache_dir, fingerprint_batch
+from gazebench.checks import CheckError, MemoryBudget, check_output_dir, check_output_file
 from gazebench.defaults import default_component, default_data
 from gazebench.device import resolve_device, seed_everything
 from gazebench.io import load_state, save_state
@@ -37,6 +38,7 @@ class Context:
     device: str
     cache: Cache
     notes: list[str] = field(default_factory=list)
+    budget: MemoryBudget = field(default_factory=MemoryBudget)
 
     def note(self, *lines: str | None) -> None:
         """Add record notes, each once."""
@@ -99,12 +101,26 @@ def plan_run(cfg: "RunConfig", pm: PluginManager) -> tuple[Plan, Context, "RunCo
         raise RunError("no estimator given: pass --estimator NAME (see `gazebench plugins`)")
     if not trains:
         raise RunError("no training set given: pass --train NAME (see `gazebench plugins --kind dataset`)")
-    for kind, names in (("estimator", estimators), ("purifier", purifiers), ("dataset", trains + [test])):
+    segs = [n for n in (cfg.masks, cfg.pupil_segmenter) if n and n not in ("auto", "dataset", "landmarks")]
+    for kind, names in (("estimator", estimators), ("purifier", purifiers), ("segmenter", segs),
+                        ("dataset", trains + [test] + ([cfg.content] if cfg.content else []))):
         for n in names:
             pm.spec(kind, n)  # fail before any work on an unknown name
+    check_outputs(cfg)
     ctx = Context(cfg, pm, stderr_log, resolve_device(cfg.device), Cache(cfg.cache_dir, enabled=cfg.cache))
     built = {n: build(pm, "purifier", n, ctx.params(n), ctx.device) for n in purifiers}
+    # the test, its oracle and one purified copy per purifier stay in memory together
+    ctx.budget.reserve((cfg.n_test or 0) * (len(built) + 1), cfg.size, "the purified test sets")
     return Plan(trains, test, estimators, built), ctx, cfg
+
+
+def check_outputs(cfg: "RunConfig") -> None:
+    """Every place the run will write, checked before any work (a bad one never costs a finished run)."""
+    check_output_file(cfg.out, "--out", dir_ok=True)
+    check_output_dir(cfg.plots, "--plots")
+    if cfg.cache:
+        where = cfg.cache_dir or default_cache_dir()
+        check_output_dir(where, "--cache-dir" if cfg.cache_dir else "the cache folder ($GAZEBENCH_CACHE or ~/.cache)")
 
 
 # -- load data --------------------------------------------------------------------------------
@@ -146,6 +162,7 @@ def read_split(ctx: Context, name: str, split: str, root: str | None,
                limit: int | None) -> tuple[Any, "EyeBatch", dict[str, Any]]:
     """:func:`open_split`, then read it into memory; returns (dataset, batch, info)."""
     dataset, data = open_split(ctx, name, split, root, limit)
+    ctx.budget.reserve(len(data), ctx.cfg.size, f"dataset {name!r} split {split!r}")
     with stage(ctx.log, f"loading {len(data)} {split} samples ({name})"):
         batch = data.take()
     return dataset, batch, {**data.info, "n": len(batch)}
@@ -164,11 +181,15 @@ def load_test(ctx: Context, plan: Plan) -> TestData:
         # the oracle must be the same eyes: the test set dictates the paired set's latent parameters
         params = {**ctx.params(paired), **test_ds.paired_params()}
         _, paired_data = open_split(ctx, paired, "test", cfg.test_root, None, params)
+        ctx.budget.reserve(len(test), cfg.size, f"the oracle ({paired!r})")
         oracle = paired_data.batch(test.pair.tolist())
         info["oracle"] = {**paired_data.info, "n": len(oracle)}
     content = None
     if plan.need_fit:
-        _, content, info["unlabelled"] = read_split(ctx, plan.test, "unlabelled", cfg.test_root, cfg.n_unlabelled)
+        name, root = (cfg.content, cfg.content_root) if cfg.content else (plan.test, cfg.test_root)
+        splits = getattr(ctx.pm.spec("dataset", name).load(), "splits", ())
+        split = "unlabelled" if "unlabelled" in splits or not splits else splits[0]
+        _, content, info["unlabelled"] = read_split(ctx, name, split, root, cfg.n_unlabelled)
         content = content.without_labels()
     return TestData(test, oracle, content, info)
 

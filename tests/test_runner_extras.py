@@ -89,10 +89,12 @@ def test_pupil_centres_follow_a_translation():
     assert torch.allclose(c, b.pupil.double(), atol=0.5)
 
 
-def test_missing_pupil_segmenter_is_a_note_not_a_failure(extras, tmp_path):
-    rec = run(RunConfig(**SMALL, pupil_segmenter="nope", out=str(tmp_path / "r.json")), pm=extras, log=lambda m: None)
-    assert rec["rows"][0]["pupil_shift_px"] is None
-    assert "segmenter 'nope' is not registered" in " ".join(rec["notes"])
+def test_unknown_pupil_segmenter_is_an_error_before_any_work(extras, tmp_path):
+    from gazebench.plugins import UnknownComponentError
+
+    with pytest.raises(UnknownComponentError, match="nope"):
+        run(RunConfig(**SMALL, pupil_segmenter="nope", out=str(tmp_path / "r.json")), pm=extras, log=lambda m: None)
+    assert not (tmp_path / "r.json").exists()
 
 
 def test_plots_are_written(extras, tmp_path):

@@ -23,6 +23,8 @@ __all__ = ["run", "parse_sets", "parse_size", "split_names"]  # the parsers live
 @dataset_option("--train", help="Training dataset(s) (labelled, synthetic), comma-separated: one set of rows "
                                 "each. Default: the default test set's clean pair (synth, else toy).")
 @dataset_option("--test", help="Test dataset (labelled, real-like). Default: synth-wild, else toy-wild.")
+@dataset_option("--content", help="Unlabelled real-style images the purifiers are fitted on (its 'unlabelled' "
+                                  "split, else its first). Default: the test set's unlabelled split.")
 @click.option("--masks", default="auto", show_default=True,
               help="Region masks for purifiers that need them: auto (the dataset's, else the best "
                    "segmenter), dataset (alias: landmarks), or a segmenter name.")
@@ -44,8 +46,9 @@ __all__ = ["run", "parse_sets", "parse_size", "split_names"]  # the parsers live
 @click.option("--no-cache", is_flag=True, help="Refit and recompute everything; write nothing to the cache.")
 @click.option("--cache-dir", default=None, help="Cache folder (default $GAZEBENCH_CACHE, else ~/.cache/gazebench).")
 def run(estimators: tuple[str, ...], purifiers: tuple[str, ...], train: str | None, test: str | None,
-        train_root: str | None, test_root: str | None, masks: str, size: tuple[int, int], n_train: int,
-        n_test: int, n_unlabelled: int, seed: int, device: str, sets: dict[str, dict],
+        train_root: str | None, test_root: str | None, content: str | None, content_root: str | None,
+        masks: str, size: tuple[int, int], n_train: int, n_test: int, n_unlabelled: int, seed: int, device: str,
+        sets: dict[str, dict],
         out: str | None, as_json: bool, plots: str | None, pupil_segmenter: str, no_cache: bool,
         cache_dir: str | None) -> None:
     """Train estimators on synthetic eyes; test them on real-style eyes, raw and purified.
@@ -76,7 +79,7 @@ def run(estimators: tuple[str, ...], purifiers: tuple[str, ...], train: str | No
             estimators=default_names(estimators, "estimator"), purifiers=default_names(purifiers, "purifier"),
             masks=masks, size=size, n_train=n_train or None, n_test=n_test or None,
             n_unlabelled=n_unlabelled or None, seed=seed, device=device, train_root=train_root,
-            test_root=test_root, params=sets, out=out, command=format_command(sys.argv[1:]),
+            test_root=test_root, content=content, content_root=content_root, params=sets, out=out, command=format_command(sys.argv[1:]),
             cache=not no_cache, cache_dir=cache_dir, plots=plots, pupil_segmenter=pupil_segmenter or None)
         record = run_pipeline(cfg, log=lambda m: err.print(f"[dim]{m}[/dim]"))
     except (PluginError, RunError, ValueError, FileNotFoundError) as exc:

@@ -74,6 +74,9 @@ def speed(purifiers: tuple[str, ...], resolutions: str, device: str, repeats: in
     if len(k) != 2 or k[0] >= k[1]:
         raise click.BadParameter(f"{timed_iterations!r}: expected two increasing counts, e.g. 2,4")
     try:
+        from gazebench.checks import check_output_file
+
+        check_output_file(out, "--out", dir_ok=True)
         names = split_names(purifiers, "purifier")
         for kind, n in [("purifier", n) for n in [*names, *split_names(baselines, "purifier")]] + \
                 [("dataset", dataset)] * bool(dataset):

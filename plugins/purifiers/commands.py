@@ -12,10 +12,10 @@ from gazebench.cli.options import SizeType, dataset_option, device_option, seed_
 
 
 def _load(pm: Any, name: str, split: str, size: tuple[int, int], n: int | None, seed: int,
-          params: dict[str, dict[str, Any]]) -> tuple[Any, Any]:
+          params: dict[str, dict[str, Any]], root: str | None = None) -> tuple[Any, Any]:
     from gazebench.stages import open_dataset
 
-    ds, data = open_dataset(pm, name, split, size=size, limit=n, seed=seed, params=params.get(name, {}))
+    ds, data = open_dataset(pm, name, split, size=size, limit=n, seed=seed, root=root, params=params.get(name, {}))
     return ds, data.take()
 
 
@@ -27,7 +27,7 @@ def _segmenters(pm: Any, sets: dict[str, dict[str, Any]], device: str) -> Any:
 
 _COMMON = [
     click.option("--purifier", "-p", required=True, help="Purifier name (see `gazebench plugins`)."),
-    dataset_option("--style", default="synth", help="Style dataset (synthetic; its train split).", root=False),
+    dataset_option("--style", default="synth", help="Style dataset (synthetic; its train split)."),
     click.option("--size", type=SizeType(minimum=1), default="36x60", show_default=True, help="Image size HxW."),
     click.option("--masks", default="auto", show_default=True, help="auto/dataset, or a segmenter name."),
     seed_option(),
@@ -44,13 +44,16 @@ def _common(f: Any) -> Any:
 
 
 def _fit(pm: Any, purifier: str, content: str, style: str, size: tuple[int, int], masks: str, seed: int, device: str,
-         sets: dict[str, dict[str, Any]], n_content: int, n_style: int, extra: dict[str, Any]) -> tuple[Any, dict]:
+         sets: dict[str, dict[str, Any]], n_content: int, n_style: int, extra: dict[str, Any],
+         content_root: str | None = None, style_root: str | None = None) -> tuple[Any, dict]:
     from gazebench.device import seed_everything
     from gazebench.stages import build
 
     pur = build(pm, "purifier", purifier, {**sets.get(purifier, {}), **extra}, device)
-    _, c = _load(pm, content, "unlabelled", size, n_content or None, seed, sets)
-    _, s = _load(pm, style, "train", size, n_style or None, seed, sets)
+    splits = getattr(pm.spec("dataset", content).load(), "splits", ())
+    c_split = "unlabelled" if "unlabelled" in splits or not splits else splits[0]
+    _, c = _load(pm, content, c_split, size, n_content or None, seed, sets, content_root)
+    _, s = _load(pm, style, "train", size, n_style or None, seed, sets, style_root)
     c = c.without_labels()
     if pur.needs_masks:
         filled, _ = _segmenters(pm, sets, device).fill({"content": c, "style": s}, masks, s)
@@ -63,16 +66,16 @@ def _fit(pm: Any, purifier: str, content: str, style: str, size: tuple[int, int]
 
 @click.command("train-purifier")
 @_common
-@click.option("--content", default="synth-wild", show_default=True,
-              help="Content dataset (real-style; its unlabelled split).")
+@dataset_option("--content", default="synth-wild",
+                help="Content dataset (real-style, unlabelled: its 'unlabelled' split, else its first).")
 @click.option("--preset", default=None, help="Training preset of a feed-forward purifier: cpu or paper.")
-@click.option("--n-content", type=int, default=200, show_default=True, help="Content images (0: all).")
-@click.option("--n-style", type=int, default=1000, show_default=True, help="Style images (0: all).")
+@click.option("--n-content", type=click.IntRange(0), default=200, show_default=True, help="Content images (0: all).")
+@click.option("--n-style", type=click.IntRange(0), default=1000, show_default=True, help="Style images (0: all).")
 @click.option("--out", default=None, help="Checkpoint to write (default results/purifiers/NAME-CONTENT-STYLE.ckpt); "
                                           "training checkpoints go to OUT.partial and a rerun resumes from them.")
-def train_purifier(purifier: str, style: str, size: tuple[int, int], masks: str, seed: int, device: str,
-                   sets: dict[str, dict[str, Any]], content: str, preset: str | None, n_content: int, n_style: int,
-                   out: str | None) -> None:
+def train_purifier(purifier: str, style: str, style_root: str | None, size: tuple[int, int], masks: str, seed: int,
+                   device: str, sets: dict[str, dict[str, Any]], content: str, content_root: str | None,
+                   preset: str | None, n_content: int, n_style: int, out: str | None) -> None:
     """Fit a purifier on real-style content and synthetic style images; save it.
 
     \b
@@ -89,6 +92,9 @@ def train_purifier(purifier: str, style: str, size: tuple[int, int], masks: str,
     path = Path(out or f"results/purifiers/{purifier}-{content}-{style}.ckpt")
     extra: dict[str, Any] = {}
     try:
+        from gazebench.checks import check_output_file
+
+        check_output_file(path, "--out")
         import inspect
 
         accepted = inspect.signature(pm.spec("purifier", purifier).load()).parameters
@@ -99,7 +105,7 @@ def train_purifier(purifier: str, style: str, size: tuple[int, int], masks: str,
         if "checkpoint" in accepted:
             extra["checkpoint"] = str(path) + ".partial"
         pur, info = _fit(pm, purifier, content, style, size, masks, seed, resolve_device(device), sets,
-                         n_content, n_style, extra)
+                         n_content, n_style, extra, content_root, style_root)
         pur.save(path)
     except (PluginError, RunError, ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
@@ -112,16 +118,17 @@ def train_purifier(purifier: str, style: str, size: tuple[int, int], masks: str,
 @click.command("purify")
 @_common
 @click.option("--dataset", "-d", default="synth-wild", show_default=True, help="Dataset to purify.")
+@click.option("--root", default=None, metavar="DIR", help="Folder of --dataset on disk (default $GAZEBENCH_DATA/<name>).")
 @click.option("--split", default="test", show_default=True)
 @click.option("--checkpoint", default=None, help="A checkpoint from train-purifier (one purifier only; else each "
                                                  "purifier is fitted here on the dataset's unlabelled split).")
-@click.option("-n", "n", type=int, default=16, show_default=True, help="Images to purify (0: all).")
-@click.option("--n-content", type=int, default=200, show_default=True, help="Content images to fit on.")
-@click.option("--n-style", type=int, default=1000, show_default=True, help="Style images to fit on.")
+@click.option("-n", "n", type=click.IntRange(0), default=16, show_default=True, help="Images to purify (0: all).")
+@click.option("--n-content", type=click.IntRange(0), default=200, show_default=True, help="Content images to fit on.")
+@click.option("--n-style", type=click.IntRange(0), default=1000, show_default=True, help="Style images to fit on.")
 @click.option("--out", required=True, help="Folder: NAME/images/NNNNN.png, grid.png, metrics.json.")
-def purify(purifier: str, style: str, size: tuple[int, int], masks: str, seed: int, device: str,
-           sets: dict[str, dict[str, Any]], dataset: str, split: str, checkpoint: str | None, n: int, n_content: int,
-           n_style: int, out: str) -> None:
+def purify(purifier: str, style: str, style_root: str | None, size: tuple[int, int], masks: str, seed: int,
+           device: str, sets: dict[str, dict[str, Any]], dataset: str, root: str | None, split: str,
+           checkpoint: str | None, n: int, n_content: int, n_style: int, out: str) -> None:
     """Purify a dataset's images; write them, a raw | purified... | reference grid, and metrics.
 
     PURIFIER may be a comma-separated list; -o NAME.PARAM=VALUE sets one purifier's parameter.
@@ -144,11 +151,14 @@ def purify(purifier: str, style: str, size: tuple[int, int], masks: str, seed: i
     names = [v.strip() for v in purifier.split(",") if v.strip()]
     if checkpoint and len(names) != 1:
         raise click.ClickException("--checkpoint needs exactly one --purifier")
-    root = Path(out)
+    folder = Path(out)
     try:
+        from gazebench.checks import check_output_dir
+
+        check_output_dir(folder, "--out")
         hw, dev = size, resolve_device(device)
-        ds, batch = _load(pm, dataset, split, hw, n or None, seed, sets)
-        _, style_batch = _load(pm, style, "train", hw, max(n_style, len(batch)), seed, sets)
+        ds, batch = _load(pm, dataset, split, hw, n or None, seed, sets, root)
+        _, style_batch = _load(pm, style, "train", hw, max(n_style, len(batch)), seed, sets, style_root)
         paired = getattr(ds, "paired_with", None) == style and batch.pair is not None and batch.masks is not None
         ref = style_batch.images[: len(batch)]
         if paired:
@@ -163,26 +173,27 @@ def purify(purifier: str, style: str, size: tuple[int, int], masks: str, seed: i
             if checkpoint:
                 pur = build(pm, "purifier", name, sets.get(name, {}), dev).load(checkpoint)
             else:
-                pur, _ = _fit(pm, name, dataset, style, size, masks, seed, dev, sets, n_content, n_style, {})
+                pur, _ = _fit(pm, name, dataset, style, size, masks, seed, dev, sets, n_content, n_style, {},
+                              root, style_root)
             todo = segmenters.fill({"b": batch}, masks, style_batch)[0]["b"] if pur.needs_masks else batch
             t0 = time.perf_counter()
             images = pur.purify(todo.without_labels())
             secs = time.perf_counter() - t0
             check_purified(name, images, batch.images)
-            write_images(root / name, batch.images, images, ref)
+            write_images(folder / name, batch.images, images, ref)
             rows[name] = images
             if paired:
                 results[name] = {**paired_metrics(batch.images, images, ref, batch.masks, batch.pupil),
                                  "purify_seconds_per_image": secs / len(batch),
                                  "notes": pur.record_notes()}
-        write_grid(root / "grid.png", [batch.images, *rows.values(), ref])
+        write_grid(folder / "grid.png", [batch.images, *rows.values(), ref])
     except (PluginError, RunError, ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
     if results:
-        write_json_atomic(root / "metrics.json", {"dataset": dataset, "style": style, "split": split,
+        write_json_atomic(folder / "metrics.json", {"dataset": dataset, "style": style, "split": split,
                                                   "n": len(batch), "size": list(hw), "purifiers": results})
         _print_metrics(results)
-    click.echo(f"wrote {root}/<purifier>/images, {root / 'grid.png'} (rows: raw, {', '.join(names)}, "
+    click.echo(f"wrote {folder}/<purifier>/images, {folder / 'grid.png'} (rows: raw, {', '.join(names)}, "
                f"{'paired ' + style if paired else style + ' samples'})")
 
 
