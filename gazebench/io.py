@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pickle
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -58,6 +59,12 @@ def load_state(path: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # torch's own message runs to many lines and suggests weights_only=False: never do that here
+        raise ValueError(f"checkpoint {path} could not be read (UnpicklingError: it holds objects a "
+                         "weights-only load refuses, e.g. a pickle that would run code); "
+                         "delete it to have it rebuilt") from exc
     except Exception as exc:
-        raise ValueError(f"checkpoint {path} could not be read ({type(exc).__name__}: {exc}); "
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise ValueError(f"checkpoint {path} could not be read ({type(exc).__name__}: {first}); "
                          "delete it to have it rebuilt") from exc
