@@ -36,6 +36,32 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
+#: the environment variable naming the folder that holds every dataset as ``<folder>/<name>``
+DATA_ENV = "GAZEBENCH_DATA"
+
+
+def dataset_root(name: str, root: str | Path | None, layout: str) -> Path:
+    """A dataset's folder: ``root`` when given, else ``$GAZEBENCH_DATA/<name>``; a one-line
+    ``FileNotFoundError`` saying what to pass when neither exists.
+
+    Args:
+        name: the registered dataset name (its folder under ``$GAZEBENCH_DATA``).
+        root: what the user passed (``--train-root``/``--test-root``/``--root``), or ``None``.
+        layout: a short description of the expected contents, repeated in the error.
+    """
+    if root is None:
+        base = os.environ.get(DATA_ENV)
+        if not base:
+            raise FileNotFoundError(
+                f"dataset {name!r}: no root given; pass --train-root/--test-root (or --root) or set "
+                f"{DATA_ENV} so that ${DATA_ENV}/{name} holds {layout}")
+        root = Path(base) / name
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(f"dataset {name!r}: root {root} does not exist; expected {layout}")
+    return root
+
+
 def write_text_atomic(path: str | Path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

@@ -14,7 +14,6 @@ core's pixel-centre coordinates (pixel ``i`` is centred on ``i``), as ``resize_b
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -24,9 +23,10 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import torch
 
+from gazebench.io import DATA_ENV, dataset_root
 from gazebench.types import EyeBatch, EyeData, EyeSample, bad_label_rows, label_problem
 
-ENV_ROOT = "GAZEBENCH_DATA"
+ENV_ROOT = DATA_ENV
 #: how many skipped samples are named in ``EyeData.info["skipped_examples"]``
 MAX_EXAMPLES = 5
 
@@ -38,22 +38,9 @@ class BadSample(ValueError):
 def resolve_root(name: str, root: str | Path | None, layout: str) -> Path:
     """The dataset's folder: ``root``, else ``$GAZEBENCH_DATA/<name>``; one clear line when missing.
 
-    Args:
-        name: the registered dataset name (the folder under ``$GAZEBENCH_DATA``).
-        root: what the user passed (``--train-root``/``--test-root``/``--root``).
-        layout: a one-line description of the expected layout, repeated in the error.
+    The public :func:`gazebench.io.dataset_root` (third-party datasets call that one).
     """
-    if root is None:
-        base = os.environ.get(ENV_ROOT)
-        if not base:
-            raise FileNotFoundError(
-                f"dataset {name!r}: no root given; pass --train-root/--test-root (or --root) or set "
-                f"{ENV_ROOT} so that ${ENV_ROOT}/{name} holds {layout}")
-        root = Path(base) / name
-    root = Path(root).expanduser()
-    if not root.exists():
-        raise FileNotFoundError(f"dataset {name!r}: root {root} does not exist; expected {layout}")
-    return root
+    return dataset_root(name, root, layout)
 
 
 def check_split(name: str, split: str, splits: Sequence[str]) -> None:
