@@ -452,11 +452,12 @@ class PluginManager:
 _manager: PluginManager | None = None
 
 
-def get_plugin_manager() -> PluginManager:
-    """The process-wide plugin manager, built on first use."""
+def get_plugin_manager(*, strict: bool | None = None) -> PluginManager:
+    """The process-wide plugin manager, built on first use (``strict``: see :class:`PluginManager`;
+    it only matters for that first build)."""
     global _manager
     if _manager is None:
-        _manager = PluginManager()
+        _manager = PluginManager(strict=strict)
     return _manager
 
 

@@ -55,8 +55,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(2)
         # ... except --help and --version: load again, skipping (and naming) the broken plugin
         plugins_mod.reset_plugin_manager()
-        plugins_mod._manager = plugins_mod.PluginManager(strict=False)
-        plugins_mod._manager.register_commands(cli)
+        get_plugin_manager(strict=False).register_commands(cli)
     try:
         cli.main(args=args, prog_name="gazebench", standalone_mode=True)
     except PluginError as exc:  # a plugin's fault found while a command runs: one line, no traceback
