@@ -84,7 +84,7 @@ class PluginInfo:
     @property
     def origin(self) -> str:
         if self.distribution is None:
-            return "(not installed: registered in process)"
+            return "not installed: registered in process"  # callers add the parentheses
         return f"{self.distribution} {self.version}"
 
 
@@ -112,8 +112,7 @@ class ComponentSpec:
         except Exception as exc:  # any import failure is the plugin's, reported as such
             raise PluginLoadError(
                 f"{self.kind} {self.name!r} from plugin {self.plugin.name!r} "
-                f"({self.plugin.origin}) failed to import {target!r}: "
-                f"{type(exc).__name__}: {exc}"
+                f"({self.plugin.origin}) failed to import {target!r}: {_describe(exc)}"
             ) from exc
         self.target = obj
         return obj
@@ -146,7 +145,10 @@ def where(exc: BaseException) -> str:
     frozen frames), or of the file a ``SyntaxError`` is in; ``""`` when there is none."""
     if isinstance(exc, SyntaxError) and exc.filename:
         return f" (at {exc.filename}:{exc.lineno})"
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<")]
+    # the import machinery and this file are never where a plugin went wrong
+    skip = (os.path.dirname(importlib.__file__) + os.sep, __file__)
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.startswith("<") and not f.filename.startswith(skip)]
     return f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
 
 

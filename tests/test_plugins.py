@@ -217,6 +217,24 @@ def test_lazy_target_that_fails_to_import_names_plugin(pm):
         pm.create("estimator", "ghost")
 
 
+def test_lazy_target_whose_module_fails_names_file_and_line(pm, tmp_path, monkeypatch):
+    (tmp_path / "gb_half_written.py").write_text("x = 1\nimport no_such_dependency_xyz\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    class Plugin:
+        @hookimpl
+        def gazebench_register_estimators(self, register):
+            register("half", "gb_half_written:Half")
+
+    pm.register(Plugin(), "half-plugin")
+    with pytest.raises(PluginLoadError) as exc:
+        pm.create("estimator", "half")
+    assert str(exc.value) == (
+        "estimator 'half' from plugin 'half-plugin' (not installed: registered in process) failed to import "
+        "'gb_half_written:Half': ModuleNotFoundError: No module named 'no_such_dependency_xyz' "
+        f"(at {tmp_path / 'gb_half_written.py'}:2)")
+
+
 def test_registration_hook_that_raises_marks_plugin_broken(pm, capsys):
     class Plugin:
         @hookimpl
