@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -73,11 +75,17 @@ def code_digest(obj: Any) -> str | None:
 
 
 class Cache:
-    """Paths for cache entries; ``enabled=False`` makes every lookup a miss and writes nothing."""
+    """Paths for cache entries; ``enabled=False`` makes every lookup a miss and writes nothing.
+
+    Opening an enabled cache removes the temporary files a killed run left in it
+    (:func:`clean_orphaned_tmp`), so they never pile up.
+    """
 
     def __init__(self, root: str | Path | None = None, enabled: bool = True) -> None:
         self.root = Path(root) if root else default_cache_dir()
         self.enabled = enabled
+        if enabled:
+            clean_orphaned_tmp(self.root)
 
     @staticmethod
     def key(*parts: Any) -> str:
@@ -92,3 +100,53 @@ class Cache:
 
     def hit(self, path: Path) -> bool:
         return self.enabled and path.is_file()
+
+
+#: ``.NAME.PID.XXXXXXXX.tmp`` as :func:`gazebench.io.atomic_path` names them (PID absent before)
+_TMP_NAME = re.compile(r"^\..+?(?:\.(?P<pid>\d+))?\.[A-Za-z0-9_]+\.tmp$")
+#: a temporary file without a live owner we can see is removed once it is this old: a write
+#: takes seconds, and a writer on another machine sharing the folder has its pid elsewhere
+TMP_MAX_AGE_S = 3600.0
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # someone else's process, or a platform that cannot tell: assume alive
+    return True
+
+
+def clean_orphaned_tmp(root: str | Path, *, max_age_s: float = TMP_MAX_AGE_S,
+                       now: float | None = None) -> list[Path]:
+    """Remove the temporary files an interrupted write left under ``root``; return them.
+
+    A file is an orphan when the process named in it no longer exists, or (no pid in the name,
+    or a pid this machine may not own) when it is older than ``max_age_s``. A write in progress
+    in a live process is never touched. Errors (a file already gone, no permission) are ignored:
+    cleaning is a courtesy, never a reason for a run to fail.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    try:
+        candidates = list(root.rglob(".*.tmp"))
+    except OSError:
+        return []
+    for path in candidates:
+        m = _TMP_NAME.match(path.name)
+        if m is None or not path.is_file():
+            continue
+        try:
+            pid = int(m["pid"]) if m["pid"] else None
+            dead = pid is not None and pid != os.getpid() and not _pid_alive(pid)
+            if dead or now - path.stat().st_mtime > max_age_s:
+                path.unlink()
+                removed.append(path)
+        except OSError:
+            continue
+    return removed

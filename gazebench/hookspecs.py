@@ -17,8 +17,10 @@ The four ``gazebench_register_*`` hooks receive a ``register`` callable::
     register(name, target, *, summary=None, **meta)
 
 - ``name`` (str): the component's public name, as typed on the command line
-  (``--estimator NAME``). Names are unique per kind across all plugins: two plugins registering
-  the same name is an error naming both plugins and their distributions.
+  (``--estimator NAME``). Names should be unique per kind across all plugins: when two plugins
+  register the same name, ``gazebench plugins`` lists both marked as conflicting, every other
+  component keeps working, and only using that name is an error naming both plugins, their
+  distributions and the way out (uninstall one, or ``GAZEBENCH_LOAD_PLUGINS``).
 - ``target``: the class (or zero-argument-compatible factory) that builds the component, or a
   lazy ``"package.module:Attribute"`` string. Prefer the string: it is imported only when the
   component is used, so ``gazebench plugins`` and ``--help`` never import torch.
@@ -27,8 +29,11 @@ The four ``gazebench_register_*`` hooks receive a ``register`` callable::
 - ``**meta``: free-form metadata shown with ``gazebench plugins --json`` (e.g. ``needs_fit=True``).
 
 Registering does not construct anything; the component is built on demand by
-``gazebench.plugins.create(kind, name, **params)``, which checks it implements the interface of
-its kind (:mod:`gazebench.api`).
+``gazebench.plugins.create(kind, name, **params)``, which first checks ``params`` against the
+constructor's signature and annotations (:mod:`gazebench.params`: a wrong name or type is a
+one-line error naming ``-o NAME.PARAM``), then that the object implements the interface of its
+kind (:mod:`gazebench.api`). Annotate constructor parameters (``int``, ``float``, ``bool``,
+``str``, ``X | None``, ``Literal[...]``, ``list[int]``, ``tuple[int, int]``) to have them checked.
 """
 
 from __future__ import annotations

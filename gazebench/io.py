@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pickle
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -16,10 +17,15 @@ from typing import Any, Iterator
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``."""
+    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
+
+    The temporary file is ``.NAME.PID.XXXXXXXX.tmp``; one a killed process left behind is removed
+    by :func:`gazebench.cache.clean_orphaned_tmp`.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # the pid in the name lets a later run tell an orphan of a killed writer from a live write
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -28,6 +34,32 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+#: the environment variable naming the folder that holds every dataset as ``<folder>/<name>``
+DATA_ENV = "GAZEBENCH_DATA"
+
+
+def dataset_root(name: str, root: str | Path | None, layout: str) -> Path:
+    """A dataset's folder: ``root`` when given, else ``$GAZEBENCH_DATA/<name>``; a one-line
+    ``FileNotFoundError`` saying what to pass when neither exists.
+
+    Args:
+        name: the registered dataset name (its folder under ``$GAZEBENCH_DATA``).
+        root: what the user passed (``--train-root``/``--test-root``/``--root``), or ``None``.
+        layout: a short description of the expected contents, repeated in the error.
+    """
+    if root is None:
+        base = os.environ.get(DATA_ENV)
+        if not base:
+            raise FileNotFoundError(
+                f"dataset {name!r}: no root given; pass --train-root/--test-root (or --root) or set "
+                f"{DATA_ENV} so that ${DATA_ENV}/{name} holds {layout}")
+        root = Path(base) / name
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(f"dataset {name!r}: root {root} does not exist; expected {layout}")
+    return root
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
@@ -58,6 +90,12 @@ def load_state(path: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # torch's own message runs to many lines and suggests weights_only=False: never do that here
+        raise ValueError(f"checkpoint {path} could not be read (UnpicklingError: it holds objects a "
+                         "weights-only load refuses, e.g. a pickle that would run code); "
+                         "delete it to have it rebuilt") from exc
     except Exception as exc:
-        raise ValueError(f"checkpoint {path} could not be read ({type(exc).__name__}: {exc}); "
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise ValueError(f"checkpoint {path} could not be read ({type(exc).__name__}: {first}); "
                          "delete it to have it rebuilt") from exc

@@ -8,7 +8,15 @@ Environment variables:
 
 - ``GAZEBENCH_LOAD_PLUGINS=a,b``: load only the entry points named ``a`` and ``b``; set but
   empty, load none.
-- ``GAZEBENCH_STRICT_PLUGINS=1``: a plugin that fails to load is an error instead of a warning.
+- ``GAZEBENCH_STRICT_PLUGINS=1``: a plugin that fails to load is an error instead of a warning
+  (``gazebench --help`` and ``--version`` still work, with the warning).
+
+Hooks are called with only the arguments an implementation names (``impl.argnames``), as pluggy
+itself does, so adding an argument to a hook never breaks an existing plugin. Each implementation
+is called on its own so that one that raises marks only its plugin broken.
+
+Two plugins registering the same component name do not stop anything else: both are listed as
+conflicting, and only using that name is an error (naming both and the way out).
 """
 
 from __future__ import annotations
@@ -16,9 +24,10 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import traceback
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import pluggy
 
@@ -38,7 +47,11 @@ class PluginLoadError(PluginError):
 
 
 class DuplicateComponentError(PluginError):
-    """Two plugins registered the same name for the same kind of component."""
+    """Two plugins registered the same name for the same kind of component, and it was used."""
+
+
+class ComponentParameterError(PluginError, ValueError):
+    """A component was given a parameter it does not take, or a value of the wrong type."""
 
 
 class UnknownComponentError(PluginError, KeyError):
@@ -61,6 +74,8 @@ class PluginInfo:
     version: str | None
     hooks: list[str] = field(default_factory=list)
     error: str | None = None
+    #: the entry point's module ("module" or "module:attr"), when loaded from one
+    value: str | None = None
 
     @property
     def broken(self) -> bool:
@@ -69,7 +84,7 @@ class PluginInfo:
     @property
     def origin(self) -> str:
         if self.distribution is None:
-            return "(not installed: registered in process)"
+            return "not installed: registered in process"  # callers add the parentheses
         return f"{self.distribution} {self.version}"
 
 
@@ -97,8 +112,7 @@ class ComponentSpec:
         except Exception as exc:  # any import failure is the plugin's, reported as such
             raise PluginLoadError(
                 f"{self.kind} {self.name!r} from plugin {self.plugin.name!r} "
-                f"({self.plugin.origin}) failed to import {target!r}: "
-                f"{type(exc).__name__}: {exc}"
+                f"({self.plugin.origin}) failed to import {target!r}: {_describe(exc)}"
             ) from exc
         self.target = obj
         return obj
@@ -126,35 +140,82 @@ def _first_doc_line(obj: Any) -> str:
     return doc.strip().splitlines()[0].strip() if doc.strip() else ""
 
 
+def where(exc: BaseException) -> str:
+    """``" (at FILE:LINE)"`` of the innermost frame of ``exc`` that is real code (not importlib's
+    frozen frames), or of the file a ``SyntaxError`` is in; ``""`` when there is none."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f" (at {exc.filename}:{exc.lineno})"
+    # the import machinery and this file are never where a plugin went wrong
+    skip = (os.path.dirname(importlib.__file__) + os.sep, __file__)
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.startswith("<") and not f.filename.startswith(skip)]
+    return f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+
+
+def _describe(exc: BaseException) -> str:
+    """``"Type: message (at FILE:LINE)"``, on one line."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}{where(exc)}"
+
+
 class Registry:
-    """Components of one kind, by name; duplicate names are errors naming both plugins."""
+    """Components of one kind, by name.
+
+    A name registered by two plugins is kept as a conflict rather than an error: it is listed
+    (:meth:`conflicts`) and refused only when used (:meth:`get`), so one clash never stops the
+    commands that do not need it.
+    """
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._specs: dict[str, ComponentSpec] = {}
+        self._conflicts: dict[str, list[ComponentSpec]] = {}
 
     def add(self, spec: ComponentSpec) -> None:
-        old = self._specs.get(spec.name)
+        if spec.name in self._conflicts:
+            self._conflicts[spec.name].append(spec)
+            return
+        old = self._specs.pop(spec.name, None)
         if old is not None:
-            raise DuplicateComponentError(
-                f"{self.kind} {spec.name!r} is registered twice: by plugin {old.plugin.name!r} "
-                f"({old.plugin.origin}) and by plugin {spec.plugin.name!r} ({spec.plugin.origin})"
-            )
+            self._conflicts[spec.name] = [old, spec]
+            return
         self._specs[spec.name] = spec
 
     def __contains__(self, name: object) -> bool:
-        return name in self._specs
+        """Whether the name is registered at all (a conflicting name is, but :meth:`get` refuses it)."""
+        return name in self._specs or name in self._conflicts
 
     def __iter__(self) -> Iterator[ComponentSpec]:
+        """The usable components (conflicting names left out), by name."""
         return iter(sorted(self._specs.values(), key=lambda s: s.name))
 
     def __len__(self) -> int:
         return len(self._specs)
 
     def names(self) -> list[str]:
+        """The usable names (what ``all`` expands to): conflicting names are left out."""
         return sorted(self._specs)
 
+    def conflicts(self) -> dict[str, list[ComponentSpec]]:
+        """Names registered by more than one plugin, each with every registration."""
+        return {name: list(specs) for name, specs in sorted(self._conflicts.items())}
+
+    def conflict_message(self, name: str, loaded: Iterable[str] = ()) -> str:
+        """One line naming every plugin that registered ``name`` and the way out."""
+        specs = self._conflicts[name]
+        who = " and ".join(f"plugin {s.plugin.name!r} ({s.plugin.origin})" for s in specs)
+        # the core ships the built-ins: uninstalling it is never the way out
+        dists = sorted({s.plugin.distribution for s in specs if s.plugin.distribution} - {"gazebench"})
+        keep = sorted(set(loaded) - {s.plugin.name for s in specs[1:]})  # keep the first
+        out = f"{self.kind} {name!r} is registered by {who}: use it after uninstalling one of them"
+        out += f" (pip uninstall {' or '.join(dists)})" if dists else ""
+        if keep:
+            out += f", or load only one with GAZEBENCH_LOAD_PLUGINS={','.join(keep)}"
+        return out
+
     def get(self, name: str) -> ComponentSpec:
+        if name in self._conflicts:
+            raise DuplicateComponentError(self.conflict_message(name))
         try:
             return self._specs[name]
         except KeyError:
@@ -164,10 +225,18 @@ class Registry:
 class PluginManager:
     """Loads plugins from entry points and builds one registry per component kind."""
 
-    def __init__(self, *, load_entry_points: bool = True) -> None:
+    def __init__(self, *, load_entry_points: bool = True, strict: bool | None = None) -> None:
+        """
+        Args:
+            load_entry_points: load the plugins of the entry-point group ``gazebench``.
+            strict: a plugin that fails to load is an error; ``None``: ``GAZEBENCH_STRICT_PLUGINS``.
+        """
         self.pm = pluggy.PluginManager("gazebench")
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
+        #: plugins found but not loaded because their entry-point name was taken (listed, not usable)
+        self.shadowed: list[PluginInfo] = []
+        self._strict = self.strict() if strict is None else strict
         self._registries: dict[str, Registry] | None = None
         if load_entry_points:
             self._load_entry_points()
@@ -182,33 +251,46 @@ class PluginManager:
 
     @staticmethod
     def strict() -> bool:
+        """Whether ``GAZEBENCH_STRICT_PLUGINS`` asks for broken plugins to be errors."""
         return os.environ.get("GAZEBENCH_STRICT_PLUGINS", "").strip() not in ("", "0", "false")
 
     def _broken(self, info: PluginInfo, message: str, exc: BaseException | None = None) -> None:
         info.error = message
-        self.plugins[info.name] = info
-        line = f"gazebench: plugin {info.name!r} ({info.origin}) is broken and was skipped: {message}"
-        if self.strict():
-            raise PluginLoadError(line) from exc
-        print(line, file=sys.stderr)
+        if info not in self.shadowed:
+            self.plugins[info.name] = info
+        if self._strict:
+            raise PluginLoadError(
+                f"plugin {info.name!r} ({info.origin}) is broken: {message} (GAZEBENCH_STRICT_PLUGINS "
+                "makes this an error; fix or uninstall the plugin, or unset the variable to skip it)") from exc
+        print(f"gazebench: plugin {info.name!r} ({info.origin}) is broken and was skipped: {message}",
+              file=sys.stderr)
 
     def _load_entry_points(self) -> None:
         allowed = self._allowed()
         for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             if allowed is not None and ep.name not in allowed:
                 continue
-            if ep.name in self.plugins:
-                continue  # the same distribution seen twice on sys.path
             dist = getattr(ep, "dist", None)
             info = PluginInfo(
                 name=ep.name,
                 distribution=dist.metadata["Name"] if dist is not None else "unknown",
                 version=dist.version if dist is not None else None,
+                value=ep.value,
             )
+            first = self.plugins.get(ep.name)
+            if first is not None:
+                if (first.distribution, first.value) == (info.distribution, info.value):
+                    continue  # the same distribution seen twice on sys.path
+                # pluggy keys plugins by name: the second cannot load; say so instead of losing it
+                self.shadowed.append(info)
+                self._broken(info, f"its entry-point name {ep.name!r} is also used by {first.origin}, "
+                                   f"which was loaded instead; uninstall one of the two "
+                                   f"(pip uninstall {info.distribution} or {first.distribution})")
+                continue
             try:
                 obj = ep.load()
             except Exception as exc:
-                self._broken(info, f"{type(exc).__name__}: {exc}", exc)
+                self._broken(info, _describe(exc), exc)
                 continue
             self._register_object(obj, info)
 
@@ -216,7 +298,7 @@ class PluginManager:
         try:
             self.pm.register(obj, name=info.name)
         except Exception as exc:  # e.g. a hook with an unknown name or bad signature
-            self._broken(info, f"{type(exc).__name__}: {exc}", exc)
+            self._broken(info, _describe(exc), exc)
             return
         info.hooks = sorted(h.name for h in self.pm.get_hookcallers(obj) or [])
         self.plugins[info.name] = info
@@ -224,7 +306,14 @@ class PluginManager:
 
     def register(self, obj: Any, name: str, *, distribution: str | None = None,
                  version: str | None = None) -> PluginInfo:
-        """Register a plugin object in process (tests, notebooks); rebuilds the registries."""
+        """Register a plugin object in process (tests, notebooks); rebuilds the registries.
+
+        A name already taken (say, by an installed entry point) is a :class:`PluginError`.
+        """
+        taken = self.plugins.get(name)
+        if taken is not None:
+            raise PluginError(f"a plugin named {name!r} is already loaded ({taken.origin}); register "
+                              "yours under another name, or narrow loading with GAZEBENCH_LOAD_PLUGINS")
         info = PluginInfo(name=name, distribution=distribution, version=version)
         self._register_object(obj, info)
         return info
@@ -234,6 +323,12 @@ class PluginManager:
         self.pm.unregister(name=name)
         self.plugins.pop(name, None)
         self._registries = None
+
+    # -- calling hooks ----------------------------------------------------------------------
+    @staticmethod
+    def _call(impl: Any, **kwargs: Any) -> Any:
+        """Call one hook implementation with only the arguments it names, as pluggy does."""
+        return impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
 
     # -- registries -------------------------------------------------------------------------
     @property
@@ -259,12 +354,9 @@ class PluginManager:
                     regs[_kind].add(ComponentSpec(_kind, name, target, _info, text, dict(meta)))
 
                 try:
-                    impl.function(register=register)
-                except DuplicateComponentError:
-                    raise
+                    self._call(impl, register=register)
                 except Exception as exc:
-                    self._broken(info, f"gazebench_register_{kind}s raised "
-                                       f"{type(exc).__name__}: {exc}", exc)
+                    self._broken(info, f"gazebench_register_{kind}s raised {_describe(exc)}", exc)
         return regs
 
     def registry(self, kind: str) -> Registry:
@@ -275,11 +367,13 @@ class PluginManager:
     def spec(self, kind: str, name: str) -> ComponentSpec:
         """The registered component, or an error listing the names and any broken plugins."""
         reg = self.registry(kind)
+        if name in reg.conflicts():
+            raise DuplicateComponentError(reg.conflict_message(name, self.plugins))
         try:
             return reg.get(name)
         except UnknownComponentError:
             msg = f"unknown {kind} {name!r}; available: {', '.join(reg.names()) or '(none)'}"
-            broken = [p for p in self.plugins.values() if p.broken]
+            broken = [p for p in [*self.plugins.values(), *self.shadowed] if p.broken]
             if broken:
                 msg += "; broken plugins that may have provided it: " + "; ".join(
                     f"{p.name!r} ({p.origin}): {p.error}" for p in broken)
@@ -288,12 +382,20 @@ class PluginManager:
                 msg += f"; note GAZEBENCH_LOAD_PLUGINS={','.join(sorted(allowed))!r} narrows loading"
             raise UnknownComponentError(msg) from None
 
+    def check_params(self, kind: str, name: str, params: dict[str, Any]) -> None:
+        """Raise a one-line :class:`ComponentParameterError` unless ``params`` suit the constructor
+        of ``name`` (names it takes, values of its annotated types): before any work is done."""
+        from gazebench.params import check_params
+
+        check_params(self.spec(kind, name).load(), params, kind=kind, name=name)
+
     def create(self, kind: str, name: str, **params: Any) -> Any:
         """Build the component ``name`` of ``kind`` with ``params`` and check its interface."""
         from gazebench import api  # torch-free
 
         spec = self.spec(kind, name)
         factory = spec.load()
+        self.check_params(kind, name, params)
         try:
             obj = factory(**params)
         except TypeError as exc:
@@ -310,13 +412,22 @@ class PluginManager:
         return obj
 
     def listing(self) -> list[dict[str, Any]]:
-        """Every component and every broken plugin, as ``gazebench plugins --json`` prints."""
-        rows = [spec.as_dict() for kind in KINDS for spec in self.registry(kind)]
-        for p in self.plugins.values():
+        """Every component, every conflicting registration and every broken plugin, as
+        ``gazebench plugins --json`` prints; never raises for a plugin's fault."""
+        rows: list[dict[str, Any]] = []
+        for kind in KINDS:
+            reg = self.registry(kind)
+            rows += [{**spec.as_dict(), "conflict": None} for spec in reg]
+            for name, specs in reg.conflicts().items():
+                message = reg.conflict_message(name, self.plugins)
+                rows += [{**spec.as_dict(), "conflict": message} for spec in specs]
+        rows.sort(key=lambda r: (KINDS.index(r["kind"]), r["name"], r["plugin"]))
+        for p in [*self.plugins.values(), *self.shadowed]:
             if p.broken:
                 rows.append({"kind": "plugin", "name": p.name, "plugin": p.name,
                              "distribution": p.distribution, "version": p.version,
-                             "summary": p.error, "target": None, "broken": True, "meta": {}})
+                             "summary": p.error, "target": None, "broken": True, "meta": {},
+                             "conflict": None})
         return rows
 
     def register_commands(self, cli: Any) -> None:
@@ -324,30 +435,31 @@ class PluginManager:
         for impl in self.pm.hook.gazebench_register_commands.get_hookimpls():
             info = self.plugins.get(impl.plugin_name)
             try:
-                impl.function(cli=cli)
+                self._call(impl, cli=cli)
             except Exception as exc:
                 if info is None:
                     raise
-                self._broken(info, f"gazebench_register_commands raised {type(exc).__name__}: {exc}", exc)
+                self._broken(info, f"gazebench_register_commands raised {_describe(exc)}", exc)
 
     def record(self, record: dict[str, Any]) -> None:
         """Hand a finished record to every ``gazebench_record`` hook; failures only warn."""
         for impl in self.pm.hook.gazebench_record.get_hookimpls():
             try:
-                impl.function(record=record)
+                self._call(impl, record=record)
             except Exception as exc:
                 print(f"gazebench: plugin {impl.plugin_name!r} failed in gazebench_record: "
-                      f"{type(exc).__name__}: {exc}", file=sys.stderr)
+                      f"{_describe(exc)}", file=sys.stderr)
 
 
 _manager: PluginManager | None = None
 
 
-def get_plugin_manager() -> PluginManager:
-    """The process-wide plugin manager, built on first use."""
+def get_plugin_manager(*, strict: bool | None = None) -> PluginManager:
+    """The process-wide plugin manager, built on first use (``strict``: see :class:`PluginManager`;
+    it only matters for that first build)."""
     global _manager
     if _manager is None:
-        _manager = PluginManager()
+        _manager = PluginManager(strict=strict)
     return _manager
 
 

@@ -155,19 +155,22 @@ class EyeData(torch.utils.data.Dataset):
         return EyeBatch.collate([self[int(i)] for i in indices])
 
     def take(self, n: int | None = None) -> EyeBatch:
-        """The first ``n`` samples (all when ``None``) as one batch."""
+        """The first ``n`` samples (all when ``None``) as one batch, its labels checked
+        (:func:`check_labels`)."""
         count = len(self) if n is None else min(int(n), len(self))
         if count <= 0:
             raise ValueError(f"cannot take {n} samples from a dataset of {len(self)}")
-        return self.batch(range(count))
+        return check_labels(self.batch(range(count)), data_source(getattr(self, "info", None)))
 
 
 class TensorEyeData(EyeData):
-    """An :class:`EyeData` over an in-memory :class:`EyeBatch`."""
+    """An :class:`EyeData` over an in-memory :class:`EyeBatch`; its labels are checked here
+    (:func:`check_labels`), so a NaN gaze, head pose or pupil centre is an error naming the field
+    and ``info["name"]``/``info["root"]`` instead of a silently wrong result."""
 
     def __init__(self, batch: EyeBatch, info: dict[str, Any] | None = None) -> None:
-        self._batch = batch
         self.info = dict(info or {})
+        self._batch = check_labels(batch, data_source(self.info))
 
     def __len__(self) -> int:
         return len(self._batch)
@@ -179,6 +182,61 @@ class TensorEyeData(EyeData):
 
     def batch(self, indices: Sequence[int]) -> EyeBatch:
         return self._batch[torch.as_tensor(list(indices), dtype=torch.int64)]
+
+
+#: labels that must be finite floats (gaze also non-zero: it is a direction)
+FLOAT_LABELS: tuple[str, ...] = ("gaze", "head_pose", "pupil")
+
+
+def data_source(info: dict[str, Any] | None) -> str:
+    """How an error names a dataset: ``dataset 'NAME' (ROOT)`` from its ``info``."""
+    info = info or {}
+    text = f"dataset {info['name']!r}" if info.get("name") else "dataset"
+    return f"{text} ({info['root']})" if info.get("root") else text
+
+
+def bad_label_rows(name: str, values: Any) -> list[int]:
+    """Rows of label ``name`` (a tensor or array, first dimension = samples) that are invalid:
+    NaN or infinite for :data:`FLOAT_LABELS` (a zero-length gaze too), a region label above 3 for
+    ``masks``/``mask``; ``[]`` when every row is fine or ``name`` is not a label checked here."""
+    t = torch.as_tensor(values)
+    if t.ndim == 0:
+        t = t[None]
+    if name in FLOAT_LABELS:
+        t = t.reshape(t.shape[0], -1).to(torch.float64)
+        bad = ~torch.isfinite(t).all(1)
+        if name == "gaze":
+            bad |= t.norm(dim=1) < 1e-9
+    elif name in ("masks", "mask"):
+        bad = (t.reshape(t.shape[0], -1) > 3).any(1)
+    else:
+        return []
+    return torch.nonzero(bad).flatten().tolist()
+
+
+def label_problem(name: str) -> str:
+    """What :func:`bad_label_rows` finds wrong with label ``name``, in words."""
+    if name in ("masks", "mask"):
+        return "a region label above 3"
+    return "NaN, infinite or zero-length" if name == "gaze" else "NaN or infinite"
+
+
+def check_labels(batch: EyeBatch, source: str = "dataset") -> EyeBatch:
+    """Return ``batch`` unchanged, or raise a one-line ``ValueError`` naming ``source``, the label
+    and its first bad rows: NaN/inf in ``gaze``, ``head_pose`` or ``pupil``, a zero gaze, a mask
+    label above 3. Every label array a dataset hands out passes through here (``EyeData.take``,
+    ``TensorEyeData``), because one NaN pupil silently turns an error of 4 degrees into 13."""
+    for name in (*FLOAT_LABELS, "masks"):
+        values = getattr(batch, name)
+        if values is None:
+            continue
+        rows = bad_label_rows(name, values)
+        if rows:
+            what = label_problem(name)
+            more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+            raise ValueError(f"{source}: label '{name}' is {what} in row(s) {rows[:5]}{more}; fix the data "
+                             "or drop those samples (many loaders take -o NAME.skip_bad=true)")
+    return batch
 
 
 def validate_images(images: Any, what: str = "images") -> None:

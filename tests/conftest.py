@@ -41,6 +41,31 @@ def pm(monkeypatch):
     plugins_mod.reset_plugin_manager()
 
 
+def builtin_plugin_names() -> list[str]:
+    """The entry-point names of gazebench's own built-in plugins (not what else is installed)."""
+    from importlib import metadata
+
+    return sorted(ep.name for ep in metadata.entry_points(group=plugins_mod.ENTRY_POINT_GROUP)
+                  if getattr(ep, "dist", None) is not None and ep.dist.metadata["Name"] == "gazebench")
+
+
+def builtin_plugin_manager(monkeypatch) -> plugins_mod.PluginManager:
+    """A fresh process-wide plugin manager that loads only the built-in plugins, so a test that
+    registers its own in-process plugins is immune to whatever third-party plugins are installed
+    (an entry point of the same name, a component name registered twice, a broken plugin)."""
+    monkeypatch.setenv("GAZEBENCH_LOAD_PLUGINS", ",".join(builtin_plugin_names()))
+    monkeypatch.delenv("GAZEBENCH_STRICT_PLUGINS", raising=False)
+    plugins_mod.reset_plugin_manager()
+    return plugins_mod.get_plugin_manager()
+
+
+@pytest.fixture
+def builtin_pm(monkeypatch):
+    """:func:`builtin_plugin_manager`, forgotten afterwards."""
+    yield builtin_plugin_manager(monkeypatch)
+    plugins_mod.reset_plugin_manager()
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
             timeout: float = 300) -> subprocess.CompletedProcess:
     """Run the real `gazebench` console entry point in a subprocess."""

@@ -13,7 +13,7 @@ from gazebench.geometry import angular_error_deg, normalize
 from gazebench.testing import make_toy_eyes
 from gazebench.types import EyeBatch
 from gazebench_plugins.estimators.alr import ALREstimator, sparse_weights
-from gazebench_plugins.estimators.classical import RandomForestEstimator, SVREstimator, sidecar
+from gazebench_plugins.estimators.classical import RandomForestEstimator, SVREstimator
 from gazebench_plugins.estimators.knn import CascadedKNNEstimator
 from gazebench_plugins.estimators.nets import GazeCNN, TimmGazeNet, count_parameters, trunk_output
 from gazebench_plugins.estimators.neural import CNNEstimator, TimmEstimator
@@ -179,20 +179,17 @@ def test_svr_and_rf_learn_toy_gaze():
         assert float(_err(est.fit(train).predict(test), test.gaze).mean()) < 6.0, type(est).__name__
 
 
-def test_sklearn_sidecar_round_trip_and_tamper_check(tmp_path):
+def test_sklearn_models_round_trip_inside_the_weights_only_checkpoint(tmp_path):
     train, test = make_toy_eyes(60, stream=1), make_toy_eyes(8, stream=2)
-    est = RandomForestEstimator(n_estimators=3, seed=0).fit(train)
-    path = tmp_path / "rf.ckpt"
-    est.save(path)
-    assert sidecar(path).is_file()
-    assert torch.load(path, weights_only=True)["sklearn_file"] == "rf.ckpt.joblib"
-    assert torch.equal(RandomForestEstimator(n_estimators=3).load(path).predict(test), est.predict(test))
-    sidecar(path).write_bytes(sidecar(path).read_bytes() + b"x")
-    with pytest.raises(ValueError, match="refusing to unpickle"):
-        RandomForestEstimator().load(path)
-    sidecar(path).unlink()
-    with pytest.raises(FileNotFoundError, match="is missing"):
-        RandomForestEstimator().load(path)
+    for est in (SVREstimator(pca=5, seed=1), RandomForestEstimator(n_estimators=3, seed=0)):
+        est.fit(train)
+        path = tmp_path / f"{type(est).__name__}.ckpt"
+        est.save(path)
+        state = torch.load(path, weights_only=True)
+        assert state["format"] == "gazebench-estimators/2" and state["sklearn_skops"].dtype == torch.uint8
+        assert "sklearn_file" not in state
+        assert torch.equal(type(est)().load(path).predict(test), est.predict(test))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["RandomForestEstimator.ckpt", "SVREstimator.ckpt"]
 
 
 def test_classical_estimators_explain_bad_input():
@@ -225,7 +222,7 @@ def test_gazebench_run_trains_scores_and_caches_the_estimators(tmp_path):
         assert rows[name]["oracle_mean_deg"] < rows["mean"]["oracle_mean_deg"], name
     cnn = next(e for e in record["estimators"] if e["estimator"] == "cnn")
     assert cnn["component"]["params"]["epochs"] == 2 and cnn["component"]["params"]["device"] == "cpu"
-    # a second run loads the fitted rf (checkpoint + joblib sidecar) from the cache: same numbers
+    # a second run loads the fitted rf (one checkpoint, the model as skops bytes) from the cache: same numbers
     again = tmp_path / "again.json"
     proc = run_cli(*args, "-e", "rf", "--out", str(again))
     assert proc.returncode == 0, proc.stderr[-2000:]

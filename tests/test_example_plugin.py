@@ -32,7 +32,8 @@ def test_example_plugin_listed_and_used(tmp_path):
     assert rows == [{"kind": "purifier", "name": "equalize", "plugin": "example",
                      "distribution": "gazebench-example", "version": "0.1.0",
                      "summary": "Per-image histogram equalisation (example third-party plugin).",
-                     "target": "gazebench_example.equalize:EqualizePurifier", "broken": False, "meta": {}}]
+                     "target": "gazebench_example.equalize:EqualizePurifier", "broken": False, "meta": {},
+                     "conflict": None}]
     rec = tmp_path / "run.json"
     out = run_cli("run", "-p", "identity,equalize", "-e", "mean", "--train", "toy", "--test", "toy-wild",
                   "--n-train", "100", "--n-test", "20", "--out", str(rec), env=env)

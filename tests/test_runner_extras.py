@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from gazebench.api import Purifier, Segmenter
 from gazebench.cli import cli
 from gazebench.cli.compare_cmd import compare_rows
+from conftest import builtin_plugin_manager
 from gazebench.plugins import hookimpl
 from gazebench.metrics import pupil_centres, pupil_centroids
 from gazebench.runner import RunConfig, run
@@ -47,19 +48,45 @@ class ShiftRight(Purifier):
         return out
 
 
+class ExtrasPlugin:
+    @hookimpl
+    def gazebench_register_segmenters(self, register):
+        register("darkest", DarkestSegmenter)
+
+    @hookimpl
+    def gazebench_register_purifiers(self, register):
+        register("shift-right", ShiftRight)
+
+
 @pytest.fixture
-def extras(pm):
-    class Plugin:
-        @hookimpl
-        def gazebench_register_segmenters(self, register):
-            register("darkest", DarkestSegmenter)
+def extras(builtin_pm):
+    # only the built-ins are loaded: an installed plugin named `extras`, or one registering
+    # `darkest`, cannot take these tests' components away
+    builtin_pm.register(ExtrasPlugin(), "extras")
+    return builtin_pm
+
+
+def test_extras_are_immune_to_an_installed_extras_plugin(tmp_path, monkeypatch):
+    from gazebench import plugins as plugins_mod
+    from test_plugins import write_dist
+
+    write_dist(tmp_path, "gazebench-extras", "1.0", "gb_extras_clash", """
+        from gazebench.plugins import hookimpl
 
         @hookimpl
-        def gazebench_register_purifiers(self, register):
-            register("shift-right", ShiftRight)
-
-    pm.register(Plugin(), "extras")
-    return pm
+        def gazebench_register_segmenters(register):
+            register("darkest", "gazebench_plugins.segmenters.threshold:ThresholdSegmenter")
+        """, "extras")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "extras" in plugins_mod.PluginManager(strict=False).plugins  # the clash is really installed
+    try:
+        manager = builtin_plugin_manager(monkeypatch)  # what the `extras` fixture starts from
+        manager.register(ExtrasPlugin(), "extras")
+        assert manager.plugins["extras"].distribution is None  # ours, in process
+        assert manager.spec("segmenter", "darkest").target is DarkestSegmenter
+        assert manager.spec("purifier", "shift-right").target is ShiftRight
+    finally:
+        plugins_mod.reset_plugin_manager()
 
 
 def test_pupil_shift_measures_a_moved_pupil(extras, tmp_path):

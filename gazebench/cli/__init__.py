@@ -10,6 +10,7 @@ import sys
 import click
 
 from gazebench import __version__
+from gazebench import plugins as plugins_mod
 from gazebench.plugins import PluginError, get_plugin_manager
 
 
@@ -38,14 +39,28 @@ def _add_builtin_commands() -> None:
     cli.add_command(compare_cmd.compare)
 
 
+def _only_informational(args: list[str]) -> bool:
+    """No command, or one asking for help or the version: these work whatever the plugins do."""
+    return not args or any(a in ("--help", "-h", "--version") for a in args)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
         get_plugin_manager().register_commands(cli)
-    except PluginError as exc:  # strict mode: a broken plugin stops everything, in one line
+    except PluginError as exc:  # strict mode: a broken plugin stops everything, in one line ...
+        if not _only_informational(args):
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(2)
+        # ... except --help and --version: load again, skipping (and naming) the broken plugin
+        plugins_mod.reset_plugin_manager()
+        get_plugin_manager(strict=False).register_commands(cli)
+    try:
+        cli.main(args=args, prog_name="gazebench", standalone_mode=True)
+    except PluginError as exc:  # a plugin's fault found while a command runs: one line, no traceback
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
-    cli.main(args=argv, prog_name="gazebench")
 
 
 _add_builtin_commands()

@@ -7,9 +7,10 @@ from typing import Any
 
 import click
 
+from gazebench.cli.report_cmd import read_record
 from gazebench.results import RUN_KEY as _KEY
 from gazebench.results import RUN_VALUES as _VALUES
-from gazebench.results import SCHEMA_RUN, load_record
+from gazebench.results import SCHEMA_RUN
 
 
 def compare_rows(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
@@ -50,12 +51,9 @@ def compare(a: Path, b: Path) -> None:
     from rich.table import Table
 
     try:
-        ra, rb = load_record(a), load_record(b)
+        ra, rb = (read_record(p, (SCHEMA_RUN,), command="compare") for p in (a, b))
     except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    for path, rec in ((a, ra), (b, rb)):
-        if rec["schema"] != SCHEMA_RUN:
-            raise click.ClickException(f"{path} is a {rec['schema']} record; compare reads {SCHEMA_RUN} records")
 
     def fmt(x: Any, signed: bool = False) -> str:
         return "-" if x is None else (f"{x:+.2f}" if signed else f"{x:.2f}")

@@ -13,7 +13,7 @@ core's pixel-centre coordinates (pixel ``i`` is centred on ``i``), as ``resize_b
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import re
 import sys
 from dataclasses import dataclass, field
@@ -23,9 +23,10 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from gazebench.types import EyeBatch, EyeData, EyeSample
+from gazebench.io import DATA_ENV, dataset_root
+from gazebench.types import EyeBatch, EyeData, EyeSample, bad_label_rows, label_problem
 
-ENV_ROOT = "GAZEBENCH_DATA"
+ENV_ROOT = DATA_ENV
 #: how many skipped samples are named in ``EyeData.info["skipped_examples"]``
 MAX_EXAMPLES = 5
 
@@ -37,22 +38,9 @@ class BadSample(ValueError):
 def resolve_root(name: str, root: str | Path | None, layout: str) -> Path:
     """The dataset's folder: ``root``, else ``$GAZEBENCH_DATA/<name>``; one clear line when missing.
 
-    Args:
-        name: the registered dataset name (the folder under ``$GAZEBENCH_DATA``).
-        root: what the user passed (``--train-root``/``--test-root``/``--root``).
-        layout: a one-line description of the expected layout, repeated in the error.
+    The public :func:`gazebench.io.dataset_root` (third-party datasets call that one).
     """
-    if root is None:
-        base = os.environ.get(ENV_ROOT)
-        if not base:
-            raise FileNotFoundError(
-                f"dataset {name!r}: no root given; pass --train-root/--test-root (or --root) or set "
-                f"{ENV_ROOT} so that ${ENV_ROOT}/{name} holds {layout}")
-        root = Path(base) / name
-    root = Path(root).expanduser()
-    if not root.exists():
-        raise FileNotFoundError(f"dataset {name!r}: root {root} does not exist; expected {layout}")
-    return root
+    return dataset_root(name, root, layout)
 
 
 def check_split(name: str, split: str, splits: Sequence[str]) -> None:
@@ -243,6 +231,28 @@ def order(n: int, limit: int | None, seed: int) -> list[int]:
     return [int(i) for i in np.random.default_rng(seed).permutation(n)]
 
 
+def describe_record(rec: Any) -> str:
+    """A record as an error names it: its file(s), and which sample in the file when it says."""
+    if dataclasses.is_dataclass(rec) and not isinstance(rec, type):
+        values = {f.name: getattr(rec, f.name) for f in dataclasses.fields(rec)}
+        paths = [str(v) for v in values.values() if isinstance(v, Path)]
+        where = [f"{k} {v}" for k, v in values.items() if k in ("name", "index", "frame", "side") and v is not None]
+        if paths:
+            return paths[0] + (f" ({', '.join(where)})" if where else "")
+    return str(rec)
+
+
+def check_row(row: dict[str, Any], rec: Any) -> dict[str, Any]:
+    """Return ``row`` (what a reader returned) or raise :class:`BadSample` naming the record's
+    file and the label that is NaN or infinite (or a zero gaze, or a mask label above 3)."""
+    for name in ("gaze", "head_pose", "pupil", "mask"):
+        value = row.get(name)
+        if value is not None and bad_label_rows(name, np.asarray(value)[None]):
+            shown = "" if name == "mask" else f" ({np.asarray(value).tolist()})"
+            raise BadSample(f"{describe_record(rec)}: label '{name}' is {label_problem(name)}{shown}")
+    return row
+
+
 def select(records: Sequence[Any], limit: int | None, seed: int, *, skip_bad: bool,
            read: Reader | None = None, accept: Callable[[Any], bool] | None = None,
            name: str = "dataset") -> Selection:
@@ -269,7 +279,7 @@ def select(records: Sequence[Any], limit: int | None, seed: int, *, skip_bad: bo
                     sel.filtered = (sel.filtered or 0) + 1
                     continue
                 if skip_bad and read is not None:
-                    read(records[i])
+                    check_row(read(records[i]), records[i])
             except BadSample as exc:
                 if not skip_bad:
                     raise
@@ -296,7 +306,8 @@ class LazyEyeData(EyeData):
 
     ``read`` returns a dict with ``image`` (uint8 (C, H, W) at the final size) and any of
     ``gaze`` (3,), ``head_pose`` (2,), ``mask`` (H, W), ``pupil`` (2,) pixel-centre coords,
-    ``subject`` (int).
+    ``subject`` (int). Every row is checked (:func:`check_row`): a NaN or infinite label is a
+    :class:`BadSample` naming the record's file and the label.
     """
 
     def __init__(self, records: Sequence[Any], read: Reader, info: dict[str, Any]) -> None:
@@ -324,7 +335,7 @@ class LazyEyeData(EyeData):
         idx = [self._check(int(i)) for i in indices]
         if not idx:
             raise ValueError("cannot make a batch of no samples")
-        rows = [self.read(self.records[i]) for i in idx]
+        rows = [check_row(self.read(self.records[i]), self.records[i]) for i in idx]
         return EyeBatch(
             images=torch.from_numpy(np.stack([r["image"] for r in rows])),
             gaze=_tensor([r.get("gaze") for r in rows], torch.float32),

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from gazebench.api import Dataset
-from gazebench.types import EyeBatch, TensorEyeData, resize_batch
+from gazebench.types import EyeBatch, TensorEyeData, bad_label_rows, label_problem, resize_batch
 
 from ._common import MAX_EXAMPLES, check_size, order, resolve_root
 
@@ -115,7 +115,8 @@ class NpzDataset(Dataset):
     def __init__(self, skip_bad: bool = False) -> None:
         """
         Args:
-            skip_bad: drop (and count) samples whose gaze is NaN or zero-length instead of stopping.
+            skip_bad: drop (and count) samples whose gaze is NaN or zero-length, or whose head pose
+                or pupil centre is NaN or infinite, instead of stopping.
         """
         self.skip_bad = skip_bad
 
@@ -131,16 +132,17 @@ class NpzDataset(Dataset):
             raise ValueError(f"{path}: 'images' holds no samples")
         keep = np.ones(n, dtype=bool)
         examples: list[str] = []
-        if "gaze" in arrays:
-            norms = np.linalg.norm(arrays["gaze"].astype(np.float64), axis=1)
-            bad = ~np.isfinite(norms) | (norms < 1e-9)
-            if bad.any():
-                rows = np.flatnonzero(bad)
+        for key in ("gaze", "head_pose", "pupil"):  # every label array, not gaze alone
+            if key not in arrays:
+                continue
+            rows = np.array(bad_label_rows(key, arrays[key]), dtype=np.int64)
+            if rows.size:
+                problem = "NaN or zero-length" if key == "gaze" else label_problem(key)
                 if not self.skip_bad:
-                    raise ValueError(f"{path}: gaze row(s) {rows[:5].tolist()} are NaN or zero-length "
+                    raise ValueError(f"{path}: {key} row(s) {rows[:5].tolist()} are {problem} "
                                      f"(set {name}.skip_bad=true to drop them)")
-                keep &= ~bad
-                examples = [f"{path}: gaze row {r} is NaN or zero-length" for r in rows[:MAX_EXAMPLES]]
+                keep[rows] = False
+                examples += [f"{path}: {key} row {r} is {problem}" for r in rows[:MAX_EXAMPLES - len(examples)]]
         idx = np.flatnonzero(keep)
         visit = order(len(idx), limit, seed)
         want = len(idx) if limit is None else min(int(limit), len(idx))

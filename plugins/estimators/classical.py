@@ -4,15 +4,19 @@ Both regress (pitch, yaw) in radians (:mod:`gazebench.geometry`) from a feature 
 :mod:`.features`, with the head pose's (pitch, yaw) appended when the training set has one, and
 turn the prediction back into a unit gaze vector.
 
-Checkpoints: ``save(path)`` writes a ``weights_only`` torch checkpoint at ``path`` (parameters and
-every tensor-shaped state), and for the two scikit-learn models the fitted model is written with
-joblib (a pickle) beside it at ``<path>.joblib``; the checkpoint records that file's SHA-256 and
-``load`` refuses a file whose hash differs before unpickling it.
+Checkpoints: ``save(path)`` writes one ``weights_only`` torch checkpoint at ``path`` (parameters
+and every tensor-shaped state). The two scikit-learn models go inside it too, as the bytes of a
+``skops.io`` file (a uint8 tensor), never as a pickle: ``load`` first checks that every object the
+file names is one of the few scikit-learn, NumPy and builtin types this estimator writes
+(:data:`SKLEARN_TYPES`), then lets skops rebuild the model with exactly that trusted list. Nothing
+outside the checkpoint is read, so no path stored in a file is ever followed.
 """
 
 from __future__ import annotations
 
-import hashlib
+import io
+import json
+import zipfile
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,21 +25,95 @@ import torch
 
 from gazebench.api import Estimator
 from gazebench.geometry import pitchyaw_to_vector, vector_to_pitchyaw
-from gazebench.io import atomic_path, load_state, save_state
+from gazebench.io import load_state, save_state
 from gazebench.types import EyeBatch
 
 from .features import check_feature, extract, head_pose_matrix, resolve_seed
 
-FORMAT = "gazebench-estimators/1"
+#: /2: the scikit-learn model is skops bytes inside the checkpoint (/1 was a joblib pickle beside it)
+FORMAT = "gazebench-estimators/2"
+
+#: skops node loaders that only rebuild data and trusted classes; any other (functions, methods,
+#: operator.*, __reduce__-style constructors) is refused before skops sees the file
+_SAFE_LOADERS = frozenset({"DictNode", "ListNode", "TupleNode", "JsonNode", "NdArrayNode",
+                           "ObjectNode", "TreeNode", "TypeNode"})
+_SAFE_BASIC_TYPES = frozenset({
+    "builtins.dict", "builtins.list", "builtins.tuple", "builtins.str", "builtins.int",
+    "builtins.float", "builtins.bool", "builtins.NoneType", "numpy.ndarray", "numpy.float64",
+    "numpy.float32", "numpy.int64", "numpy.int32", "numpy.intp", "numpy.bool_", "numpy.bool"})
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def _type_name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def sidecar(path: str | Path) -> Path:
-    """Where the scikit-learn model of checkpoint ``path`` lives."""
-    return Path(str(path) + ".joblib")
+def sklearn_types() -> frozenset[str]:
+    """Every type an ``svr``/``rf`` checkpoint may name: their scikit-learn classes (named from the
+    classes themselves, so a module move inside scikit-learn does not break loading) and plain data."""
+    from sklearn.decomposition import PCA
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.multioutput import MultiOutputRegressor
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVR
+    from sklearn.tree import DecisionTreeRegressor
+    from sklearn.tree._tree import Tree
+
+    classes = (PCA, RandomForestRegressor, MultiOutputRegressor, Pipeline, StandardScaler, SVR,
+               DecisionTreeRegressor, Tree)
+    return _SAFE_BASIC_TYPES | {_type_name(c) for c in classes}
+
+
+def _named_types(schema: Any, found: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """(loader, "module.Class") of every node of a skops schema."""
+    if isinstance(schema, dict):
+        if "__class__" in schema or "__loader__" in schema:
+            found.add((str(schema.get("__loader__")),
+                       f"{schema.get('__module__')}.{schema.get('__class__')}"))
+        for value in schema.values():
+            _named_types(value, found)
+    elif isinstance(schema, list):
+        for value in schema:
+            _named_types(value, found)
+    return found
+
+
+def dump_sklearn(model: Any) -> torch.Tensor:
+    """A fitted scikit-learn model as the bytes of a skops file, in a uint8 tensor."""
+    import skops.io
+
+    return torch.frombuffer(bytearray(skops.io.dumps(model)), dtype=torch.uint8).clone()
+
+
+def load_sklearn(data: Any, where: str) -> Any:
+    """Rebuild the model :func:`dump_sklearn` wrote; anything else is a one-line ``ValueError``.
+
+    The schema is read as JSON first and every node must be a safe loader of a type in
+    :func:`sklearn_types`; only then does skops load it, with that same list as ``trusted``.
+    """
+    import skops.io
+
+    if not isinstance(data, torch.Tensor) or data.dtype != torch.uint8 or data.ndim != 1:
+        raise ValueError(f"{where}: the scikit-learn model is not stored as skops bytes; "
+                         "delete the checkpoint to have it rebuilt")
+    raw = data.numpy().tobytes()
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as z:
+            schema = json.loads(z.read("schema.json"))
+    except Exception as exc:
+        raise ValueError(f"{where}: the scikit-learn model is not a readable skops file "
+                         f"({type(exc).__name__}: {exc}); delete the checkpoint to have it rebuilt") from None
+    trusted = sklearn_types()
+    bad = sorted({t for loader, t in _named_types(schema, set())
+                  if loader not in _SAFE_LOADERS or t not in trusted})
+    if bad:
+        raise ValueError(f"{where}: refusing to load a scikit-learn model naming untrusted type(s) "
+                         f"{', '.join(bad[:5])}; delete the checkpoint to have it rebuilt")
+    try:
+        return skops.io.loads(raw, trusted=sorted(trusted))
+    except Exception as exc:
+        raise ValueError(f"{where}: the scikit-learn model could not be loaded ({type(exc).__name__}: "
+                         f"{exc}); delete the checkpoint to have it rebuilt") from None
 
 
 class FeatureEstimator(Estimator):
@@ -43,7 +121,7 @@ class FeatureEstimator(Estimator):
 
     Subclasses implement :meth:`_fit` / :meth:`_predict` on design matrices, and list the
     tensor state they learn in :attr:`_state_keys` (saved in the checkpoint) and whether they
-    keep a scikit-learn model in ``model_`` (saved beside it with joblib).
+    keep a scikit-learn model in ``model_`` (saved in the checkpoint as skops bytes).
     """
 
     _state_keys: ClassVar[tuple[str, ...]] = ()
@@ -102,32 +180,22 @@ class FeatureEstimator(Estimator):
             "state": {k: torch.as_tensor(np.asarray(getattr(self, k))) for k in self._state_keys},
         }
         if self._sklearn:
-            import joblib
-
-            side = sidecar(path)
-            with atomic_path(side) as tmp:
-                joblib.dump(self.model_, tmp)
-            state["sklearn_file"] = side.name
-            state["sklearn_sha256"] = _sha256(side)
+            state["sklearn_skops"] = dump_sklearn(self.model_)
         save_state(path, state)
 
     def load(self, path: str | Path) -> "FeatureEstimator":
         state = load_state(path)
         if not isinstance(state, dict) or state.get("format") != FORMAT or state.get("class") != type(self).__qualname__:
-            raise ValueError(f"checkpoint {path} was not written by {type(self).__qualname__}.save()")
+            found = state.get("format") if isinstance(state, dict) else None
+            raise ValueError(f"checkpoint {path} was not written by {type(self).__qualname__}.save() of this "
+                             f"version (format {found!r}, expected {FORMAT!r}); delete it to have it rebuilt")
+        # the model first: a refused one leaves this estimator as it was
+        if self._sklearn:
+            self.model_ = load_sklearn(state.get("sklearn_skops"), f"checkpoint {path}")
         self.uses_head_pose_ = bool(state["uses_head_pose"])
         self.seed_ = int(state["seed"])
         for key, value in state["state"].items():
             setattr(self, key, value.numpy())
-        if self._sklearn:
-            import joblib
-
-            side = Path(path).parent / state["sklearn_file"]
-            if not side.is_file():
-                raise FileNotFoundError(f"checkpoint {path} needs its scikit-learn model {side}, which is missing")
-            if _sha256(side) != state["sklearn_sha256"]:
-                raise ValueError(f"{side} does not match the hash recorded in {path}; refusing to unpickle it")
-            self.model_ = joblib.load(side)
         return self
 
 
