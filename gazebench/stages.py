@@ -105,13 +105,22 @@ def plan_run(cfg: "RunConfig", pm: PluginManager) -> tuple[Plan, Context, "RunCo
     for kind, names in (("estimator", estimators), ("purifier", purifiers), ("segmenter", segs),
                         ("dataset", trains + [test] + ([cfg.content] if cfg.content else []))):
         for n in names:
-            pm.spec(kind, n)  # fail before any work on an unknown name
+            pm.check_params(kind, n, cfg.params.get(n, {}))  # unknown names, bad -o values: before any work
+    check_param_names(pm, cfg.params)
     check_outputs(cfg)
     ctx = Context(cfg, pm, stderr_log, resolve_device(cfg.device), Cache(cfg.cache_dir, enabled=cfg.cache))
     built = {n: build(pm, "purifier", n, ctx.params(n), ctx.device) for n in purifiers}
     # the test, its oracle and one purified copy per purifier stay in memory together
     ctx.budget.reserve((cfg.n_test or 0) * (len(built) + 1), cfg.size, "the purified test sets")
     return Plan(trains, test, estimators, built), ctx, cfg
+
+
+def check_param_names(pm: PluginManager, params: dict[str, dict[str, Any]]) -> None:
+    """Every ``-o NAME.PARAM`` names a registered component (a typo is an error, not ignored)."""
+    for name in params:
+        if not any(name in pm.registry(kind) for kind in ("dataset", "segmenter", "purifier", "estimator")):
+            raise RunError(f"-o {name}.{next(iter(params[name]), 'PARAM')}=...: no component is named {name!r} "
+                           "(see `gazebench plugins`)")
 
 
 def check_outputs(cfg: "RunConfig") -> None:

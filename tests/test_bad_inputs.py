@@ -215,3 +215,13 @@ def test_purify_out_is_a_file(extra_components, tmp_path):
     (tmp_path / "o").write_text("x")
     res = CliRunner().invoke(purify, ["-p", "identity", "-d", "toy-wild", "--style", "toy", "--out", str(tmp_path / "o")])
     assert res.exit_code == 1 and "--out" in res.output and "is a file" in res.output, res.output
+
+
+@pytest.mark.parametrize("opt, needle", [
+    ("toy.n_train=abc", "expects an int"),
+    ("mean.nope=1", "has no parameter 'nope'"),
+    ("meen.k=5", "no component is named 'meen'"),
+])
+def test_bad_o_values_fail_before_any_work(runner, tmp_path, opt, needle):
+    res = runner.invoke(cli, ["run", *TOY, "-o", opt, "--out", str(tmp_path / "r.json")])
+    _one_line_error(res, needle)
