@@ -33,6 +33,9 @@ class Component:
     #: where a command needs a component of this kind and none was named, the registered one with
     #: the highest positive rank is used (``gazebench.defaults``); 0: never a default
     default_rank: ClassVar[int] = 0
+    #: inclusive numeric bounds of constructor parameters, ``{name: (low, high)}`` (``None``: open),
+    #: checked with the ``-o`` values before any work (``gazebench.params``)
+    param_ranges: ClassVar[dict[str, tuple[float | None, float | None]]] = {}
 
     def get_params(self) -> dict[str, Any]:
         """Constructor parameters and their current values (scikit-learn's ``get_params``)."""

@@ -5,7 +5,9 @@ Before a component is built, each parameter must be one its constructor takes (u
 ``str``, ``None``, unions of them (``int | None``), ``Literal[...]``, and sequences
 (``list[int]``, ``Sequence[int]``, ``tuple[int, int]``). A value that does not fit is a one-line
 :class:`gazebench.plugins.ComponentParameterError` naming the option, the type expected and an
-example, before any data is read. Annotations this module does not understand (a class, a
+example, before any data is read. A component may also declare ``param_ranges`` (a class
+attribute ``{param: (low, high)}``, ``None`` for an open end) for numbers its annotation allows but
+its method does not (``iterations=-5``). Annotations this module does not understand (a class, a
 ``Callable``, a name it cannot resolve) are not checked: the component checks those itself.
 """
 
@@ -162,3 +164,10 @@ def check_params(factory: Any, params: dict[str, Any], *, kind: str, name: str) 
         fix = f", e.g. -o {name}.{key}={example}" if example is not None else ""
         raise ComponentParameterError(
             f"-o {name}.{key}={given}: {kind} {name!r} expects {describe(tp)}{fix}")
+    for key, (low, high) in (getattr(factory, "param_ranges", None) or {}).items():
+        value = params.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"at least {low}" if high is None else f"at most {high}" if low is None else f"in [{low}, {high}]"
+            raise ComponentParameterError(f"-o {name}.{key}={json.dumps(value)}: {kind} {name!r} takes {key} {bounds}")

@@ -7,7 +7,7 @@ step is a function in :mod:`gazebench.stages`; :func:`run` is the whole flow on 
 from __future__ import annotations
 
 import shlex
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 

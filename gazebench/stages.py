@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable
 
 from gazebench.cache import Cache, code_digest, default_cache_dir, fingerprint_batch
-from gazebench.checks import CheckError, MemoryBudget, check_output_dir, check_output_file
+from gazebench.checks import MemoryBudget, check_output_dir, check_output_file
 from gazebench.defaults import default_component, default_data
 from gazebench.device import resolve_device, seed_everything
 from gazebench.io import load_state, save_state

@@ -40,6 +40,8 @@ class _ToyData(EyeData):
 class ToyEyes(Dataset):
     """Tiny generated eyes (flat discs), clean style: for tests and smoke runs."""
 
+    param_ranges = {"n_train": (0, None), "n_test": (0, None), "n_unlabelled": (0, None)}
+
     has_masks = True
     gray = True
     wild = False

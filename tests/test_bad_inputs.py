@@ -5,7 +5,6 @@ import json
 import os
 
 import pytest
-import torch
 from click.testing import CliRunner
 
 from gazebench.api import Dataset, Purifier
@@ -225,3 +224,23 @@ def test_purify_out_is_a_file(extra_components, tmp_path):
 def test_bad_o_values_fail_before_any_work(runner, tmp_path, opt, needle):
     res = runner.invoke(cli, ["run", *TOY, "-o", opt, "--out", str(tmp_path / "r.json")])
     _one_line_error(res, needle)
+
+
+def test_param_ranges_refuse_impossible_numbers_before_any_work(pm):
+    from gazebench.params import check_params
+    from gazebench.plugins import ComponentParameterError
+
+    class Iterates(Purifier):
+        param_ranges = {"iterations": (1, None), "mix": (0.0, 1.0)}
+
+        def __init__(self, iterations: int = 10, mix: float = 0.5) -> None:
+            self.iterations, self.mix = iterations, mix
+
+        def purify(self, batch):
+            return batch.images.clone()
+
+    check_params(Iterates, {"iterations": 1, "mix": 1.0}, kind="purifier", name="it")
+    with pytest.raises(ComponentParameterError, match=r"-o it.iterations=-5: purifier 'it' takes iterations at least 1"):
+        check_params(Iterates, {"iterations": -5}, kind="purifier", name="it")
+    with pytest.raises(ComponentParameterError, match=r"takes mix in \[0.0, 1.0\]"):
+        check_params(Iterates, {"mix": 1.5}, kind="purifier", name="it")

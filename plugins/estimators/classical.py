@@ -223,6 +223,8 @@ class SVREstimator(FeatureEstimator):
         seed: seed for PCA's solver (``None``: from torch's global generator).
     """
 
+    param_ranges = {"C": (0.0, None), "epsilon": (0.0, None), "pca": (1, None)}
+
     _sklearn = True
     test_params: ClassVar[dict[str, Any]] = {}
 
@@ -261,6 +263,8 @@ class RandomForestEstimator(FeatureEstimator):
         head_pose: append the head pose (pitch, yaw) when the training set has it.
         seed: the forest's ``random_state`` (``None``: from torch's global generator).
     """
+
+    param_ranges = {"n_estimators": (1, None), "min_samples_leaf": (1, None)}
 
     _sklearn = True
     test_params: ClassVar[dict[str, Any]] = {"n_estimators": 5}

@@ -51,6 +51,8 @@ class CascadedKNNEstimator(FeatureEstimator):
         seed: unused (k-NN is deterministic); kept so every estimator takes one.
     """
 
+    param_ranges = {"k": (1, None), "n_pose": (1, None), "n_pupil": (1, None)}
+
     _state_keys: ClassVar[tuple[str, ...]] = ("features_", "mean_", "scale_", "gaze_", "pose_dir_", "pupil_")
     _append_head_pose = False
     test_params: ClassVar[dict[str, Any]] = {"k": 3, "n_pose": 24, "n_pupil": 8}

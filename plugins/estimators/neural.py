@@ -79,6 +79,9 @@ class TorchEstimator(Estimator):
     :meth:`_build`, which returns a fresh network taking ``(x, pose)``.
     """
 
+    param_ranges = {"epochs": (1, None), "batch_size": (1, None), "lr": (0.0, None), "val_fraction": (0.0, 0.9),
+                    "patience": (0, None), "augment": (0.0, None)}
+
     def _build(self, fresh: bool = True) -> nn.Module:  # pragma: no cover - abstract
         """A new network; ``fresh`` is false when a checkpoint's weights will replace its own."""
         raise NotImplementedError
