@@ -158,6 +158,11 @@ class Purifier(Component, abc.ABC):
         """Learn to purify ``content`` images into the style of ``style`` images; returns ``self``."""
         return self
 
+    def objective_curve(self) -> list[list[float]] | None:
+        """The last fit's objective as ``[iteration, value]`` pairs (a few hundred at most), kept in
+        the run record's purifier stats for the report's plots; ``None``: nothing recorded."""
+        return None
+
     @abc.abstractmethod
     def purify(self, batch: "EyeBatch") -> "torch.Tensor":
         """Purified images: uint8, the same shape as ``batch.images`` (any H x W, 1 or 3 channels)."""
@@ -185,6 +190,9 @@ class Estimator(Component, abc.ABC):
 
     input_size: ClassVar[tuple[int, int]] = (36, 60)
     gray: ClassVar[bool] = True
+    #: a constant prediction that ignores the image (the floor any estimator must beat): records
+    #: say so, tables mark it and plots leave its panel out unless asked
+    floor: ClassVar[bool] = False
 
     def prepare(self, batch: "EyeBatch") -> "EyeBatch":
         """The batch at :attr:`input_size`, gray when :attr:`gray`."""
@@ -219,7 +227,7 @@ def missing_methods(kind: str, obj: Any) -> list[str]:
     """Names of interface methods that ``obj`` lacks or leaves abstract (duck typing allowed)."""
     base = INTERFACES[kind]
     required = [n for n, v in vars(base).items() if callable(v) and not n.startswith("_")
-                and n not in ("get_params", "describe", "prepare", "paired_params")]
+                and n not in ("get_params", "describe", "prepare", "paired_params", "objective_curve")]
     missing = []
     for n in required:
         attr = getattr(obj, n, None)

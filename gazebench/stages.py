@@ -324,6 +324,7 @@ def purify_test(ctx: Context, probe: Any, style_name: str, inputs: PurifierInput
     if purifier.needs_fit:
         stats.update(fit_or_load(ctx, "purifier", purifier, fit_key, lambda: purifier.fit(inputs.content, inputs.style),
                                  f"(style {style_name})"))
+        stats["objective_curve"] = getattr(purifier, "objective_curve", lambda: None)()  # report plots
     test = inputs.test
     out_path = ctx.cache.path("purified", name, ctx.cache.key(fit_key, fingerprint_batch(test)), ".pt")
     if ctx.cache.hit(out_path):
@@ -402,7 +403,8 @@ def fit_estimator(ctx: Context, name: str, train: "EyeBatch", train_name: str) -
     """Build, then fit (or load) estimator ``name`` on ``train``."""
     seed_everything(ctx.cfg.seed)
     est = build(ctx.pm, "estimator", name, ctx.params(name), ctx.device)
-    stats: dict[str, Any] = {"estimator": name, "train": train_name, "component": est.describe()}
+    stats: dict[str, Any] = {"estimator": name, "train": train_name, "component": est.describe(),
+                             "floor": bool(getattr(est, "floor", False))}
     key = ctx.cache.key("estimator", stats["component"], code_digest(est), fingerprint_batch(train),
                         ctx.cfg.seed, ctx.device)
     stats.update(fit_or_load(ctx, "estimator", est, key, lambda: est.fit(train),
@@ -431,6 +433,7 @@ def score(ctx: Context, est: Any, est_stats: dict[str, Any], data: TestData,
         raw = errors(est, test, test.gaze)
     est_stats["predict_seconds_per_image"] = st["seconds"] / len(test)
     orc = errors(est, data.oracle, test.gaze) if data.oracle is not None else None
+    est_stats["oracle_curve"] = orc["curve"] if orc else None  # per estimator, not per row: plots read it
     rows = []
     for pname, batch in purified.items():
         pur = errors(est, batch, test.gaze)

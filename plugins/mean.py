@@ -16,6 +16,7 @@ class MeanEstimator(Estimator):
     """Predicts the training set's mean gaze vector, renormalised to unit length."""
 
     default_rank = 1  # `gazebench run` without --estimator: the floor any estimator must beat
+    floor = True
 
     def __init__(self) -> None:
         pass

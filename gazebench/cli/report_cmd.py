@@ -1,4 +1,4 @@
-"""``gazebench report``: render a record as Markdown, CSV or LaTeX."""
+"""``gazebench report``: render records as the paper's tables (Markdown, CSV, LaTeX) or one HTML page."""
 
 from __future__ import annotations
 
@@ -48,30 +48,81 @@ def read_record(path: str | Path, schemas: tuple[str, ...] = KNOWN_SCHEMAS, *,
     return rec
 
 
+def render_records(recs: list[tuple[str, dict[str, Any]]], fmt: str, layout: str) -> str:
+    """The text ``report`` writes for ``(name, record)`` pairs in format ``fmt`` and ``layout``
+    (``paper``: Table 2 / Table 1 pivots, :mod:`gazebench.layouts`; ``long``: one line per row)."""
+    from gazebench import layouts as lay
+    from gazebench.results import caption
+
+    if fmt == "html":
+        from gazebench.htmlreport import render
+
+        return render(recs)
+    several = len(recs) > 1
+    if layout == "long":
+        if fmt == "csv" or not several:
+            return "".join(FORMATS[fmt](r) for _, r in recs)
+        sep = "% {}\n" if fmt == "latex" else "## {}\n\n"
+        return "\n".join(sep.format(n) + FORMATS[fmt](r) for n, r in recs)
+    if fmt == "csv":
+        return lay.to_csv([lay.layouts(r)[0] for _, r in recs], [n for n, _ in recs] if several else ())
+    render_one = lay.to_markdown if fmt == "md" else lay.to_latex
+    parts = []
+    for n, r in recs:
+        text = render_one(lay.layouts(r), caption(r))
+        parts.append((f"## {n}\n\n" if fmt == "md" else f"% {n}\n") + text if several else text)
+    comp = lay.comparison(recs)
+    if comp:
+        parts.insert(0, (f"## comparison\n\n" if fmt == "md" else "% comparison\n") + render_one(comp))
+    return "\n".join(parts)
+
+
 @click.command("report")
-@click.argument("record", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="md", show_default=True,
-              help="md: a Markdown table; csv: full-precision values; latex: a booktabs table.")
+@click.argument("records", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="RECORD...")
+@click.option("--format", "fmt", type=click.Choice(["md", "csv", "latex", "html"]), default="md", show_default=True,
+              help="md: Markdown tables; csv: full-precision values; latex: booktabs tables; html: one "
+                   "self-contained page (tables, curves, speed bars, sample grid, environment).")
+@click.option("--layout", type=click.Choice(["paper", "long"]), default="paper", show_default=True,
+              help="paper: the paper's tables (estimator x purifier; method x resolution); long: one line "
+                   "per record row, every column.")
+@click.option("--json", "as_json", is_flag=True, help="Print the tables as JSON (shown text and raw values).")
 @click.option("--out", "out", type=click.Path(path_type=Path), default=None,
               help="Write to this file (atomically) instead of standard output.")
-def report(record: Path, fmt: str, out: Path | None) -> None:
-    """Render the result record RECORD (JSON from `gazebench run`) as a table.
+def report(records: tuple[Path, ...], fmt: str, layout: str, as_json: bool, out: Path | None) -> None:
+    """Render the result records RECORD... (JSON from `gazebench run` / `gazebench speed`).
+
+    Several records: one section each, and a comparison table per kind of record.
 
     \b
     Examples:
-      gazebench report results/runs/run-20261124T070000+0000.json
+      gazebench report results/cpu/table2.json
+      gazebench report results/cpu/table2.json results/cpu/speed.json --format html --out report.html
       gazebench report run.json --format latex --out table2.tex
-      gazebench report run.json --format csv > table2.csv
+      gazebench report run.json --format csv --layout long > rows.csv
     """
     try:
-        rec = read_record(record, command="report")
+        recs = [(str(p), read_record(p, command="report")) for p in records]
     except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    text = FORMATS[fmt](rec)
+    if as_json:
+        import json
+
+        from gazebench import layouts as lay
+
+        data = [{"record": n, "tables": [t.as_dict() for t in lay.layouts(r)]} if layout == "paper"
+                else {"record": n, "rows": r["rows"]} for n, r in recs]
+        text = json.dumps(data if len(data) > 1 else data[0], indent=2) + "\n"
+    else:
+        text = render_records(recs, fmt, layout)
     if out is None:
         click.echo(text, nl=False)
     else:
+        from gazebench.checks import CheckError, check_output_file
         from gazebench.io import write_text_atomic
 
+        try:
+            check_output_file(str(out), "--out")
+        except CheckError as exc:
+            raise click.ClickException(str(exc)) from None
         write_text_atomic(out, text)
         click.echo(f"wrote {out}", err=True)

@@ -169,6 +169,17 @@ class FeedForwardPurifier(Purifier):
                           "final_loss": history[-1] if history else None, "fingerprint": fp}
         return self
 
+    def objective_curve(self) -> list[list[float]] | None:
+        """The training objective per Adam step, thinned to at most 400 points (the last kept)."""
+        history = getattr(self, "history_", None)
+        if not history:
+            return None
+        step = max(1, -(-len(history) // 400))
+        keep = list(range(0, len(history), step))
+        if keep[-1] != len(history) - 1:
+            keep.append(len(history) - 1)
+        return [[i + 1, float(history[i])] for i in keep]
+
     def _warmup(self, net: torch.nn.Module, p: dict[str, Any], images: torch.Tensor, labels: torch.Tensor | None,
                 gen: torch.Generator, dev: torch.device) -> None:
         """Identity warm start: ``warmup`` Adam steps teaching the network to return its input
