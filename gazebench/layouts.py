@@ -462,6 +462,40 @@ def comparison(records: Sequence[tuple[str, dict[str, Any]]]) -> list[Layout]:
     return out
 
 
+def compare_layout(a: dict[str, Any], b: dict[str, Any], title: str, *, wide: bool = False) -> Layout:
+    """Two run records row by row (matched on estimator/train/test/purifier): A, B and B - A for the
+    raw and purified means; ``wide`` adds train/test, the oracle and gap closed. A column that is the
+    same for every row (e.g. one test set) goes into the title instead."""
+    key = ("estimator", "train", "test", "purifier")
+    ia = {tuple(r.get(k) for k in key): r for r in _rows(a)}
+    ib = {tuple(r.get(k) for k in key): r for r in _rows(b)}
+    keys = list(dict.fromkeys([*ia, *ib]))
+    shown = [k for k in key if wide or k in ("estimator", "purifier") or len({x[key.index(k)] for x in keys}) > 1]
+    fixed = [f"{k} {keys[0][key.index(k)]}" for k in key if k not in shown and keys]
+    values = [("raw_mean_deg", "raw"), ("purified_mean_deg", "pur.")]
+    if wide:
+        values += [("oracle_mean_deg", "oracle"), ("gap_closed", "gap")]
+    heads = list(shown)
+    for _, h in values:
+        heads += [f"{h} A", f"{h} B", f"d {h}"]
+    lines = []
+    for k in keys:
+        ra, rb = ia.get(k) or {}, ib.get(k) or {}
+        line = [Cell(str(k[key.index(c)])) for c in shown]
+        for v, _ in values:
+            va, vb = ra.get(v), rb.get(v)
+            d = vb - va if isinstance(va, (int, float)) and isinstance(vb, (int, float)) else None
+            pct = v == "gap_closed"
+            ci = (lambda r: _ci(r, v.replace("_deg", "_ci"))) if wide and not pct else (lambda r: None)
+            line += [Cell(va, ci(ra), percent=pct, digits=0 if pct else 2),
+                     Cell(vb, ci(rb), percent=pct, digits=0 if pct else 2),
+                     Cell(d, signed=True, digits=2) if not pct else
+                     Cell(None if d is None else f"{d * 100:+.0f}%")]
+        lines.append(line)
+    return Layout("compare", f"{title} (degrees; B - A)" + (f"; {', '.join(fixed)}" if fixed else ""), heads, lines,
+                  ["a row in only one record shows '-' on the other side"], len(shown))
+
+
 # -- text renderings --------------------------------------------------------------------------
 
 def _md(lay: Layout) -> str:

@@ -20,12 +20,14 @@ def cli() -> None:
     """gazebench: purify real eye images into the synthetic style, then measure gaze error.
 
     \b
-    Examples:
-      gazebench plugins                      # what is installed
-      gazebench run --purifier identity --estimator mean
-      gazebench report results/runs/run-*.json --format md
-      gazebench speed --resolutions 256,512
-      gazebench compare A.json B.json
+    Examples (tests/test_report_html.py runs each, in this order):
+      gazebench plugins                                # what is installed
+      gazebench run -p identity,reinhard -e mean,alr --out run.json
+      gazebench report run.json                        # Table 2; --format csv, latex
+      gazebench plot run.json --out plots              # cumulative error curves, PNG + SVG
+      gazebench speed -p reinhard --resolutions 64,128 --out speed.json
+      gazebench report run.json speed.json --format html --out report.html
+      gazebench compare run.json run.json
     """
 
 

@@ -36,37 +36,32 @@ def compare_rows(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
 @click.command("compare")
 @click.argument("a", type=click.Path(path_type=Path))
 @click.argument("b", type=click.Path(path_type=Path))
-def compare(a: Path, b: Path) -> None:
+@click.option("--wide", is_flag=True, help="Every column (train, test, oracle, gap closed, intervals), unfitted.")
+@click.option("--json", "as_json", is_flag=True, help="Print the matched rows as JSON: [A, B, B - A] per value.")
+def compare(a: Path, b: Path, wide: bool, as_json: bool) -> None:
     """Show the differences between two `gazebench run` records A and B, per row (B - A).
 
     Rows are matched on estimator, train, test and purifier; a row in only one record is shown
-    with '-' on the other side.
+    with '-' on the other side. The table fits the screen ($COLUMNS); numbers are never cut.
 
     \b
     Examples:
       gazebench compare results/cpu/table2.json results/runs/run-20261124T090000+0000.json
+      gazebench compare A.json B.json --wide
     """
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
     try:
         ra, rb = (read_record(p, (SCHEMA_RUN,), command="compare") for p in (a, b))
     except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+    if as_json:
+        import json
 
-    def fmt(x: Any, signed: bool = False) -> str:
-        return "-" if x is None else (f"{x:+.2f}" if signed else f"{x:.2f}")
+        click.echo(json.dumps({"a": str(a), "b": str(b), "rows": compare_rows(ra, rb)}, indent=2))
+        return
+    from gazebench.cli.screen import echo_layouts
+    from gazebench.layouts import compare_layout
 
-    t = Table(title=f"A = {a.name}, B = {b.name} (degrees; B - A)", box=box.SIMPLE_HEAD, pad_edge=False)
-    for h in ("estimator", "purifier", "test", "raw A", "raw B", "d raw", "pur. A", "pur. B", "d pur."):
-        names = ("estimator", "purifier", "test")
-        t.add_column(h, justify="left" if h in names else "right", no_wrap=h in names)
-    for r in compare_rows(ra, rb):
-        raw, pur = r["raw_mean_deg"], r["purified_mean_deg"]
-        t.add_row(str(r["estimator"]), str(r["purifier"]), str(r["test"]), fmt(raw[0]), fmt(raw[1]),
-                  fmt(raw[2], True), fmt(pur[0]), fmt(pur[1]), fmt(pur[2], True))
-    Console().print(t)
+    echo_layouts([compare_layout(ra, rb, f"A = {a.name}, B = {b.name}", wide=wide)], wide=wide)
     for label, rec in (("A", ra), ("B", rb)):
         env = rec.get("environment", {})
         click.echo(f"{label}: {rec.get('command') or '-'} [seed {rec.get('seed')}, {env.get('device')}, "

@@ -39,6 +39,8 @@ __all__ = ["run", "parse_sets", "parse_size", "split_names"]  # the parsers live
 @set_option()
 @click.option("--out", default=None, help="Record path (default results/runs/run-<UTC time>.json).")
 @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON instead of a table.")
+@click.option("--wide", is_flag=True, help="One line per row with every column (medians, pupil shift), unfitted, "
+                                           "instead of the paper's tables fitted to the screen.")
 @click.option("--plots", default=None, metavar="DIR",
               help="Write cumulative_error.png (Fig. 7) and samples.png (raw | purified | oracle) to DIR.")
 @click.option("--pupil-segmenter", default="auto", show_default=True,
@@ -50,7 +52,7 @@ def run(estimators: tuple[str, ...], purifiers: tuple[str, ...], train: str | No
         train_root: str | None, test_root: str | None, content: str | None, content_root: str | None,
         masks: str, size: tuple[int, int], n_train: int, n_test: int, n_unlabelled: int, seed: int, device: str,
         sets: dict[str, dict],
-        out: str | None, as_json: bool, plots: str | None, pupil_segmenter: str, no_cache: bool,
+        out: str | None, as_json: bool, wide: bool, plots: str | None, pupil_segmenter: str, no_cache: bool,
         cache_dir: str | None) -> None:
     """Train estimators on synthetic eyes; test them on real-style eyes, raw and purified.
 
@@ -88,12 +90,21 @@ def run(estimators: tuple[str, ...], purifiers: tuple[str, ...], train: str | No
     if as_json:
         click.echo(json.dumps(record, indent=2))
         return
-    print_run_table(record, Console())
+    if wide:
+        print_run_table(record, Console(width=max(Console().width, 200)), wide=True)
+    else:
+        from gazebench.cli.screen import echo_caption, echo_layouts
+        from gazebench.layouts import table2
+        from gazebench.results import caption
+
+        echo_layouts(table2(record))
+        echo_caption(caption(record))
     err.print(f"record written to {record['path']}")
 
 
-def print_run_table(record: dict[str, Any], console: Any) -> None:
-    """The run's rows on screen, fitting 80 columns; train/test go in the title."""
+def print_run_table(record: dict[str, Any], console: Any, wide: bool = False) -> None:
+    """The run's rows on screen, one line each; train/test go in the title. Short headers fitting
+    80 columns, or with ``wide`` every column of the record's table."""
     from rich import box
     from rich.table import Table
 
@@ -103,7 +114,12 @@ def print_run_table(record: dict[str, Any], console: Any) -> None:
     trains = list(dict.fromkeys(r["train"] for r in record["rows"]))
     t = Table(title=f"angular error (deg), train {', '.join(trains)} -> test {cfg['test']}",
               caption=caption(record), box=box.SIMPLE_HEAD, pad_edge=False)
-    cols = run_screen_columns(several_trains=len(trains) > 1)
+    if wide:
+        from gazebench.results import RUN_COLUMNS
+
+        cols = [(k, h, f) for k, h, f in RUN_COLUMNS if k not in ("test",)]
+    else:
+        cols = run_screen_columns(several_trains=len(trains) > 1)
     n_names = sum(1 for _, _, f in cols if f == "s")
     for i, (_, head, _) in enumerate(cols):
         t.add_column(head, justify="left" if i < n_names else "right", no_wrap=i < n_names)

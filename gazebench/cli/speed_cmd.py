@@ -48,10 +48,12 @@ def _ints(text: str, minimum: int = 8, what: str = "resolutions") -> list[int]:
 @seed_option(help="Seed of the images and of every purifier.")
 @click.option("--out", default=None, help="Record path (default results/runs/speed-<UTC time>.json).")
 @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON instead of a table.")
+@click.option("--wide", is_flag=True, help="One line per purifier and size with every column (min, max, images/s, "
+                                           "speed-ups, errors), unfitted, instead of the paper's Table 1.")
 def speed(purifiers: tuple[str, ...], resolutions: str, device: str, repeats: int, warmup: int, batch: int,
           dtype: str, channels_last: bool, compile_: bool, iterations: int, timed_iterations: str,
           baselines: tuple[str, ...], dataset: str | None, sets: dict[str, dict], seed: int, out: str | None,
-          as_json: bool) -> None:
+          as_json: bool, wide: bool) -> None:
     """Time purifiers alone: seconds per image at each resolution, images/s, speed-ups.
 
     Optimisation-based purifiers (those with an `iterations` parameter, e.g. Gatys) are timed at
@@ -91,16 +93,29 @@ def speed(purifiers: tuple[str, ...], resolutions: str, device: str, repeats: in
     if as_json:
         click.echo(json.dumps(record, indent=2))
         return
-    from rich import box
-    from rich.table import Table
+    print_speed(record, wide=wide)
+    err.print(f"record written to {record['path']}")
 
+
+def print_speed(record: dict, *, wide: bool = False) -> None:
+    """A speed record on screen: Table 1 and the speed-ups fitted to the screen, or with ``wide``
+    one line per purifier and size with every column."""
+    from gazebench.cli.screen import echo_caption, echo_layouts
+    from gazebench.layouts import table1
     from gazebench.results import caption, compact, table
 
-    headers, rows = compact(*table(record))
-    t = Table(title="seconds per image", caption=caption(record), box=box.SIMPLE_HEAD, pad_edge=False)
-    for i, h in enumerate(headers):
-        t.add_column(h, justify="left" if i == 0 else "right")
-    for r in rows:
-        t.add_row(*r)
-    Console().print(t)
-    err.print(f"record written to {record['path']}")
+    if wide:
+        from rich import box
+        from rich.console import Console
+        from rich.table import Table
+
+        headers, rows = compact(*table(record))
+        t = Table(title="seconds per image", box=box.SIMPLE_HEAD, pad_edge=False)
+        for i, h in enumerate(headers):
+            t.add_column(h, justify="left" if i == 0 else "right", no_wrap=True)
+        for r in rows:
+            t.add_row(*r)
+        Console(width=max(Console().width, 240)).print(t)
+    else:
+        echo_layouts(table1(record))
+    echo_caption(caption(record), wide=wide)
