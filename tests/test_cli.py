@@ -31,7 +31,7 @@ def test_run_writes_record_and_report_renders_it(runner, tmp_path):
     # identity moves no pupil (measured inside toy-wild's own iris masks)
     assert row["pupil_shift_px"] == 0.0
     assert rec["environment"]["torch"] and any(p["name"] == "basic" for p in rec["environment"]["plugins"])
-    md = runner.invoke(cli, ["report", str(out)])
+    md = runner.invoke(cli, ["report", str(out), "--layout", "long"])
     assert md.exit_code == 0 and f"| mean | toy | toy-wild | identity | 50 | {row['raw_mean_deg']:.2f} |" in md.output
     tex = runner.invoke(cli, ["report", str(out), "--format", "latex"])
     assert "\\toprule" in tex.output

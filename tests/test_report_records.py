@@ -49,4 +49,4 @@ def test_committed_records_still_read():
     assert len(read_record(ROOT / "results" / "cpu" / "table2.json")["rows"]) > 0
     assert len(read_record(ROOT / "results" / "cpu" / "speed.json")["rows"]) > 0
     res = CliRunner().invoke(cli, ["report", str(ROOT / "results" / "cpu" / "speed.json")])
-    assert res.exit_code == 0 and "Seconds per image" in res.output
+    assert res.exit_code == 0 and "| method | 256x256 | 512x512 | 1024x1024 |" in res.output

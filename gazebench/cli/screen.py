@@ -18,6 +18,7 @@ import click
 from gazebench.layouts import Cell, Layout
 
 GAP = 2  # spaces between columns
+NAME_MIN = 12  # a name column is cut (with …) to no fewer characters before a table is split
 
 
 def screen_width() -> int:
@@ -42,10 +43,15 @@ def _without_intervals(lay: Layout) -> Layout:
     return replace(lay, rows=rows, notes=notes)
 
 
+def _cut_names(lay: Layout, w: list[int]) -> list[int]:
+    """Column widths with the name columns cut to ``NAME_MIN`` characters (never below their header)."""
+    return [min(x, max(NAME_MIN, len(lay.headers[i]))) if i < lay.n_names else x for i, x in enumerate(w)]
+
+
 def _chunks(lay: Layout, width: int) -> list[Layout]:
     """Split the number columns into tables that each fit ``width`` (at least one number each)."""
     texts = lay.texts()
-    w = _widths(lay.headers, texts)
+    w = _cut_names(lay, _widths(lay.headers, texts))
     names = list(range(lay.n_names))
     base = _total([w[i] for i in names])
     out, cur = [], []
@@ -74,6 +80,8 @@ def fit(lay: Layout, width: int) -> list[Layout]:
         lay = _without_intervals(lay)
         if _total(_widths(lay.headers, lay.texts())) <= width:
             return [lay]
+    if _total(_cut_names(lay, _widths(lay.headers, lay.texts()))) <= width:  # render cuts the names
+        return [lay]
     return _chunks(lay, width)
 
 
