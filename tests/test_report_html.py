@@ -331,3 +331,16 @@ def test_root_help_examples_all_run(tmp_path):
     assert all(s["oracle_curve"] for s in run["estimators"])
     assert (tmp_path / "report.html").stat().st_size > 20_000
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["cumulative_error.png", "cumulative_error.svg"]
+
+
+@pytest.mark.parametrize("doc", ["README.md", "results/README.md"])
+def test_readme_tables_are_what_report_prints(doc):
+    """Every `gazebench report ... --table ...` command in the doc, run from the repository root:
+    its output stands in the doc verbatim (the tables are generated, not typed)."""
+    text = (ROOT / doc).read_text()
+    commands = sorted(set(re.findall(r"gazebench report [^`\n#]*--table [^`\n#]*", text)))
+    assert commands, f"{doc} has no generated table"
+    for command in commands:
+        out = run_cli(*shlex.split(command)[1:])  # without the leading "gazebench"
+        assert out.returncode == 0, (command, out.stderr)
+        assert out.stdout.strip() in text, f"{doc}: the table under `{command.strip()}` is not what it prints"

@@ -48,9 +48,21 @@ def read_record(path: str | Path, schemas: tuple[str, ...] = KNOWN_SCHEMAS, *,
     return rec
 
 
-def render_records(recs: list[tuple[str, dict[str, Any]]], fmt: str, layout: str) -> str:
+def select(tables: list[Any], keys: tuple[str, ...], name: str) -> list[Any]:
+    """The layouts whose key is in ``keys`` (all when empty); a one-line error naming those there are."""
+    if not keys:
+        return tables
+    chosen = [t for t in tables if t.key in keys]
+    if not chosen:
+        raise click.ClickException(f"{name} has no table {', '.join(keys)}; it has {', '.join(t.key for t in tables)}")
+    return chosen
+
+
+def render_records(recs: list[tuple[str, dict[str, Any]]], fmt: str, layout: str,
+                   only: tuple[str, ...] = ()) -> str:
     """The text ``report`` writes for ``(name, record)`` pairs in format ``fmt`` and ``layout``
-    (``paper``: Table 2 / Table 1 pivots, :mod:`gazebench.layouts`; ``long``: one line per row)."""
+    (``paper``: Table 2 / Table 1 pivots, :mod:`gazebench.layouts`; ``long``: one line per row).
+    ``only``: just the paper tables with these keys, without the records' captions."""
     from gazebench import layouts as lay
     from gazebench.results import caption
 
@@ -65,13 +77,13 @@ def render_records(recs: list[tuple[str, dict[str, Any]]], fmt: str, layout: str
         sep = "% {}\n" if fmt == "latex" else "## {}\n\n"
         return "\n".join(sep.format(n) + FORMATS[fmt](r) for n, r in recs)
     if fmt == "csv":
-        return lay.to_csv([lay.layouts(r)[0] for _, r in recs], [n for n, _ in recs] if several else ())
+        return lay.to_csv([select(lay.layouts(r), only, n)[0] for n, r in recs], [n for n, _ in recs] if several else ())
     render_one = lay.to_markdown if fmt == "md" else lay.to_latex
     parts = []
     for n, r in recs:
-        text = render_one(lay.layouts(r), caption(r))
+        text = render_one(select(lay.layouts(r), only, n), "" if only else caption(r))
         parts.append((f"## {n}\n\n" if fmt == "md" else f"% {n}\n") + text if several else text)
-    comp = lay.comparison(recs)
+    comp = [] if only else lay.comparison(recs)
     if comp:
         parts.insert(0, (f"## comparison\n\n" if fmt == "md" else "% comparison\n") + render_one(comp))
     return "\n".join(parts)
@@ -85,10 +97,14 @@ def render_records(recs: list[tuple[str, dict[str, Any]]], fmt: str, layout: str
 @click.option("--layout", type=click.Choice(["paper", "long"]), default="paper", show_default=True,
               help="paper: the paper's tables (estimator x purifier; method x resolution); long: one line "
                    "per record row, every column.")
+@click.option("--table", "only", multiple=True, metavar="KEY",
+              help="Only this paper table (repeatable), without the record's caption: table2, improvement, gap, "
+                   "pupil, summary (run records); table1, speedup_NAME (speed records). For README tables.")
 @click.option("--json", "as_json", is_flag=True, help="Print the tables as JSON (shown text and raw values).")
 @click.option("--out", "out", type=click.Path(path_type=Path), default=None,
               help="Write to this file (atomically) instead of standard output.")
-def report(records: tuple[Path, ...], fmt: str, layout: str, as_json: bool, out: Path | None) -> None:
+def report(records: tuple[Path, ...], fmt: str, layout: str, only: tuple[str, ...], as_json: bool,
+           out: Path | None) -> None:
     """Render the result records RECORD... (JSON from `gazebench run` / `gazebench speed`).
 
     Several records: one section each, and a comparison table per kind of record.
@@ -99,6 +115,7 @@ def report(records: tuple[Path, ...], fmt: str, layout: str, as_json: bool, out:
       gazebench report results/cpu/table2.json results/cpu/speed.json --format html --out report.html
       gazebench report run.json --format latex --out table2.tex
       gazebench report run.json --format csv --layout long > rows.csv
+      gazebench report results/cpu/table2.json --table table2     # README's Table 2
     """
     try:
         recs = [(str(p), read_record(p, command="report")) for p in records]
@@ -109,11 +126,13 @@ def report(records: tuple[Path, ...], fmt: str, layout: str, as_json: bool, out:
 
         from gazebench import layouts as lay
 
-        data = [{"record": n, "tables": [t.as_dict() for t in lay.layouts(r)]} if layout == "paper"
+        data = [{"record": n, "tables": [t.as_dict() for t in select(lay.layouts(r), only, n)]} if layout == "paper"
                 else {"record": n, "rows": r["rows"]} for n, r in recs]
         text = json.dumps(data if len(data) > 1 else data[0], indent=2) + "\n"
     else:
-        text = render_records(recs, fmt, layout)
+        if only and (fmt == "html" or layout == "long"):
+            raise click.UsageError("--table picks paper tables in md, csv, latex or --json")
+        text = render_records(recs, fmt, layout, only)
     if out is None:
         click.echo(text, nl=False)
     else:
