@@ -172,7 +172,7 @@ def floor_estimators(record: dict[str, Any]) -> set[str]:
     return {e for e, ok in out.items() if ok}
 
 
-def _purifier_order(record: dict[str, Any], rows: Sequence[dict[str, Any]]) -> list[str]:
+def _purifier_order(rows: Sequence[dict[str, Any]]) -> list[str]:
     return list(dict.fromkeys(r.get("purifier") for r in rows))
 
 
@@ -206,7 +206,7 @@ def table2(record: dict[str, Any]) -> list[Layout]:
     if not rows:
         return [Layout("table2", "mean angular error (deg)", ["estimator"], [], ["no rows"])]
     noop, floors = noop_purifiers(record), floor_estimators(record)
-    purifiers = [p for p in _purifier_order(record, rows) if p not in noop]
+    purifiers = [p for p in _purifier_order(rows) if p not in noop]
     several_trains = len({r.get("train") for r in rows}) > 1
     with_seed = len(_seeds(rows)) > 1
     groups = _groups(rows, with_seed)
@@ -300,7 +300,7 @@ def pupil_table(record: dict[str, Any], rows: Sequence[dict[str, Any]], noop: se
         if has_err:
             out_rows.append(pre + [Cell("raw"), Cell(first(lambda r: r.get("train") == t, "pupil_err_raw_px")),
                                    Cell(None)] + ([Cell(None)] if has_std else []))
-        for p in _purifier_order(record, [r for r in rows if r.get("train") == t]):
+        for p in _purifier_order([r for r in rows if r.get("train") == t]):
             if p in noop:
                 continue
             sel = (lambda r, p=p: r.get("train") == t and r.get("purifier") == p)
@@ -466,11 +466,14 @@ def compare_layout(a: dict[str, Any], b: dict[str, Any], title: str, *, wide: bo
     """Two run records row by row (matched on estimator/train/test/purifier): A, B and B - A for the
     raw and purified means; ``wide`` adds train/test, the oracle and gap closed. A column that is the
     same for every row (e.g. one test set) goes into the title instead."""
-    key = ("estimator", "train", "test", "purifier")
+    key: tuple[str, ...] = ("estimator", "train", "test", "purifier")
+    if any(r.get("seed") is not None for r in [*_rows(a), *_rows(b)]):  # several seeds: rows per seed
+        key += ("seed",)
     ia = {tuple(r.get(k) for k in key): r for r in _rows(a)}
     ib = {tuple(r.get(k) for k in key): r for r in _rows(b)}
     keys = list(dict.fromkeys([*ia, *ib]))
-    shown = [k for k in key if wide or k in ("estimator", "purifier") or len({x[key.index(k)] for x in keys}) > 1]
+    shown = [k for k in key if k in ("estimator", "purifier") or (wide and k != "seed")
+             or len({x[key.index(k)] for x in keys}) > 1]
     fixed = [f"{k} {keys[0][key.index(k)]}" for k in key if k not in shown and keys]
     values = [("raw_mean_deg", "raw"), ("purified_mean_deg", "pur.")]
     if wide:

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import shlex
 import shutil
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest

@@ -85,7 +85,7 @@ def render_records(recs: list[tuple[str, dict[str, Any]]], fmt: str, layout: str
         parts.append((f"## {n}\n\n" if fmt == "md" else f"% {n}\n") + text if several else text)
     comp = [] if only else lay.comparison(recs)
     if comp:
-        parts.insert(0, (f"## comparison\n\n" if fmt == "md" else "% comparison\n") + render_one(comp))
+        parts.insert(0, ("## comparison\n\n" if fmt == "md" else "% comparison\n") + render_one(comp))
     return "\n".join(parts)
 
 
