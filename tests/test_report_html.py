@@ -314,6 +314,24 @@ def test_plugins_one_line_each_at_80_columns():
     assert all(any(line.split()[:2] == [r["kind"], r["name"]] for line in lines) for r in rows)
 
 
+def test_segment_eval_json():
+    out = run_cli("segment-eval", "-s", "threshold", "--train", "toy", "--test", "toy", "--n-train", "4",
+                  "--n-test", "6", "--json")
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout)
+    (row,) = res["rows"]
+    assert res["n_test"] == 6 and row["segmenter"] == "threshold" and 0 <= row["iou_pupil"] <= 1
+
+
+def test_purify_json(tmp_path):
+    out = run_cli("purify", "-p", "identity", "-d", "toy-wild", "--style", "toy", "-n", "4", "--n-style", "4",
+                  "--out", str(tmp_path / "p"), "--json")
+    assert out.returncode == 0, out.stderr
+    printed = json.loads(out.stdout)
+    assert printed == json.loads((tmp_path / "p" / "metrics.json").read_text())
+    assert printed["purifiers"]["identity"]["pupil_shift_px_mean"] == 0
+
+
 def test_root_help_examples_all_run(tmp_path):
     """Every example in `gazebench --help`, in order, in an empty folder."""
     text = run_cli("--help").stdout

@@ -24,9 +24,10 @@ def test_style_compare_end_to_end(pm, tmp_path):
     sets += ["-ogatys.loss_weights=random", "-ogatys.loss_net=efficientnet_lite0"]
     out = tmp_path / "fig4.json"
     res = CliRunner().invoke(style_compare, ["--sizes", "24", "-n", "2", "--n-style", "2", "--iterations", "3",
-                                             "--device", "cpu", *sets, "--out", str(out)])
+                                             "--device", "cpu", *sets, "--out", str(out), "--json"])
     assert res.exit_code == 0, res.output
     rec = json.loads(out.read_text())
+    assert json.loads(res.stdout) == rec  # --json prints what --out writes
     (row,) = rec["rows"]
     assert row["resolution"] == 24 and row["n_images"] == 2 and row["iterations"] == 3
     for name in ("attention", "johnson"):

@@ -126,9 +126,10 @@ def train_purifier(purifier: str, style: str, style_root: str | None, size: tupl
 @click.option("--n-content", type=click.IntRange(0), default=200, show_default=True, help="Content images to fit on.")
 @click.option("--n-style", type=click.IntRange(0), default=1000, show_default=True, help="Style images to fit on.")
 @click.option("--out", required=True, help="Folder: NAME/images/NNNNN.png, grid.png, metrics.json.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics (metrics.json) as JSON instead of a table.")
 def purify(purifier: str, style: str, style_root: str | None, size: tuple[int, int], masks: str, seed: int,
            device: str, sets: dict[str, dict[str, Any]], dataset: str, root: str | None, split: str,
-           checkpoint: str | None, n: int, n_content: int, n_style: int, out: str) -> None:
+           checkpoint: str | None, n: int, n_content: int, n_style: int, out: str, as_json: bool = False) -> None:
     """Purify a dataset's images; write them, a raw | purified... | reference grid, and metrics.
 
     PURIFIER may be a comma-separated list; -o NAME.PARAM=VALUE sets one purifier's parameter.
@@ -189,9 +190,16 @@ def purify(purifier: str, style: str, style_root: str | None, size: tuple[int, i
         write_grid(folder / "grid.png", [batch.images, *rows.values(), ref])
     except (PluginError, RunError, ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
+    metrics = {"dataset": dataset, "style": style, "split": split, "n": len(batch), "size": list(hw),
+               "purifiers": results}
     if results:
-        write_json_atomic(folder / "metrics.json", {"dataset": dataset, "style": style, "split": split,
-                                                  "n": len(batch), "size": list(hw), "purifiers": results})
+        write_json_atomic(folder / "metrics.json", metrics)
+    if as_json:
+        import json
+
+        click.echo(json.dumps(metrics, indent=2))
+        return
+    if results:
         _print_metrics(results)
     click.echo(f"wrote {folder}/<purifier>/images, {folder / 'grid.png'} (rows: raw, {', '.join(names)}, "
                f"{'paired ' + style if paired else style + ' samples'})")

@@ -41,8 +41,10 @@ def equivalent_iterations(trace: list[float], value: float) -> int | None:
 @device_option()
 @set_option(help="A purifier parameter, e.g. -o attention.iterations=600 -o gatys.loss_weights=W.pth.")
 @click.option("--out", default=None, help="Write the comparison as JSON (atomically).")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON instead of a table.")
 def style_compare(purifiers: str, content: str, style: str, sizes: str, n_images: int, n_style: int,
-                  iterations: int, seed: int, device: str, sets: dict[str, dict[str, Any]], out: str | None) -> None:
+                  iterations: int, seed: int, device: str, sets: dict[str, dict[str, Any]], out: str | None,
+                  as_json: bool = False) -> None:
     """Score feed-forward purifiers on the paper's objective and express them as L-BFGS iterations.
 
     \b
@@ -107,6 +109,12 @@ def style_compare(purifiers: str, content: str, style: str, sizes: str, n_images
             row[f"{name}_equals_iterations"] = eq
         rows.append(row)
     notes = list(dict.fromkeys(n for p in [*fitted.values(), gatys] for n in p.record_notes()))
+    record = {"schema": "gazebench.style-compare/1", "purifiers": names, "content": content, "style": style,
+              "seed": seed, "device": dev, "notes": notes, "rows": rows}
+    if as_json:
+        import json
+
+        click.echo(json.dumps(record, indent=2))
     table = Table(title="feed-forward output = N iterations of projected L-BFGS (paper's objective)")
     table.add_column("px", justify="right")
     table.add_column("L-BFGS final", justify="right")
@@ -119,8 +127,8 @@ def style_compare(purifiers: str, content: str, style: str, sizes: str, n_images
             eq = [f">{iterations}" if e is None else str(e) for e in r[f"{name}_equals_iterations"]]
             cells += [f"{r[f'{name}_objective']:.4g}", ", ".join(eq)]
         table.add_row(*cells)
-    Console().print(table)
+    if not as_json:
+        Console().print(table)
     if out:
-        write_json_atomic(Path(out), {"schema": "gazebench.style-compare/1", "purifiers": names, "content": content,
-                                      "style": style, "seed": seed, "device": dev, "notes": notes, "rows": rows})
+        write_json_atomic(Path(out), record)
         err.print(f"wrote {out}")

@@ -46,7 +46,9 @@ def pupil_error(pred: torch.Tensor, true_pupil: torch.Tensor) -> float | None:
 @click.option("--n-test", type=int, default=200, show_default=True)
 @click.option("--size", default="36x60", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-def segment_eval(segmenter: str, train: str, test: str, n_train: int, n_test: int, size: str, seed: int) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print one object per segmenter as JSON instead of a table.")
+def segment_eval(segmenter: str, train: str, test: str, n_train: int, n_test: int, size: str, seed: int,
+                 as_json: bool = False) -> None:
     """Fit segmenters on TRAIN's masks and print mean IoU per region on TEST.
 
     \b
@@ -81,6 +83,13 @@ def segment_eval(segmenter: str, train: str, test: str, n_train: int, n_test: in
             rows.append([name, *[iou[r] for r in REGIONS.values()], err, fit_s])
     except (PluginError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+    if as_json:
+        import json
+
+        keys = ["segmenter", *[f"iou_{r}" for r in REGIONS.values()], "pupil_centre_err_px", "fit_seconds"]
+        click.echo(json.dumps({"train": train, "test": test, "n_train": len(tr), "n_test": len(te),
+                               "rows": [dict(zip(keys, r)) for r in rows]}, indent=2))
+        return
     table = Table(title=f"mean IoU per region on {len(te)} {test} images (fitted on {len(tr)} {train})")
     for h in ("segmenter", *REGIONS.values(), "pupil centre err px", "fit s"):
         table.add_column(h, justify="right")
