@@ -10,7 +10,10 @@ import click
 from gazebench.cli.report_cmd import read_record
 from gazebench.results import RUN_KEY as _KEY
 from gazebench.results import RUN_VALUES as _VALUES
-from gazebench.results import SCHEMA_RUN
+from gazebench.results import KNOWN_SCHEMAS
+
+#: every run-record version this gazebench reads (older records compare with newer ones)
+RUN_SCHEMAS = tuple(s for s in KNOWN_SCHEMAS if s.startswith("gazebench.run/"))
 
 
 def compare_rows(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
@@ -50,7 +53,7 @@ def compare(a: Path, b: Path, wide: bool, as_json: bool) -> None:
       gazebench compare A.json B.json --wide
     """
     try:
-        ra, rb = (read_record(p, (SCHEMA_RUN,), command="compare") for p in (a, b))
+        ra, rb = (read_record(p, RUN_SCHEMAS, command="compare") for p in (a, b))
     except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
