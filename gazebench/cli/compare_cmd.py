@@ -10,27 +10,60 @@ import click
 from gazebench.cli.report_cmd import read_record
 from gazebench.results import RUN_KEY as _KEY
 from gazebench.results import RUN_VALUES as _VALUES
-from gazebench.results import SCHEMA_RUN
+from gazebench.results import RUN_SCHEMAS
+
+
+def _key(record: dict[str, Any], row: dict[str, Any]) -> tuple:
+    # a gazebench.run/1 row has no seed: it is the record's one seed
+    return tuple(row.get(k, record.get("seed")) if k == "seed" else row.get(k) for k in _KEY)
 
 
 def compare_rows(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
-    """Rows matched on estimator/train/test/purifier, with A, B and B - A for each mean."""
-    index_b = {tuple(r.get(k) for k in _KEY): r for r in b["rows"]}
+    """Rows matched on estimator/train/test/purifier/seed, with A, B and B - A for each mean, and
+    where both records keep per-sample errors, a paired test of B vs A on the samples they share
+    (``shared``: n, ``purified_diff_ci``, ``p_value``)."""
+    from gazebench.results import read_samples
+
+    samples_a, samples_b = read_samples(a), read_samples(b)
+    index_b = {_key(b, r): r for r in b["rows"]}
     seen = set()
     out = []
     for ra in a["rows"]:
-        key = tuple(ra.get(k) for k in _KEY)
+        key = _key(a, ra)
         seen.add(key)
         rb = index_b.get(key)
         row: dict[str, Any] = dict(zip(_KEY, key))
         for v in _VALUES:
             va, vb = ra.get(v), (rb or {}).get(v)
             row[v] = (va, vb, vb - va if va is not None and vb is not None else None)
+        row["shared"] = _shared_test(ra, rb, samples_a, samples_b) if rb is not None else None
         out.append(row)
     for key, rb in index_b.items():
         if key not in seen:
-            out.append({**dict(zip(_KEY, key)), **{v: (None, rb.get(v), None) for v in _VALUES}})
+            out.append({**dict(zip(_KEY, key)), **{v: (None, rb.get(v), None) for v in _VALUES}, "shared": None})
     return out
+
+
+def _shared_test(ra: dict[str, Any], rb: dict[str, Any], sa: dict[str, Any] | None,
+                 sb: dict[str, Any] | None) -> dict[str, Any] | None:
+    """B's purified errors against A's on the test samples both rows scored (matched by sample id)."""
+    import numpy as np
+
+    from gazebench.stats import diff_ci, paired_test
+
+    if not sa or not sb or "samples_index" not in ra or "samples_index" not in rb:
+        return None
+    ia, ib = ra["samples_index"], rb["samples_index"]
+    ids_a, ids_b = sa.get(f"r{ia}_ids"), sb.get(f"r{ib}_ids")
+    if ids_a is None or ids_b is None:
+        return None
+    common, pos_a, pos_b = np.intersect1d(ids_a, ids_b, return_indices=True)
+    if len(common) < 2:
+        return {"n": int(len(common)), "purified_diff_ci": None, "p_value": None}
+    pa, pb = sa[f"r{ia}_purified"][pos_a], sb[f"r{ib}_purified"][pos_b]
+    ci = diff_ci(pa, pb)  # mean(A - B): turned round below so that it reads B - A
+    return {"n": int(len(common)), "purified_diff_ci": None if ci is None else [-ci[1], -ci[0]],
+            "p_value": paired_test(pa, pb)}
 
 
 @click.command("compare")
@@ -39,8 +72,9 @@ def compare_rows(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
 def compare(a: Path, b: Path) -> None:
     """Show the differences between two `gazebench run` records A and B, per row (B - A).
 
-    Rows are matched on estimator, train, test and purifier; a row in only one record is shown
-    with '-' on the other side.
+    Rows are matched on estimator, train, test, purifier and seed; a row in only one record is
+    shown with '-' on the other side. Where both records keep per-sample errors (gazebench.run/2),
+    p is a paired Wilcoxon test of B's purified errors against A's on the test samples both scored.
 
     \b
     Examples:
@@ -51,21 +85,29 @@ def compare(a: Path, b: Path) -> None:
     from rich.table import Table
 
     try:
-        ra, rb = (read_record(p, (SCHEMA_RUN,), command="compare") for p in (a, b))
+        ra, rb = (read_record(p, RUN_SCHEMAS, command="compare") for p in (a, b))
+        ra["path"], rb["path"] = str(a), str(b)
+        rows = compare_rows(ra, rb)
     except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
 
     def fmt(x: Any, signed: bool = False) -> str:
         return "-" if x is None else (f"{x:+.2f}" if signed else f"{x:.2f}")
 
-    t = Table(title=f"A = {a.name}, B = {b.name} (degrees; B - A)", box=box.SIMPLE_HEAD, pad_edge=False)
-    for h in ("estimator", "purifier", "test", "raw A", "raw B", "d raw", "pur. A", "pur. B", "d pur."):
-        names = ("estimator", "purifier", "test")
-        t.add_column(h, justify="left" if h in names else "right", no_wrap=h in names)
-    for r in compare_rows(ra, rb):
-        raw, pur = r["raw_mean_deg"], r["purified_mean_deg"]
-        t.add_row(str(r["estimator"]), str(r["purifier"]), str(r["test"]), fmt(raw[0]), fmt(raw[1]),
-                  fmt(raw[2], True), fmt(pur[0]), fmt(pur[1]), fmt(pur[2], True))
+    tests = sorted({str(r["test"]) for r in rows})
+    seeds = len({r["seed"] for r in rows}) > 1
+    t = Table(title=f"A = {a.name}, B = {b.name}, test {', '.join(tests)} (degrees; B - A; p: paired "
+                    "Wilcoxon of purified errors on shared samples)", box=box.SIMPLE_HEAD, pad_edge=False)
+    heads = ("estimator", "purifier") + (("seed",) if seeds else ()) + (
+        "raw A", "raw B", "d raw", "pur. A", "pur. B", "d pur.", "p")
+    for h in heads:
+        left = h in ("estimator", "purifier")
+        t.add_column(h, justify="left" if left else "right", no_wrap=True)
+    for r in rows:
+        raw, pur, sh = r["raw_mean_deg"], r["purified_mean_deg"], r.get("shared")
+        p = "-" if not sh or sh["p_value"] is None else f"{sh['p_value']:.2g}"
+        t.add_row(str(r["estimator"]), str(r["purifier"]), *((str(r["seed"]),) if seeds else ()), fmt(raw[0]),
+                  fmt(raw[1]), fmt(raw[2], True), fmt(pur[0]), fmt(pur[1]), fmt(pur[2], True), p)
     Console().print(t)
     for label, rec in (("A", ra), ("B", rb)):
         env = rec.get("environment", {})
