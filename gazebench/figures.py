@@ -56,7 +56,7 @@ def cumulative_figure(record: dict[str, Any], *, include_floor: bool = False) ->
         rows = [r for r in rows if r.get("seed") == first]
     groups = list(dict.fromkeys((r.get("estimator"), r.get("train")) for r in rows))
     # the oracle curve: in the row where a record puts it there, else in the estimator's stats
-    oracle = {(s.get("estimator"), s.get("train")): s.get("oracle_curve")
+    oracle = {(s.get("estimator"), s.get("train"), s.get("seed")): s.get("oracle_curve")
               for s in record.get("estimators") or [] if isinstance(s, dict) and s.get("oracle_curve")}
     plt = _pyplot()
     ncols = min(4, len(groups))
@@ -74,7 +74,8 @@ def cumulative_figure(record: dict[str, Any], *, include_floor: bool = False) ->
                 continue
             curves.append(r["purified_curve"])
             ax.plot(*zip(*r["purified_curve"]), lw=1.5, label=f"{r['purifier']} ({r['purified_mean_deg']:.1f}°)")
-        oracle_curve = first.get("oracle_curve") or oracle.get((est, train))
+        oracle_curve = first.get("oracle_curve") or oracle.get((est, train, first.get("seed"))) \
+            or oracle.get((est, train, None))
         if oracle_curve and first.get("oracle_mean_deg") is not None:
             curves.append(oracle_curve)
             ax.plot(*zip(*oracle_curve), color="gray", ls="--", lw=1.5,

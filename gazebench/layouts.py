@@ -22,10 +22,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from gazebench.stats import ALPHA
+
 RUN_PREFIX = "gazebench.run/"
 SPEED_PREFIX = "gazebench.speed/"
 SIGNIFICANCE_NOTE = ("* raw vs purified differ significantly: Wilcoxon signed-rank test on the per-image "
-                     "errors, p Holm-corrected across the record's rows")
+                     f"errors, p Holm-corrected across the record's rows, below {ALPHA:g}")
 
 
 def is_run(record: dict[str, Any]) -> bool:
@@ -325,18 +327,22 @@ def pupil_table(record: dict[str, Any], rows: Sequence[dict[str, Any]], noop: se
 
 def summary_table(record: dict[str, Any], floors: set[str]) -> Layout | None:
     """The record's across-seed ``summary``: mean +- std over seeds for each estimator/train/purifier."""
-    summary = [s for s in record.get("summary") or [] if isinstance(s, dict)]
+    noop = noop_purifiers(record)  # their rows repeat raw
+    summary = [s for s in record.get("summary") or [] if isinstance(s, dict) and s.get("purifier") not in noop]
     if not summary:
         return None
     several = len({s.get("train") for s in summary}) > 1
     cols = [("raw_mean_deg", "raw"), ("purified_mean_deg", "purified"), ("oracle_mean_deg", "oracle"),
             ("gap_closed", "gap closed")]
     cols = [c for c in cols if any(s.get(c[0]) is not None for s in summary)]
+    has_sig = any(s.get("significant_seeds") is not None for s in summary)
     out_rows = []
     for s in summary:
         est = f"{s.get('estimator')} (floor)" if s.get("estimator") in floors else str(s.get("estimator"))
         line = [Cell(est)] + ([Cell(str(s.get("train")))] if several else []) + [Cell(str(s.get("purifier")))]
         line.append(Cell(s.get("n_seeds")))
+        if has_sig:
+            line.append(Cell(f"{s.get('significant_seeds')}/{s.get('n_seeds')}"))
         for k, _ in cols:
             std = s.get(f"{k}_seed_std")
             pct = k == "gap_closed"
@@ -350,8 +356,12 @@ def summary_table(record: dict[str, Any], floors: set[str]) -> Layout | None:
             line.append(Cell(v, shown=shown))
         out_rows.append(line)
     names = ["estimator"] + (["train"] if several else []) + ["purifier"]
-    return Layout("summary", "across seeds: mean ± std over seeds (deg)", names + ["seeds"] + [h for _, h in cols],
-                  out_rows, ["± : standard deviation of the per-seed means"], len(names))
+    notes = ["± : standard deviation of the per-seed means"]
+    if has_sig:
+        notes.append("significant: seeds in which raw vs purified differ (Wilcoxon signed-rank, Holm-corrected)")
+    return Layout("summary", "across seeds: mean ± std over seeds (deg)",
+                  names + ["seeds"] + (["significant"] if has_sig else []) + [h for _, h in cols],
+                  out_rows, notes, len(names))
 
 
 # -- Table 1 ----------------------------------------------------------------------------------
@@ -423,22 +433,24 @@ def comparison(records: Sequence[tuple[str, dict[str, Any]]]) -> list[Layout]:
         for name, rec in runs:
             index[name] = {}
             for r in rec.get("rows") or []:
-                k = (r.get("estimator"), r.get("train"), r.get("test"), r.get("purifier"))
+                k = (r.get("estimator"), r.get("train"), r.get("test"), r.get("purifier"), r.get("seed", rec.get("seed")))
                 index[name][k] = r
                 if k not in keys:
                     keys.append(k)
         labels = [f"R{i + 1}" for i in range(len(runs))]
+        several_seeds = len({k[4] for k in keys}) > 1
         lines = []
         for k in keys:
-            line = [Cell(str(x)) for x in k]
+            line = [Cell(str(x)) for x in k[:4]] + ([Cell(str(k[4]))] if several_seeds else [])
             for name, _ in runs:
                 r = index[name].get(k) or {}
                 line += [Cell(r.get("raw_mean_deg"), _ci(r, "raw_mean_ci")),
                          Cell(r.get("purified_mean_deg"), _ci(r, "purified_mean_ci"), "*" if r.get("significant") else "")]
             lines.append(line)
-        heads = ["estimator", "train", "test", "purifier"] + [f"{lab} {w}" for lab in labels for w in ("raw", "purified")]
+        names = ["estimator", "train", "test", "purifier"] + (["seed"] if several_seeds else [])
+        heads = names + [f"{lab} {w}" for lab in labels for w in ("raw", "purified")]
         out.append(Layout("compare_runs", "runs compared: mean angular error (deg)", heads, lines,
-                          [f"{lab}: {name}" for lab, (name, _) in zip(labels, runs)], 4))
+                          [f"{lab}: {name}" for lab, (name, _) in zip(labels, runs)], len(names)))
     speeds = [(n, r) for n, r in records if is_speed(r)]
     if len(speeds) > 1:
         keys = []
@@ -462,41 +474,82 @@ def comparison(records: Sequence[tuple[str, dict[str, Any]]]) -> list[Layout]:
     return out
 
 
-def compare_layout(a: dict[str, Any], b: dict[str, Any], title: str, *, wide: bool = False) -> Layout:
-    """Two run records row by row (matched on estimator/train/test/purifier): A, B and B - A for the
-    raw and purified means; ``wide`` adds train/test, the oracle and gap closed. A column that is the
-    same for every row (e.g. one test set) goes into the title instead."""
-    key: tuple[str, ...] = ("estimator", "train", "test", "purifier")
-    if any(r.get("seed") is not None for r in [*_rows(a), *_rows(b)]):  # several seeds: rows per seed
-        key += ("seed",)
-    ia = {tuple(r.get(k) for k in key): r for r in _rows(a)}
-    ib = {tuple(r.get(k) for k in key): r for r in _rows(b)}
-    keys = list(dict.fromkeys([*ia, *ib]))
-    shown = [k for k in key if k in ("estimator", "purifier") or (wide and k != "seed")
-             or len({x[key.index(k)] for x in keys}) > 1]
-    fixed = [f"{k} {keys[0][key.index(k)]}" for k in key if k not in shown and keys]
+def compare_layout(rows: Sequence[dict[str, Any]], title: str, *, wide: bool = False) -> Layout:
+    """Rows of ``gazebench compare`` (``compare_rows``: each value as ``(A, B, B - A)``, ``shared``:
+    the paired test on shared samples) as a table: raw and purified means A, B, B - A and p;
+    ``wide`` adds the oracle, gap closed and the interval of B - A on shared samples. Key columns
+    that are the same for every row (one test set, one seed) go into the title instead."""
+    key = ("estimator", "train", "test", "purifier", "seed")
+    shown = [k for k in key if k in ("estimator", "purifier") or (wide and k in ("train", "test"))
+             or len({r.get(k) for r in rows}) > 1]
+    fixed = [f"{k} {rows[0].get(k)}" for k in key if k not in shown and rows and rows[0].get(k) is not None]
     values = [("raw_mean_deg", "raw"), ("purified_mean_deg", "pur.")]
     if wide:
         values += [("oracle_mean_deg", "oracle"), ("gap_closed", "gap")]
     heads = list(shown)
     for _, h in values:
         heads += [f"{h} A", f"{h} B", f"d {h}"]
+    heads += ["p"] + (["d pur. shared [95% CI]"] if wide else [])
     lines = []
-    for k in keys:
-        ra, rb = ia.get(k) or {}, ib.get(k) or {}
-        line = [Cell(str(k[key.index(c)])) for c in shown]
+    for r in rows:
+        line = [Cell(str(r.get(c))) for c in shown]
         for v, _ in values:
-            va, vb = ra.get(v), rb.get(v)
-            d = vb - va if isinstance(va, (int, float)) and isinstance(vb, (int, float)) else None
-            pct = v == "gap_closed"
-            ci = (lambda r: _ci(r, v.replace("_deg", "_ci"))) if wide and not pct else (lambda r: None)
-            line += [Cell(va, ci(ra), percent=pct, digits=0 if pct else 2),
-                     Cell(vb, ci(rb), percent=pct, digits=0 if pct else 2),
-                     Cell(d, signed=True, digits=2) if not pct else
-                     Cell(None if d is None else f"{d * 100:+.0f}%")]
+            va, vb, d = r.get(v) or (None, None, None)
+            if v == "gap_closed":
+                line += [Cell(va, percent=True, digits=0), Cell(vb, percent=True, digits=0),
+                         Cell(None if d is None else f"{d * 100:+.0f}%")]
+            else:
+                line += [Cell(va), Cell(vb), Cell(d, signed=True)]
+        sh = r.get("shared") or {}
+        line.append(Cell(None if sh.get("p_value") is None else f"{sh['p_value']:.2g}", digits=2))
+        if wide:
+            ci = sh.get("purified_diff_ci")
+            line.append(Cell(None if not ci else f"[{ci[0]:+.2f}, {ci[1]:+.2f}] (n {sh.get('n')})"))
         lines.append(line)
+    notes = ["p: paired Wilcoxon test of B's purified errors against A's on the test samples both scored "
+             "(records with per-sample errors)", "a row in only one record shows '-' on the other side"]
     return Layout("compare", f"{title} (degrees; B - A)" + (f"; {', '.join(fixed)}" if fixed else ""), heads, lines,
-                  ["a row in only one record shows '-' on the other side"], len(shown))
+                  notes, len(shown))
+
+
+def run_rows_layout(record: dict[str, Any], *, wide: bool = False) -> Layout:
+    """A run's rows one per line, as ``gazebench run`` shows them: the columns of
+    :func:`gazebench.results.run_screen_columns` (``wide``: every column of the record's table),
+    the purified mean with its interval and a ``*`` where significant (``wide``: every interval)."""
+    from gazebench.results import RUN_CI, RUN_COLUMNS, run_screen_columns
+
+    rows = _rows(record)
+    trains = list(dict.fromkeys(r.get("train") for r in rows))
+    several_seeds = len({r.get("seed") for r in rows}) > 1
+    if wide:
+        cols = [c for c in RUN_COLUMNS if c[0] != "test" and (c[0] != "seed" or several_seeds)]
+    else:
+        cols = run_screen_columns(several_trains=len(trains) > 1, several_seeds=several_seeds)
+    n_names = sum(1 for _, _, f in cols if f == "s")
+    lines = []
+    for r in rows:
+        line = []
+        for k, _, f in cols:
+            v = r.get(k)
+            if f == "s":
+                line.append(Cell(str(v)))
+            elif f == "p":
+                line.append(Cell(None if v is None else f"{v:.2g}" + ("*" if r.get("significant") else "")))
+            elif k == "gap_closed":
+                line.append(Cell(v, _ci(r, RUN_CI[k]) if wide else None, digits=0, percent=True))
+            elif isinstance(v, float):
+                ci = _ci(r, RUN_CI.get(k, "")) if (wide or k == "purified_mean_deg") else None
+                line.append(Cell(v, ci, "*" if k == "purified_mean_deg" and r.get("significant") else ""))
+            else:
+                line.append(Cell(v))
+        lines.append(line)
+    n = sorted({r.get("n_test") for r in rows if r.get("n_test") is not None})
+    title = (f"angular error (deg), train {', '.join(map(str, trains))} -> test {(record.get('config') or {}).get('test')}"
+             + (f" (n = {', '.join(map(str, n))})" if n else ""))
+    notes = [SIGNIFICANCE_NOTE] if any(r.get("significant") for r in rows) else []
+    if any(_ci(r, "purified_mean_ci") for r in rows):
+        notes.insert(0, "[low, high]: 95% bootstrap interval of the mean")
+    return Layout("rows", title, [h for _, h, _ in cols], lines, notes, n_names)
 
 
 # -- text renderings --------------------------------------------------------------------------

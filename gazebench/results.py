@@ -20,9 +20,11 @@ from typing import Any, Sequence
 
 from gazebench.io import write_json_atomic
 
-SCHEMA_RUN = "gazebench.run/1"
+SCHEMA_RUN = "gazebench.run/2"
+#: every run schema this version reads (/1: no seeds, intervals or per-sample errors)
+RUN_SCHEMAS = ("gazebench.run/1", SCHEMA_RUN)
 SCHEMA_SPEED = "gazebench.speed/1"
-KNOWN_SCHEMAS = (SCHEMA_RUN, SCHEMA_SPEED)
+KNOWN_SCHEMAS = (*RUN_SCHEMAS, SCHEMA_SPEED)
 
 #: columns of a run table, defined once for every renderer: (record key, header, short header
 #: for an 80-column screen, format, screen format); report/csv/latex use the full headers
@@ -31,26 +33,49 @@ _RUN: tuple[tuple[str, str, str, str, str], ...] = (
     ("train", "train", "train", "s", "s"),
     ("test", "test", "test", "s", "s"),
     ("purifier", "purifier", "purifier", "s", "s"),
+    ("seed", "seed", "seed", "d", "d"),
     ("n_test", "n", "n", "d", "d"),
-    ("raw_mean_deg", "raw mean", "raw mean", ".2f", ".2f"),
+    ("raw_mean_deg", "raw mean", "raw", ".2f", ".2f"),
     ("raw_median_deg", "raw median", "raw med", ".2f", ".2f"),
-    ("purified_mean_deg", "purified mean", "pur. mean", ".2f", ".2f"),
+    ("purified_mean_deg", "purified mean", "purified [95% CI]", ".2f", ".2f"),
     ("purified_median_deg", "purified median", "pur. med", ".2f", ".2f"),
     ("oracle_mean_deg", "oracle mean", "oracle", ".2f", ".2f"),
-    ("gap_closed", "gap closed", "gap closed", ".2f", ".0%"),
+    ("gap_closed", "gap closed", "gap", ".2f", ".0%"),
+    ("diff_mean_deg", "raw - purified", "raw-pur.", ".2f", ".2f"),
+    ("p_holm", "p (Wilcoxon, Holm)", "p Holm", "p", "p"),
     ("pupil_shift_px", "pupil shift px", "pupil px", ".2f", ".2f"),
 )
 RUN_COLUMNS: tuple[tuple[str, str, str], ...] = tuple((k, h, f) for k, h, _, f, _ in _RUN)
+#: the 95% bootstrap interval shown beside a value, where the record has one (gazebench.run/2)
+RUN_CI = {"raw_mean_deg": "raw_mean_ci", "purified_mean_deg": "purified_mean_ci", "oracle_mean_deg": "oracle_mean_ci",
+          "gap_closed": "gap_closed_ci", "diff_mean_deg": "diff_mean_ci"}
 #: what identifies a row across records (``gazebench compare``) and the values compared
-RUN_KEY: tuple[str, ...] = ("estimator", "train", "test", "purifier")
+RUN_KEY: tuple[str, ...] = ("estimator", "train", "test", "purifier", "seed")
 RUN_VALUES: tuple[str, ...] = ("raw_mean_deg", "purified_mean_deg", "oracle_mean_deg", "gap_closed")
 
 
-def run_screen_columns(several_trains: bool = False) -> list[tuple[str, str, str]]:
-    """(key, short header, format) of the run table on an 80-column screen: the test set goes in
-    the title; medians and the pupil column make way for the train column when there are several."""
-    skip = {"test", "pupil_shift_px"} | ({"raw_median_deg", "purified_median_deg"} if several_trains else {"train"})
+def run_screen_columns(several_trains: bool = False, several_seeds: bool = False) -> list[tuple[str, str, str]]:
+    """(key, short header, format) of the run table on an 80-column screen: the test set and n go
+    in the title, medians and the pupil column in ``report``; the interval is the purified mean's."""
+    skip = {"test", "n_test", "raw_median_deg", "purified_median_deg", "diff_mean_deg", "pupil_shift_px"}
+    skip |= set() if several_trains else {"train"}
+    skip |= set() if several_seeds else {"seed"}
     return [(k, short, f) for k, _, short, _, f in _RUN if k not in skip]
+
+
+def run_cell(row: dict[str, Any], key: str, spec: str, ci: bool = True) -> str:
+    """One cell of a run table: the value, its interval ``[low, high]`` where the row has one, and
+    for ``p`` columns a ``*`` where the row is significant (Holm-corrected, 0.05)."""
+    value = row.get(key)
+    if spec == "p":
+        if value is None:
+            return "-"
+        return f"{value:.2g}" + ("*" if row.get("significant") else "")
+    text = _fmt(value, spec)
+    bounds = row.get(RUN_CI.get(key, ""), None) if ci else None
+    if value is not None and bounds:
+        text += f" [{_fmt(bounds[0], spec)}, {_fmt(bounds[1], spec)}]"
+    return text
 
 
 SPEED_COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -143,24 +168,90 @@ def new_record(schema: str, cfg: Any, pm: Any, device: str | None) -> dict[str, 
             "started": utc_now(), "ended": None, "environment": {"device": device}}
 
 
-def finish_record(record: dict[str, Any], out: str | Path | None, stem: str, pm: Any) -> dict[str, Any]:
-    """Stamp the end time and environment, write the record (``out``, else
-    ``results/runs/<stem>-<UTC start>.json``), hand it to plugins' ``gazebench_record`` hooks,
-    and return it with its ``path``."""
+def claim_path(folder: Path, stem: str, started: str) -> Path:
+    """A record path no other run has: ``<stem>-<UTC start>.json``, else ``-2``, ``-3``, ... .
+
+    The name is claimed by creating the file exclusively (``O_EXCL``), so two runs started in the
+    same second, in two processes, never write the same file; the atomic write then replaces the
+    empty claim.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    base = f"{stem}-{started.replace(':', '')}"
+    for i in range(1, 10_000):
+        path = folder / (f"{base}.json" if i == 1 else f"{base}-{i}.json")
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"no free record name {base}-N.json in {folder}")
+
+
+def samples_path(record_path: Path) -> Path:
+    """The sidecar holding a record's per-sample arrays: ``NAME.samples.npz`` beside ``NAME.json``."""
+    return record_path.with_name(record_path.stem + ".samples.npz")
+
+
+def write_samples(path: Path, arrays: dict[str, Any]) -> dict[str, Any]:
+    """Write ``arrays`` (name -> 1-D array) as an ``.npz`` atomically; return what the record says of it."""
+    import hashlib
+
+    import numpy as np
+
+    from gazebench.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **{k: np.asarray(v) for k, v in arrays.items()})
+    return {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "arrays": len(arrays)}
+
+
+def read_samples(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The per-sample arrays a record names, checked against its sha256; None where it has none.
+
+    Raises ``ValueError`` (one line) when the sidecar is missing or does not match the record.
+    """
+    import hashlib
+
+    import numpy as np
+
+    info = record.get("samples")
+    if not info or "path" not in record:
+        return None
+    path = Path(record["path"]).with_name(info["file"])
+    if not path.is_file():
+        raise ValueError(f"record {record['path']} names per-sample errors in {path}, which is missing")
+    if hashlib.sha256(path.read_bytes()).hexdigest() != info.get("sha256"):
+        raise ValueError(f"{path} does not match the sha256 its record {record['path']} holds; "
+                         "it was changed or belongs to another record")
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def finish_record(record: dict[str, Any], out: str | Path | None, stem: str, pm: Any,
+                  arrays: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Stamp the end time and environment, write the record (``out``, else a unique
+    ``results/runs/<stem>-<UTC start>[-N].json``) and, given ``arrays``, its per-sample sidecar;
+    hand it to plugins' ``gazebench_record`` hooks, and return it with its ``path``."""
     plugins = [{"name": p.name, "distribution": p.distribution, "version": p.version, "broken": p.broken}
                for p in pm.plugins.values()]
     record["ended"] = utc_now()
     record["environment"] = environment(record["environment"].get("device"), plugins)
-    name = f"{stem}-{record['started'].replace(':', '')}.json"
-    path = Path(out) if out else Path("results") / "runs" / name
-    if path.is_dir():  # --out FOLDER: the record goes inside it under its default name
-        path = path / name
+    if out is None or Path(out).is_dir():  # --out FOLDER: a unique name inside it
+        path = claim_path(Path(out) if out else Path("results") / "runs", stem, record["started"])
+    else:
+        path = Path(out)
     try:
+        if arrays:
+            record["samples"] = write_samples(samples_path(path), arrays)
         write_record(record, path)
     except OSError as exc:  # never lose a finished record: keep it, then say where
         from gazebench.checks import CheckError, fallback_path
 
-        spare = write_record(record, fallback_path(name))
+        spare = fallback_path(f"{stem}-{record['started'].replace(':', '')}-{os.getpid()}.json")
+        if arrays:
+            record["samples"] = write_samples(samples_path(spare), arrays)
+        write_record(record, spare)
         raise CheckError(f"could not write the record to {path} ({exc.strerror or exc}); "
                          f"it was saved to {spare}") from exc
     pm.record(dict(record))
@@ -211,9 +302,10 @@ def speed_columns(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str, str]]:
 
 def table(record: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Headers and formatted cells of a record's rows ('-' for null)."""
-    if record.get("schema") == SCHEMA_RUN:
-        cols = RUN_COLUMNS
-        return [c[1] for c in cols], [[_fmt(r.get(k), f) for k, _, f in cols] for r in record["rows"]]
+    if record.get("schema") in RUN_SCHEMAS:
+        rows = record["rows"]
+        cols = [c for c in RUN_COLUMNS if c[0] != "seed" or len({r.get("seed") for r in rows}) > 1]
+        return [c[1] for c in cols], [[run_cell(r, k, f) for k, _, f in cols] for r in rows]
     cols = speed_columns(record.get("rows") or [])
     return [c[1] for c in cols], [[_fmt(r.get(k), f) for k, _, f in cols] for r in record.get("rows") or []]
 
@@ -264,7 +356,7 @@ def _md_table(headers: list[str], rows: list[list[str]]) -> list[str]:
 
 def to_markdown(record: dict[str, Any]) -> str:
     headers, rows = table(record)
-    if record.get("schema") != SCHEMA_RUN:
+    if record.get("schema") not in RUN_SCHEMAS:
         pivot = _md_table(*speed_pivot(record))
         detail = _md_table(*compact(headers, rows))
         return "\n".join(["Seconds per image:", "", *pivot, "", *detail]) + f"\n\n{caption(record)}\n"
@@ -297,7 +389,7 @@ def to_latex(record: dict[str, Any]) -> str:
     """A booktabs table."""
     headers, rows = table(record)
     lines = [r"\begin{table}[t]", r"\centering", r"\begin{tabular}{" + "l" * 4 + "r" * (len(headers) - 4) + "}"
-             if record.get("schema") == SCHEMA_RUN else r"\begin{tabular}{" + "l" * len(headers) + "}",
+             if record.get("schema") in RUN_SCHEMAS else r"\begin{tabular}{" + "l" * len(headers) + "}",
              r"\toprule", " & ".join(_latex_escape(h) for h in headers) + r" \\", r"\midrule"]
     lines += [" & ".join(_latex_escape(c) for c in r) + r" \\" for r in rows]
     lines += [r"\bottomrule", r"\end{tabular}", r"\caption{" + _latex_escape(caption(record)) + "}",

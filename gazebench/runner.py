@@ -1,13 +1,14 @@
 """The experiment pipeline behind ``gazebench run`` (DESIGN.md, "The flow of one run").
 
-plan -> load data -> masks -> fit or load each component -> purify -> score -> record. Each
-step is a function in :mod:`gazebench.stages`; :func:`run` is the whole flow on one screen.
+plan -> load data -> masks -> fit or load each component -> purify -> score -> record, once per
+seed. Each step is a function in :mod:`gazebench.stages` / :mod:`gazebench.scoring`;
+:func:`run` and :func:`run_seed` are the whole flow on one screen.
 """
 
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,10 @@ from gazebench.device import resolve_device, seed_everything
 from gazebench.plugins import PluginError, PluginManager, get_plugin_manager
 from gazebench.progress import Log
 from gazebench.results import SCHEMA_RUN, finish_record, new_record
-from gazebench.stages import (RunError, Segmenters, fit_estimator, load_test, load_train, plan_run,
-                              pupil_shifts, purify_test, score, supply_masks)
+from gazebench.scoring import finish_rows, score
+from gazebench.stages import (RunError, Segmenters, TestData, fit_estimator, load_test, load_train, plan_run,
+                              pupil_shifts, purify_test, supply_masks)
+from gazebench.stats import seed_summary
 
 
 @dataclass
@@ -24,7 +27,8 @@ class RunConfig:
     """Every option of a run; recorded in the record's ``config`` with its defaults filled in.
 
     ``train``/``test``/``estimators``/``purifiers`` left empty take the components that declare
-    themselves defaults (``default_rank``, :mod:`gazebench.defaults`).
+    themselves defaults (``default_rank``, :mod:`gazebench.defaults`). ``seeds`` repeats the
+    whole run (data, fits, scores) once per seed; without it, ``seed`` is the one seed.
     """
 
     train: str | list[str] | None = None
@@ -40,6 +44,7 @@ class RunConfig:
     content: str | None = None
     content_root: str | None = None
     seed: int = 0
+    seeds: list[int] | None = None
     device: str = "auto"
     train_root: str | None = None
     test_root: str | None = None
@@ -52,42 +57,64 @@ class RunConfig:
     pupil_segmenter: str | None = "auto"
 
 
-def run(cfg: RunConfig, *, pm: PluginManager | None = None, log: Log | None = None) -> dict[str, Any]:
-    """Run the pipeline for ``cfg``; return the record (also written to disk and handed to plugins).
+@dataclass
+class SeedResult:
+    """What one seed's pass produced, before it becomes part of the record."""
 
-    Each training set gives its own rows: estimators are fitted on it and purifiers take their
-    style from it; the test set, the oracle and the unlabelled content are loaded once.
-    """
+    cfg: RunConfig
+    device: str
+    data: TestData
+    rows: list[dict[str, Any]]
+    purifiers: list[dict[str, Any]]
+    estimators: list[dict[str, Any]]
+    notes: list[str]
+    masks_from: str | None
+    purified: dict[str, Any]
+
+
+def run(cfg: RunConfig, *, pm: PluginManager | None = None, log: Log | None = None) -> dict[str, Any]:
+    """Run the pipeline for ``cfg`` (once per seed); return the record, also written to disk with
+    its per-sample errors beside it and handed to plugins."""
     pm = pm or get_plugin_manager()
+    seeds = list(dict.fromkeys(cfg.seeds)) if cfg.seeds else [cfg.seed]
+    parts = [run_seed(replace(cfg, seed=s, seeds=cfg.seeds and seeds), pm, log) for s in seeds]
+    first = parts[0]
+    record = new_record(SCHEMA_RUN, replace(first.cfg, seed=seeds[0]), pm, first.device)
+    record["config"].update(device_resolved=first.device, masks_from=first.masks_from)
+    rows = [r for p in parts for r in p.rows]
+    arrays = finish_rows(rows)
+    record.update(datasets=first.data.info, purifiers=[s for p in parts for s in p.purifiers],
+                  estimators=[s for p in parts for s in p.estimators],
+                  notes=list(dict.fromkeys(n for p in parts for n in p.notes)), rows=rows,
+                  summary=seed_summary(rows) if len(seeds) > 1 else None)
+    if cfg.plots:  # the first seed's pass: one curve per purifier, not one per seed
+        view = {**record, "rows": [r for r in rows if r["seed"] == seeds[0]]}
+        record["plots"] = _plots(view, first.data, first.purified, Path(cfg.plots))
+    return finish_record(record, cfg.out, "run", pm, arrays)
+
+
+def run_seed(cfg: RunConfig, pm: PluginManager, log: Log | None = None) -> SeedResult:
+    """One pass of the flow with ``cfg.seed``: every training set's rows."""
     plan, ctx, cfg = plan_run(cfg, pm)
     ctx.log = log or ctx.log
-    record = new_record(SCHEMA_RUN, cfg, pm, ctx.device)
     data = load_test(ctx, plan)
     segmenters = Segmenters(pm, cfg.params, ctx.device, ctx.log)
-    purifier_stats, estimator_stats, rows = [], [], []
-    first_purified: dict[str, Any] = {}
-    masks_from = None
+    out = SeedResult(cfg, ctx.device, data, [], [], [], ctx.notes, None, {})
     for tname in plan.trains:
         train, data.info["train"][tname] = load_train(ctx, tname, len(plan.trains))
         inputs = supply_masks(ctx, plan, data, train, segmenters)
-        masks_from = inputs.masks_from or masks_from
+        out.masks_from = inputs.masks_from or out.masks_from
         purified, stats = {}, {}
         for name, probe in plan.purifiers.items():
             purified[name], stats[name] = purify_test(ctx, probe, tname, inputs)
-        purifier_stats += stats.values()
-        first_purified = first_purified or purified
+        out.purified = out.purified or purified
         pupil_shifts(ctx, data, train, purified, stats, segmenters)
+        out.purifiers += [{**s, "seed": cfg.seed} for s in stats.values()]
         for name in plan.estimators:
             est, est_stats = fit_estimator(ctx, name, train, tname)
-            estimator_stats.append(est_stats)
-            rows += score(ctx, est, est_stats, data, purified, stats)
-
-    record["config"].update(device_resolved=ctx.device, masks_from=masks_from)
-    record.update(datasets=data.info, purifiers=purifier_stats, estimators=estimator_stats,
-                  notes=ctx.notes, rows=rows)
-    if cfg.plots:
-        record["plots"] = _plots(record, data, first_purified, Path(cfg.plots))
-    return finish_record(record, cfg.out, "run", pm)
+            out.rows += score(ctx, est, est_stats, data, purified, stats)
+            out.estimators.append({**est_stats, "seed": cfg.seed})
+    return out
 
 
 def _plots(record: dict[str, Any], data: Any, purified: dict[str, Any], folder: Path) -> list[str]:
@@ -108,4 +135,5 @@ def format_command(argv: list[str]) -> str:
 
 
 # resolve_device and seed_everything live in gazebench.device; re-exported for existing callers
-__all__ = ["RunConfig", "RunError", "run", "format_command", "resolve_device", "seed_everything", "PluginError"]
+__all__ = ["RunConfig", "RunError", "SeedResult", "run", "run_seed", "format_command", "resolve_device",
+           "seed_everything", "PluginError"]

@@ -21,7 +21,7 @@ def test_run_writes_record_and_report_renders_it(runner, tmp_path):
     res = runner.invoke(cli, ["run", "-p", "identity", "-e", "mean", *SMALL, "--seed", "4", "--out", str(out)])
     assert res.exit_code == 0, res.output
     rec = json.loads(out.read_text())
-    assert rec["schema"] == "gazebench.run/1" and rec["seed"] == 4
+    assert rec["schema"] == "gazebench.run/2" and rec["seed"] == 4
     assert rec["config"]["device_resolved"] == "cpu" and rec["config"]["n_test"] == 50
     (row,) = rec["rows"]
     assert (row["estimator"], row["purifier"], row["n_test"], row["n_train"]) == ("mean", "identity", 50, 200)
@@ -32,7 +32,7 @@ def test_run_writes_record_and_report_renders_it(runner, tmp_path):
     assert row["pupil_shift_px"] == 0.0
     assert rec["environment"]["torch"] and any(p["name"] == "basic" for p in rec["environment"]["plugins"])
     md = runner.invoke(cli, ["report", str(out), "--layout", "long"])
-    assert md.exit_code == 0 and f"| mean | toy | toy-wild | identity | 50 | {row['raw_mean_deg']:.2f} |" in md.output
+    assert md.exit_code == 0 and f"| mean | toy | toy-wild | identity | 50 | {row['raw_mean_deg']:.2f} [" in md.output
     tex = runner.invoke(cli, ["report", str(out), "--format", "latex"])
     assert "\\toprule" in tex.output
 

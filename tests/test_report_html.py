@@ -143,7 +143,7 @@ def test_report_several_records_and_json(tmp_path):
     assert net[3] == {"text": "9.89 [9.2, 10.6]*", "value": pytest.approx(9.8924), "ci": pytest.approx([9.2324, 10.5824]),
                       "mark": "*"}
     long = CliRunner().invoke(cli, ["report", str(a), "--layout", "long"])
-    assert "| const | clean | wild | noop-p | 4 | 18.74 |" in long.output
+    assert "| const | clean | wild | noop-p | 4 | 18.74 [18.10, 19.45] |" in long.output  # the long table, intervals included
 
 
 # -- HTML -------------------------------------------------------------------------------------
@@ -303,6 +303,20 @@ def test_screen_fitting_drops_intervals_then_splits():
     pieces = fit(lay, 30)
     assert len(pieces) > 1 and all(max(map(len, render(p, 30).splitlines()[1:3])) <= 30 for p in pieces)
     assert "9.89*" in "".join(render(p, 30) for p in pieces)
+
+
+def test_run_rows_at_80_columns_keep_numbers_whole():
+    from gazebench.cli.screen import fit, render
+
+    rec = run_record()
+    for r in rec["rows"]:
+        r["p_holm"] = 0.0012345 if r["significant"] else None
+    pieces = fit(layouts.run_rows_layout(rec), 80)
+    text = "\n".join(render(p, 80) for p in pieces)
+    assert max(map(len, text.splitlines())) <= 80 and "…" not in text
+    assert "9.89 [9.2, 10.6]*" in text and "0.0012*" in text and "8%" in text
+    wide = render(layouts.run_rows_layout(rec, wide=True))
+    assert "10.35 [9.7, 11.1]" in wide and "raw median" in wide  # every column, every interval
 
 
 def test_plugins_one_line_each_at_80_columns():

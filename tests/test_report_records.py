@@ -26,7 +26,8 @@ CASES = [
     ({"schema": "gazebench.speed/1", "rows": [{"purifier": "gatys", "resolution": 256}]},
      "record {p}: rows[0] lacks seconds_per_image; it is not a gazebench.speed/1 row"),
     ({"schema": "gazebench.style-compare/1", "rows": []},
-     "record {p} has schema 'gazebench.style-compare/1'; gazebench reads gazebench.run/1, gazebench.speed/1"),
+     "record {p} has schema 'gazebench.style-compare/1'; gazebench reads gazebench.run/1, gazebench.run/2, "
+     "gazebench.speed/1"),
 ]
 
 
@@ -38,7 +39,7 @@ def test_report_and_compare_refuse_incomplete_records_in_one_line(tmp_path, reco
     for args in (["report", str(p)], ["report", str(p), "--format", "latex"], ["compare", str(p), str(p)]):
         res = runner.invoke(cli, args)
         if args[0] == "compare" and record["schema"] == "gazebench.speed/1":
-            expected = f"{p} is a gazebench.speed/1 record; compare reads gazebench.run/1 records"
+            expected = f"{p} is a gazebench.speed/1 record; compare reads gazebench.run/1, gazebench.run/2 records"
         else:
             expected = message.format(p=p)
         assert res.exit_code == 1 and res.output == f"Error: {expected}\n", (args, res.output)

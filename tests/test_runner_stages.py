@@ -39,7 +39,7 @@ def test_rows_identical_to_the_record_made_before_the_split(runner, tmp_path):
     rows = [{k: v for k, v in r.items() if not k.startswith("pupil")} for r in json.loads(out.read_text())["rows"]]
     assert [(r["estimator"], r["purifier"]) for r in rows] == [(r["estimator"], r["purifier"]) for r in golden]
     for new, old in zip(rows, golden):
-        assert set(new) == set(old)
+        assert set(old) <= set(new)  # gazebench.run/2 adds seed, intervals, tests: the old values stay
         bad = [k for k in old if not _close(new[k], old[k])]
         assert not bad, f"{old['estimator']}/{old['purifier']}: {bad} changed"
 

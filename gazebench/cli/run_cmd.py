@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 import sys
 
 import click
@@ -35,12 +34,15 @@ __all__ = ["run", "parse_sets", "parse_size", "split_names"]  # the parsers live
 @click.option("--n-unlabelled", type=click.IntRange(0), default=200, show_default=True,
               help="Unlabelled test-style samples a purifier is fitted on (0: all).")
 @seed_option()
+@click.option("--seeds", default=None, metavar="N,N,...",
+              help="Repeat the whole run (data, fits, scores) once per seed, e.g. --seeds 0,1,2; rows carry "
+                   "their seed and the record a summary across seeds. Overrides --seed.")
 @device_option()
 @set_option()
 @click.option("--out", default=None, help="Record path (default results/runs/run-<UTC time>.json).")
 @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON instead of a table.")
-@click.option("--wide", is_flag=True, help="One line per row with every column (medians, pupil shift), unfitted, "
-                                           "instead of the paper's tables fitted to the screen.")
+@click.option("--wide", is_flag=True, help="Every column (medians, intervals, raw - purified, pupil shift), "
+                                           "unfitted; `gazebench report` gives the paper's tables.")
 @click.option("--plots", default=None, metavar="DIR",
               help="Write cumulative_error.png (Fig. 7) and samples.png (raw | purified | oracle) to DIR.")
 @click.option("--pupil-segmenter", default="auto", show_default=True,
@@ -50,7 +52,8 @@ __all__ = ["run", "parse_sets", "parse_size", "split_names"]  # the parsers live
 @click.option("--cache-dir", default=None, help="Cache folder (default $GAZEBENCH_CACHE, else ~/.cache/gazebench).")
 def run(estimators: tuple[str, ...], purifiers: tuple[str, ...], train: str | None, test: str | None,
         train_root: str | None, test_root: str | None, content: str | None, content_root: str | None,
-        masks: str, size: tuple[int, int], n_train: int, n_test: int, n_unlabelled: int, seed: int, device: str,
+        masks: str, size: tuple[int, int], n_train: int, n_test: int, n_unlabelled: int, seed: int,
+        seeds: str | None, device: str,
         sets: dict[str, dict],
         out: str | None, as_json: bool, wide: bool, plots: str | None, pupil_segmenter: str, no_cache: bool,
         cache_dir: str | None) -> None:
@@ -81,8 +84,9 @@ def run(estimators: tuple[str, ...], purifiers: tuple[str, ...], train: str | No
             train=(trains[0] if len(trains) == 1 else trains) or None, test=test,
             estimators=default_names(estimators, "estimator"), purifiers=default_names(purifiers, "purifier"),
             masks=masks, size=size, n_train=n_train or None, n_test=n_test or None,
-            n_unlabelled=n_unlabelled or None, seed=seed, device=device, train_root=train_root,
-            test_root=test_root, content=content, content_root=content_root, params=sets, out=out, command=format_command(sys.argv[1:]),
+            n_unlabelled=n_unlabelled or None, seed=seed, seeds=_seeds(seeds), device=device,
+            train_root=train_root, test_root=test_root, content=content, content_root=content_root, params=sets,
+            out=out, command=format_command(sys.argv[1:]),
             cache=not no_cache, cache_dir=cache_dir, plots=plots, pupil_segmenter=pupil_segmenter or None)
         record = run_pipeline(cfg, log=lambda m: err.print(f"[dim]{m}[/dim]"))
     except (PluginError, RunError, ValueError, FileNotFoundError) as exc:
@@ -90,39 +94,24 @@ def run(estimators: tuple[str, ...], purifiers: tuple[str, ...], train: str | No
     if as_json:
         click.echo(json.dumps(record, indent=2))
         return
-    if wide:
-        print_run_table(record, Console(width=max(Console().width, 200)), wide=True)
-    else:
-        from gazebench.cli.screen import echo_caption, echo_layouts
-        from gazebench.layouts import table2
-        from gazebench.results import caption
+    # one line per row, fitted to the screen with every number whole (`gazebench report`: the
+    # paper's pivot); --wide: every column and interval, unfitted
+    from gazebench.cli.screen import echo_caption, echo_layouts
+    from gazebench.layouts import run_rows_layout
+    from gazebench.results import caption
 
-        echo_layouts(table2(record))
-        echo_caption(caption(record))
+    echo_layouts([run_rows_layout(record, wide=wide)], wide=wide)
+    echo_caption(caption(record), wide=wide)
     err.print(f"record written to {record['path']}")
 
 
-def print_run_table(record: dict[str, Any], console: Any, wide: bool = False) -> None:
-    """The run's rows on screen, one line each; train/test go in the title. Short headers fitting
-    80 columns, or with ``wide`` every column of the record's table."""
-    from rich import box
-    from rich.table import Table
-
-    from gazebench.results import caption, run_screen_columns
-
-    cfg = record["config"]
-    trains = list(dict.fromkeys(r["train"] for r in record["rows"]))
-    t = Table(title=f"angular error (deg), train {', '.join(trains)} -> test {cfg['test']}",
-              caption=caption(record), box=box.SIMPLE_HEAD, pad_edge=False)
-    if wide:
-        from gazebench.results import RUN_COLUMNS
-
-        cols = [(k, h, f) for k, h, f in RUN_COLUMNS if k not in ("test",)]
-    else:
-        cols = run_screen_columns(several_trains=len(trains) > 1)
-    n_names = sum(1 for _, _, f in cols if f == "s")
-    for i, (_, head, _) in enumerate(cols):
-        t.add_column(head, justify="left" if i < n_names else "right", no_wrap=i < n_names)
-    for r in record["rows"]:
-        t.add_row(*("-" if r.get(k) is None else format(r[k], f) for k, _, f in cols))
-    console.print(t)
+def _seeds(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: expected comma-separated seeds, e.g. 0,1,2", param_hint="--seeds") from None
+    if not values or min(values) < 0 or max(values) >= 2**63:
+        raise click.BadParameter(f"{text!r}: seeds are integers in [0, 2**63)", param_hint="--seeds")
+    return values
