@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, builtin_plugin_names, run_cli
 from gazebench import layouts
 from gazebench.cli import cli
 from gazebench.results import SCHEMA_RUN, SCHEMA_SPEED
@@ -320,10 +320,11 @@ def test_run_rows_at_80_columns_keep_numbers_whole():
 
 
 def test_plugins_one_line_each_at_80_columns():
-    out = run_cli("plugins", env={"COLUMNS": "80"})
+    only = {"GAZEBENCH_LOAD_PLUGINS": ",".join(builtin_plugin_names())}  # whatever else is installed
+    out = run_cli("plugins", env={"COLUMNS": "80", **only})
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    rows = json.loads(run_cli("plugins", "--json").stdout)
+    rows = json.loads(run_cli("plugins", "--json", env=only).stdout)
     assert max(map(len, lines)) <= 80 and len(lines) == len(rows) + 1
     assert all(any(line.split()[:2] == [r["kind"], r["name"]] for line in lines) for r in rows)
 
