@@ -243,6 +243,7 @@ def table2(record: dict[str, Any]) -> list[Layout]:
                   names + ["raw"] + purifiers + (["oracle"] if has_oracle else []), err_rows, notes, len(names))]
 
     if any(r.get("diff_mean_deg") is not None for r in rows):
+        subjects = any(r.get("subjects_n") is not None for r in rows)
         diff_rows = []
         for key, mine in groups.items():
             by_p = {r.get("purifier"): r for r in mine}
@@ -254,11 +255,19 @@ def table2(record: dict[str, Any]) -> list[Layout]:
             for p in purifiers:
                 r = by_p.get(p) or {}
                 line.append(Cell(r.get("p_holm"), digits=3))
+            if subjects:
+                for p in purifiers:
+                    r = by_p.get(p) or {}
+                    line.append(Cell(None if r.get("subjects_n") is None
+                                     else f"{r.get('subjects_improved')}/{r['subjects_n']}"))
             diff_rows.append(line)
+        notes = ["p (Holm): Wilcoxon signed-rank test raw vs purified, Holm-corrected across the record's rows"]
+        if subjects:
+            notes.append("subjects: test subjects whose mean error purifying lowered, of those tested")
         out.append(Layout("improvement", "improvement raw - purified (deg; positive: purifying helped)",
-                          names + purifiers + [f"p (Holm) {p}" for p in purifiers], diff_rows,
-                          ["p (Holm): Wilcoxon signed-rank test raw vs purified, Holm-corrected across the record's rows"]
-                          + ([SIGNIFICANCE_NOTE] if any_sig else []), len(names)))
+                          names + purifiers + [f"p (Holm) {p}" for p in purifiers]
+                          + ([f"subjects {p}" for p in purifiers] if subjects else []), diff_rows,
+                          notes + ([SIGNIFICANCE_NOTE] if any_sig else []), len(names)))
 
     if any(r.get("gap_closed") is not None for r in rows) and purifiers:
         gap_rows = []

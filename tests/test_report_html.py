@@ -41,7 +41,7 @@ def run_record(**extra):
                 "gap_closed_ci": None if floor or pur == "noop-p" else [0.021, 0.139],
                 "diff_mean_deg": raw - purified, "diff_mean_ci": [raw - purified - 0.2, raw - purified + 0.2],
                 "p_value": 0.0004 if sig and not floor else 0.61, "p_holm": 0.0021 if sig and not floor else 1.0,
-                "significant": sig and not floor,
+                "significant": sig and not floor, "subjects_improved": 0 if floor else 3, "subjects_n": 4,
                 "pupil_shift_px": 0.0 if pur == "noop-p" else 0.5012, "pupil_err_raw_px": 1.234,
                 "pupil_err_purified_px": 1.4567 if pur == "attn" else 1.3, "pupil_err_oracle_px": 0.811,
                 "raw_curve": _curve([e + (8 if not floor else 15) for e in base]),
@@ -90,7 +90,7 @@ def test_table2_layout_known_answer():
     assert "| net | 10.35 [9.7, 11.1] | 10.33 [9.7, 11.0] | 9.89 [9.2, 10.6]* | 4.25 [3.9, 4.6] |" in lines
     assert layouts.SIGNIFICANCE_NOTE in md and "Holm" in md
     # raw - purified with the Holm-corrected p, gap closed in percent with its interval
-    assert "| net | +0.02 [-0.2, 0.2] | +0.46 [0.3, 0.7]* | 1.000 | 0.002 |" in lines
+    assert "| net | +0.02 [-0.2, 0.2] | +0.46 [0.3, 0.7]* | 1.000 | 0.002 | 3/4 | 3/4 |" in lines
     assert "| net | 0% [2, 14] | 8% [2, 14] |" in lines
     # pupil: the locator's error on raw / purified / oracle, and the shift
     assert "| raw | 1.23 | - |" in lines and "| attn | 1.46 | 0.50 |" in lines and "| oracle | 0.81 | - |" in lines
