@@ -43,8 +43,8 @@ def is_speed(record: dict[str, Any]) -> bool:
 # -- cells and tables -------------------------------------------------------------------------
 
 def num(value: Any, digits: int = 2) -> str:
-    """A compact number: fixed ``digits`` decimals up to 1000, else 4 significant figures;
-    '-' for None or NaN."""
+    """A compact number: ``digits`` decimals from ``10**-digits`` up to 1000, else 4 significant
+    figures; '-' for None or NaN."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -54,12 +54,6 @@ def num(value: Any, digits: int = 2) -> str:
     if value != 0 and (abs(value) >= 1000 or abs(value) < 10 ** -digits):
         return f"{value:.4g}"
     return f"{value:.{digits}f}"
-
-
-def _ci_text(ci: Any, digits: int) -> str:
-    lo, hi = ci
-    d = max(digits - 1, 0)  # one decimal fewer: an interval's ends are rougher than its centre
-    return f" [{lo:.{d}f}, {hi:.{d}f}]"
 
 
 @dataclass
@@ -99,8 +93,9 @@ class Cell:
             body = "0%" if body.lstrip("-").strip("0.%") == "" else body  # no "-0%"
         else:
             body = f"{v:+.{self.digits}f}" if self.signed else num(v, self.digits)
-        if ci is not None:
-            body += _ci_text(ci, self.digits + (1 if self.percent and self.digits == 0 else 0))
+        if ci is not None:  # one decimal fewer than the value: an interval's ends are rougher than its centre
+            d = 0 if self.percent else max(self.digits - 1, 0)
+            body += f" [{ci[0]:.{d}f}, {ci[1]:.{d}f}]"
         return body + self.suffix + self.mark
 
 
