@@ -118,15 +118,17 @@ def run_seed(cfg: RunConfig, pm: PluginManager, log: Log | None = None) -> SeedR
 
 
 def _plots(record: dict[str, Any], data: Any, purified: dict[str, Any], folder: Path) -> list[str]:
-    """Cumulative error curves and a raw | purified... | oracle sample grid."""
-    from gazebench.plots import cumulative_curves, sample_grid
+    """The record's figures (cumulative error with the oracle, objective curves; gazebench.figures,
+    as ``gazebench plot`` draws them) and a raw | purified... | oracle sample grid."""
+    from gazebench.figures import plot_record
+    from gazebench.plots import sample_grid
 
     noop = {s["purifier"] for s in record["purifiers"] if s.get("noop")}
     cols = [("raw", data.test.images)] + [(n, b.images) for n, b in purified.items() if n not in noop]
     if data.oracle is not None:
         cols.append(("oracle (paired)", data.oracle.images))
-    return [str(cumulative_curves(record, folder / "cumulative_error.png")),
-            str(sample_grid(cols, folder / "samples.png"))]
+    return [str(p) for p in plot_record(record, folder, formats=("png",))] + \
+        [str(sample_grid(cols, folder / "samples.png"))]
 
 
 def format_command(argv: list[str]) -> str:
