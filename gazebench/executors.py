@@ -47,8 +47,10 @@ def run_grid(cfgs: list[Any], *, pm: PluginManager | None = None, log: Log | Non
     records = []
     for point, (cfg, seeds, ps) in enumerate(zip(gp.cfgs, gp.seeds, parts(gp))):
         mine = [{"id": t.id, "kind": t.kind, **done[t.id]} for t in gp.tasks if gp.groups[t.group].point == point]
-        extra = {"tasks": {"executor": executor, "total": len(mine), "cached": sum(t["cached"] for t in mine),
-                           "list": mine}}
+        # "keyed": the tasks with cache entries; the others (pupil shifts) are recomputed each time
+        extra = {"tasks": {"executor": executor, "total": len(mine),
+                           "keyed": sum(t.key is not None for t in gp.tasks if gp.groups[t.group].point == point),
+                           "cached": sum(t["cached"] for t in mine), "list": mine}}
         records.append(assemble_record(cfg, seeds, ps, pm, extra))
     return records
 
@@ -118,20 +120,28 @@ def _import_ray() -> Any:
 
 def _execute_ray(gp: GridPlan, address: str | None, advance: Callable[..., None]) -> dict[str, dict[str, Any]]:
     ray = _import_ray()
-    started = not ray.is_initialized()
-    if started:
-        env = {k: v for k, v in os.environ.items() if k.startswith("GAZEBENCH_") or k in _FORWARD_ENV}
-        ray.init(address=address, include_dashboard=False, runtime_env={"env_vars": env} if env else None)
+    started: list[bool] = []
+
+    def connect() -> Any:
+        """Join (or start) Ray on the first task to send: a grid found whole in the cache needs none."""
+        if not started:
+            started.append(not ray.is_initialized())
+            if started[0]:
+                env = {k: v for k, v in os.environ.items() if k.startswith("GAZEBENCH_") or k in _FORWARD_ENV}
+                ray.init(address=address, include_dashboard=False, runtime_env={"env_vars": env} if env else None)
+        return ray.remote(_worker)
+
     try:
-        return _schedule(gp, ray, advance)
+        return _schedule(gp, ray, connect, advance)
     finally:
-        if started:  # a cluster we only connected to keeps running; a local one we started stops
+        if started and started[0]:  # a cluster we only joined keeps running; one we started stops
             ray.shutdown()
 
 
-def _schedule(gp: GridPlan, ray: Any, advance: Callable[..., None]) -> dict[str, dict[str, Any]]:
+def _schedule(gp: GridPlan, ray: Any, connect: Callable[[], Any],
+              advance: Callable[..., None]) -> dict[str, dict[str, Any]]:
     """Send every task whose dependencies are done; run cached and driver tasks here meanwhile."""
-    remote = ray.remote(_worker)
+    remote = None
     done: dict[str, dict[str, Any]] = {}
     running: dict[Any, Task] = {}
     refs: dict[tuple[int, str], Any] = {}
@@ -149,6 +159,7 @@ def _schedule(gp: GridPlan, ray: Any, advance: Callable[..., None]) -> dict[str,
                 done[t.id] = _run_here(gp, t)
                 advance(last=t.kind)
                 continue
+            remote = remote or connect()
             opts = {"num_cpus": 1, "num_gpus": 1 if t.gpu else 0}
             running[remote.options(**opts).remote(t.kind, t.name, _job(gp, t), _payload(gp, t, put))] = t
         if not running:
@@ -216,7 +227,11 @@ def _worker(kind: str, name: str, job: dict[str, Any], payload: dict[str, Any]) 
     from gazebench.device import seed_everything
     from gazebench.stages import Context, build
 
+    import ray
+
     t0 = time.perf_counter()
+    # Ray resolves object refs given as arguments, not those inside a dict: fetch the group's data
+    payload = {k: ray.get(v) if isinstance(v, ray.ObjectRef) else v for k, v in payload.items()}
     pm = get_plugin_manager()
     cfg = job["cfg"]
     ctx = Context(cfg, pm, stderr_log, job["device"], Cache(job["cache"], enabled=True, clean=False))

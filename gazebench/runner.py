@@ -81,6 +81,10 @@ def run(cfg: RunConfig, *, pm: PluginManager | None = None, log: Log | None = No
     """Run the pipeline for ``cfg`` (once per seed); return the record, also written to disk with
     its per-sample errors beside it and handed to plugins."""
     pm = pm or get_plugin_manager()
+    if cfg.executor != "local":  # the tasks of this run on another executor (gazebench.executors)
+        from gazebench.executors import run_grid
+
+        return run_grid([cfg], pm=pm, log=log, executor=cfg.executor, address=cfg.address)[0]
     seeds = list(dict.fromkeys(cfg.seeds)) if cfg.seeds else [cfg.seed]
     parts = [run_seed(replace(cfg, seed=s, seeds=cfg.seeds and seeds), pm, log) for s in seeds]
     return assemble_record(cfg, seeds, parts, pm)
