@@ -279,8 +279,9 @@ def _check_names(cfg: Any, pm: PluginManager, where: str) -> None:
         try:
             pm.check_params(owners[0], name, values)
         except PluginError as exc:
-            text = str(exc)
-            raise ConfigError(f"{where}: {'params.' + text[3:] if text.startswith('-o ') else text}") from None
+            text = str(exc).replace(f"-o {name}.", f"params.{name}.")  # the file's words, not the CLI's
+            point = f" (matrix point {', '.join(f'{k} = {v!r}' for k, v in cfg.grid.items())})" if cfg.grid else ""
+            raise ConfigError(f"{where}: {text}{point}") from None
 
 
 def with_all(cfgs: list[Any], pm: PluginManager) -> list[Any]:
