@@ -186,7 +186,7 @@ def _job(gp: GridPlan, t: Task) -> dict[str, Any]:
     resolved (part of every key) and the cache folder's absolute path."""
     g = gp.groups[t.group]
     return {"cfg": g.ctx.cfg, "device": g.ctx.device, "cache": str(Path(g.ctx.cache.root).resolve()),
-            "train_name": g.train_name}
+            "train_name": g.train_name, "key": t.key}
 
 
 def _payload(gp: GridPlan, t: Task, put: Callable[..., Any]) -> dict[str, Any]:
@@ -219,13 +219,23 @@ def _absorb(gp: GridPlan, t: Task, result: dict[str, Any]) -> None:
         g.est_stats[t.name]["predict_seconds_per_image"] = result["predict_seconds_per_image"]
 
 
+def _same_key(mine: str, drivers: str, name: str) -> None:
+    """A worker computes the cache key of its task again: a different key means its code (gazebench,
+    plugins, their versions) differs from the driver's, and its results would land elsewhere."""
+    import platform
+
+    if mine != drivers:
+        raise RunError(f"{name}: node {platform.node()} computes cache key {mine}, the driver {drivers}: install "
+                       "the same gazebench and plugins on every node (docs/grids.md)")
+
+
 def _worker(kind: str, name: str, job: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
     """One task on a Ray worker: rebuild the context, run the stage, write its cache entries."""
     import platform
 
     from gazebench.cache import Cache
     from gazebench.device import seed_everything
-    from gazebench.stages import Context, build
+    from gazebench.stages import Context, build, estimator_key, purifier_keys
 
     import ray
 
@@ -239,8 +249,12 @@ def _worker(kind: str, name: str, job: dict[str, Any], payload: dict[str, Any]) 
     try:
         if kind == "purify":
             probe = build(pm, "purifier", name, ctx.params(name), ctx.device)
+            _same_key(purifier_keys(ctx, probe, payload["inputs"])[1], job["key"], name)
             _, out["stats"] = purify_test(ctx, probe, job["train_name"], payload["inputs"])
         elif kind == "fit":
+            seed_everything(cfg.seed)
+            _same_key(estimator_key(ctx, build(pm, "estimator", name, ctx.params(name), ctx.device), payload["train"]),
+                      job["key"], name)
             _, out["stats"] = fit_estimator(ctx, name, payload["train"], job["train_name"])
         elif kind == "score":
             from gazebench.scoring import score
