@@ -199,6 +199,8 @@ def expand(doc: dict[str, Any], where: str, pm: PluginManager, overrides: dict[s
                 c.params.setdefault(comp, {})[opt] = value
         if len(points) > 1 and c.out and not Path(c.out).is_dir() and Path(c.out).suffix:
             c = replace(c, out=str(Path(c.out).with_name(f"{Path(c.out).stem}-{i + 1}{Path(c.out).suffix}")))
+        if len(points) > 1 and c.plots:  # one folder per point: the plots have fixed names
+            c = replace(c, plots=str(Path(c.plots) / f"point-{i + 1}"))
         cfgs.append(c)
     cfgs = with_all(cfgs, pm)
     for c in cfgs:

@@ -219,3 +219,27 @@ def test_config_errors_name_file_and_key_without_the_cli(tmp_path):
     with pytest.raises(ConfigError, match=r"e\.toml: params\.knn: expected a table"):
         load_config(path, get_plugin_manager())
     assert isinstance(RunConfig().grid, dict) and RunConfig().executor == "local"
+
+
+def test_the_local_executor_writes_the_record_runner_run_writes(tmp_path):
+    """Two training sets x two seeds: the plan's record equals the serial runner's, but for timings."""
+    from gazebench.executors import run_grid
+    from gazebench.runner import run
+
+    cfg = RunConfig(train=["toy", "toy-wild"], test="toy-wild", estimators=["knn", "mean"], purifiers=["reinhard", "identity"],
+                    n_train=40, n_test=16, n_unlabelled=16, seeds=[2, 5], device="cpu", cache=False)
+    serial = run(RunConfig(**{**vars(cfg), "out": str(tmp_path / "s.json")}), log=lambda m: None)
+    [planned] = run_grid([RunConfig(**{**vars(cfg), "out": str(tmp_path / "p.json")})], log=lambda m: None)
+
+    def untimed(stats):
+        return [{k: v for k, v in s.items() if k not in TIMING} for s in stats]
+
+    assert len(planned["rows"]) == 16 and planned["rows"] == serial["rows"]
+    assert [(r["train"], r["seed"], r["estimator"], r["purifier"]) for r in planned["rows"]][:3] == [
+        ("toy", 2, "knn", "reinhard"), ("toy", 2, "knn", "identity"), ("toy", 2, "mean", "reinhard")]
+    for key in ("purifiers", "estimators"):
+        assert untimed(planned[key]) == untimed(serial[key])
+    for key in ("notes", "datasets", "summary"):
+        assert planned[key] == serial[key], key
+    assert {**planned["config"], "out": None} == {**serial["config"], "out": None}
+    assert planned["tasks"]["total"] == 2 * 2 * 7 and "tasks" not in serial
