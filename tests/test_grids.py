@@ -243,3 +243,24 @@ def test_the_local_executor_writes_the_record_runner_run_writes(tmp_path):
         assert planned[key] == serial[key], key
     assert {**planned["config"], "out": None} == {**serial["config"], "out": None}
     assert planned["tasks"]["total"] == 2 * 2 * 7 and "tasks" not in serial
+
+
+def test_all_names_every_registered_component(tmp_path):
+    path = tmp_path / "all.toml"
+    path.write_text('train = "toy"\ntest = "toy-wild"\nestimators = "all"\npurifiers = ["identity", "all"]\n')
+    [cfg] = load_config(path, get_plugin_manager())
+    pm = get_plugin_manager()
+    assert cfg.estimators == pm.registry("estimator").names() and cfg.purifiers == pm.registry("purifier").names()
+
+
+def test_the_local_executor_never_imports_ray(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom gazebench.cli import cli\n"
+            f"res = CliRunner().invoke(cli, ['run', *{TOY!r}, '-e', 'mean', '-p', 'identity', '--no-cache', "
+            f"'--out', {str(tmp_path / 'r.json')!r}])\n"
+            "assert res.exit_code == 0, res.output\nprint('ray' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "False"
