@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from gazebench.io import load_state
-from gazebench.plan import GridPlan, Task, build_plan, is_cached, load_score, parts, save_score, score_path
+from gazebench.plan import (GridPlan, Task, is_cached, load_score, new_grid, parts, plan_pass, release, save_score,
+                            score_path)
 from gazebench.plugins import PluginError, PluginManager, get_plugin_manager
 from gazebench.progress import Log, progress, stderr_log
 from gazebench.stages import RunError, fit_estimator, pupil_shifts, purify_test
@@ -42,8 +43,8 @@ def run_grid(cfgs: list[Any], *, pm: PluginManager | None = None, log: Log | Non
         raise RunError("--executor ray passes results through the cache folder: drop --no-cache")
     if executor == "ray":
         _import_ray()  # a missing extra is an error before any data is read
-    gp = build_plan(cfgs, pm, log)
-    done = execute(gp, executor, address)
+    gp = new_grid(cfgs, pm)
+    done = execute(gp, pm, log, executor, address)
     records = []
     for point, (cfg, seeds, ps) in enumerate(zip(gp.cfgs, gp.seeds, parts(gp))):
         mine = [{"id": t.id, "kind": t.kind, **done[t.id]} for t in gp.tasks if gp.groups[t.group].point == point]
@@ -55,22 +56,32 @@ def run_grid(cfgs: list[Any], *, pm: PluginManager | None = None, log: Log | Non
     return records
 
 
-def execute(gp: GridPlan, executor: str = "local", address: str | None = None) -> dict[str, dict[str, Any]]:
-    """Run the plan's tasks; returns per task id ``{"cached": bool, "seconds": float}`` (seconds of
-    work where it ran: on the driver, or inside the Ray worker)."""
-    with progress(len(gp.tasks), "grid tasks") as advance:
+def execute(gp: GridPlan, pm: PluginManager, log: Log | None = None, executor: str = "local",
+            address: str | None = None) -> dict[str, dict[str, Any]]:
+    """Plan the passes of ``gp`` (:func:`gazebench.plan.new_grid`) and run their tasks; returns per
+    task id ``{"cached", "seconds", "where"}`` (seconds of work where it ran: here, or in a Ray worker)."""
+    with progress(gp.total, "grid tasks") as advance:
         if executor == "ray":
+            for point, seeds in enumerate(gp.seeds):  # every pass at once: they run side by side
+                for seed in seeds:
+                    plan_pass(gp, point, seed, pm, log)
             return _execute_ray(gp, address, advance)
-        return _execute_local(gp, advance)
+        return _execute_local(gp, pm, log, advance)
 
 
 # -- local ------------------------------------------------------------------------------------
 
-def _execute_local(gp: GridPlan, advance: Callable[..., None]) -> dict[str, dict[str, Any]]:
+def _execute_local(gp: GridPlan, pm: PluginManager, log: Log | None,
+                   advance: Callable[..., None]) -> dict[str, dict[str, Any]]:
+    """One pass (point x seed) at a time, planned, run and released: the serial runner's order and
+    memory (one pass's data at a time), so the same seeds and the same numbers."""
     done: dict[str, dict[str, Any]] = {}
-    for t in gp.tasks:  # the plan's order is the serial order: the same seeds, the same numbers
-        done[t.id] = _run_here(gp, t)
-        advance(last=t.kind)
+    for point, seeds in enumerate(gp.seeds):
+        for seed in seeds:
+            for t in plan_pass(gp, point, seed, pm, log):
+                done[t.id] = _run_here(gp, t)
+                advance(last=t.kind)
+            release(gp, gp.passes[-1])
     return done
 
 

@@ -40,12 +40,9 @@ if TYPE_CHECKING:
     from gazebench.types import EyeBatch
 
 #: task kinds, in the order one group plans them
-KINDS = ("purify", "pupil", "fit", "score")
+TASK_KINDS = ("purify", "pupil", "fit", "score")
 #: the modules whose code decides a score row: editing them invalidates cached scores
 _SCORING_MODULES = ("gazebench.scoring", "gazebench.stats", "gazebench.geometry", "gazebench.metrics")
-#: purifier stats that are timings or cache flags, not results (never part of a key or a comparison)
-TIMING_KEYS = frozenset({"fit_seconds", "fit_cached", "purify_cached", "purify_seconds_per_image",
-                         "predict_seconds_per_image"})
 
 
 @dataclass
@@ -57,10 +54,12 @@ class Group:
     plan: Plan
     data: TestData
     train_name: str
-    train: "EyeBatch"
-    inputs: PurifierInputs
-    segmenters: Segmenters
+    #: the training set, the purifiers' inputs and the segmenters: None once the pass is released
+    train: "EyeBatch | None"
+    inputs: PurifierInputs | None
+    segmenters: Segmenters | None
     purified_keys: dict[str, str] = field(default_factory=dict)
+    fit_keys: dict[str, str] = field(default_factory=dict)  # purifiers' fitted states
     estimator_keys: dict[str, str] = field(default_factory=dict)
     purified: dict[str, "EyeBatch"] = field(default_factory=dict)
     pur_stats: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -109,9 +108,17 @@ class GridPlan:
     passes: list[SeedPass]
     groups: list[Group]
     tasks: list[Task]
+    #: the number of tasks once every pass is planned (known before any data is read)
+    total: int = 0
 
     def task(self, task_id: str) -> Task:
+        """The task with id ``task_id``."""
         return self._by_id[task_id]
+
+    def add(self, tasks: list[Task]) -> None:
+        """Append newly planned tasks."""
+        self.tasks += tasks
+        self._by_id.update((t.id, t) for t in tasks)
 
     def __post_init__(self) -> None:
         self._by_id = {t.id: t for t in self.tasks}
@@ -137,57 +144,83 @@ def _takes_device(pm: PluginManager, kind: str, name: str) -> bool:
         return False
 
 
-def build_plan(cfgs: list["RunConfig"], pm: PluginManager, log: Log | None = None) -> GridPlan:
-    """Check every grid point (names, ``-o`` values, outputs) before any data is read, then load
-    each point's data and plan its tasks. Returns the plan; nothing is fitted yet."""
-    checked = []
+def new_grid(cfgs: list["RunConfig"], pm: PluginManager) -> GridPlan:
+    """An empty plan for ``cfgs`` after checking every grid point (names, ``-o`` values, outputs)
+    before any data is read; :func:`plan_pass` fills it one seed of one point at a time."""
+    seeds_of, total = [], 0
     for cfg in cfgs:  # every point's configuration errors before any point's work
         seeds = list(dict.fromkeys(cfg.seeds)) if cfg.seeds else [cfg.seed]
-        plan, ctx, full = plan_run(replace(cfg, seed=seeds[0], seeds=cfg.seeds and seeds), pm)
-        checked.append(seeds)
-    passes: list[SeedPass] = []
-    groups: list[Group] = []
-    tasks: list[Task] = []
-    digest = scoring_digest()
-    for point, (cfg, seeds) in enumerate(zip(cfgs, checked)):
+        plan, _, _ = plan_run(replace(cfg, seed=seeds[0], seeds=cfg.seeds and seeds), pm)
+        seeds_of.append(seeds)
+        # per training set: one purify per purifier, the pupil step, a fit and a score per estimator
+        total += len(seeds) * len(plan.trains) * (len(plan.purifiers) + 1 + 2 * len(plan.estimators))
+    return GridPlan(cfgs, seeds_of, [], [], [], total)
+
+
+def build_plan(cfgs: list["RunConfig"], pm: PluginManager, log: Log | None = None) -> GridPlan:
+    """:func:`new_grid`, then every pass planned: all the grid's data in memory, nothing fitted."""
+    gp = new_grid(cfgs, pm)
+    for point, seeds in enumerate(gp.seeds):
         for seed in seeds:
-            plan, ctx, scfg = plan_run(replace(cfg, seed=seed, seeds=cfg.seeds and seeds), pm)
-            ctx.log = log or ctx.log
-            data = load_test(ctx, plan)
-            segmenters = Segmenters(pm, scfg.params, ctx.device, ctx.log)
-            sp = SeedPass(point, scfg, ctx, data, [])
-            passes.append(sp)
-            gpu = ctx.device.startswith("cuda")
-            for tname in plan.trains:
-                train, data.info["train"][tname] = load_train(ctx, tname, len(plan.trains))
-                inputs = supply_masks(ctx, plan, data, train, segmenters)
-                sp.masks_from = inputs.masks_from or sp.masks_from
-                g = Group(point, ctx, plan, data, tname, train, inputs, segmenters)
-                gi = len(groups)
-                groups.append(g)
-                sp.groups.append(gi)
-                tag = f"{tname} seed {seed}" + (f" {_label(cfg.grid)}" if cfg.grid else "")
-                purify_ids = []
-                for name, probe in plan.purifiers.items():
-                    g.purified_keys[name] = purifier_keys(ctx, probe, inputs)[1]
-                    tid = f"purify {name} [{tag}]"
-                    purify_ids.append(tid)
-                    tasks.append(Task(tid, "purify", name, gi, g.purified_keys[name], [],
-                                      gpu and _takes_device(pm, "purifier", name)))
-                pupil_id = f"pupil shifts [{tag}]"
-                tasks.append(Task(pupil_id, "pupil", "", gi, None, purify_ids, driver=True))
-                test_fp = fingerprint_batch(inputs.test)
-                oracle_fp = fingerprint_batch(data.oracle) if data.oracle is not None else None
-                for name in plan.estimators:
-                    est = build(pm, "estimator", name, ctx.params(name), ctx.device)
-                    g.estimator_keys[name] = estimator_key(ctx, est, train)
-                    fit_id = f"fit {name} [{tag}]"
-                    takes = gpu and _takes_device(pm, "estimator", name)
-                    tasks.append(Task(fit_id, "fit", name, gi, g.estimator_keys[name], [], takes))
-                    key = ctx.cache.key("score", g.estimator_keys[name], [g.purified_keys[p] for p in plan.purifiers],
-                                        test_fp, oracle_fp, scfg.test, tname, scfg.pupil_segmenter, seed, digest)
-                    tasks.append(Task(f"score {name} [{tag}]", "score", name, gi, key, [fit_id, pupil_id], takes))
-    return GridPlan(cfgs, checked, passes, groups, tasks)
+            plan_pass(gp, point, seed, pm, log)
+    return gp
+
+
+def plan_pass(gp: GridPlan, point: int, seed: int, pm: PluginManager, log: Log | None = None) -> list[Task]:
+    """Load the data of grid point ``point`` with ``seed`` (test set, each training set, masks) and
+    add its groups and tasks to ``gp``, in the serial runner's order; returns the new tasks."""
+    cfg, seeds = gp.cfgs[point], gp.seeds[point]
+    plan, ctx, scfg = plan_run(replace(cfg, seed=seed, seeds=cfg.seeds and seeds), pm)
+    ctx.log = log or ctx.log
+    data = load_test(ctx, plan)
+    segmenters = Segmenters(pm, scfg.params, ctx.device, ctx.log)
+    sp = SeedPass(point, scfg, ctx, data, [])
+    gp.passes.append(sp)
+    gpu = ctx.device.startswith("cuda")
+    digest = scoring_digest()
+    tasks: list[Task] = []
+    for tname in plan.trains:
+        train, data.info["train"][tname] = load_train(ctx, tname, len(plan.trains))
+        inputs = supply_masks(ctx, plan, data, train, segmenters)
+        sp.masks_from = inputs.masks_from or sp.masks_from
+        g = Group(point, ctx, plan, data, tname, train, inputs, segmenters)
+        gi = len(gp.groups)
+        gp.groups.append(g)
+        sp.groups.append(gi)
+        tag = f"{tname} seed {seed}" + (f" {_label(cfg.grid)}" if cfg.grid else "")
+        purify_ids = []
+        for name, probe in plan.purifiers.items():
+            g.fit_keys[name], g.purified_keys[name] = purifier_keys(ctx, probe, inputs)
+            tid = f"purify {name} [{tag}]"
+            purify_ids.append(tid)
+            tasks.append(Task(tid, "purify", name, gi, g.purified_keys[name], [],
+                              gpu and _takes_device(pm, "purifier", name)))
+        pupil_id = f"pupil shifts [{tag}]"
+        tasks.append(Task(pupil_id, "pupil", "", gi, None, purify_ids, driver=True))
+        test_fp = fingerprint_batch(inputs.test)
+        oracle_fp = fingerprint_batch(data.oracle) if data.oracle is not None else None
+        for name in plan.estimators:
+            est = build(pm, "estimator", name, ctx.params(name), ctx.device)
+            g.estimator_keys[name] = estimator_key(ctx, est, train)
+            fit_id = f"fit {name} [{tag}]"
+            takes = gpu and _takes_device(pm, "estimator", name)
+            tasks.append(Task(fit_id, "fit", name, gi, g.estimator_keys[name], [], takes))
+            key = ctx.cache.key("score", g.estimator_keys[name], [g.purified_keys[p] for p in plan.purifiers],
+                                test_fp, oracle_fp, scfg.test, tname, scfg.pupil_segmenter, seed, digest)
+            tasks.append(Task(f"score {name} [{tag}]", "score", name, gi, key, [fit_id, pupil_id], takes))
+    gp.add(tasks)
+    return tasks
+
+
+def release(gp: GridPlan, sp: SeedPass) -> None:
+    """Drop what a finished pass no longer needs (training data, fitted estimators, the purified
+    sets of its later training sets), keeping what the record needs: as the serial runner does."""
+    for i, gi in enumerate(sp.groups):
+        g = gp.groups[gi]
+        g.train = g.inputs = g.segmenters = None
+        g.estimators = {}
+        if i:  # the record's plots use the first training set's purified sets only
+            g.purified = {}
 
 
 def _label(grid: dict[str, Any]) -> str:
@@ -204,7 +237,7 @@ def entries(gp: GridPlan, task: Task) -> list[Path]:
         probe = g.plan.purifiers[task.name]
         paths = [cache.path("purified", task.name, g.purified_keys[task.name], ".pt")]
         if probe.needs_fit:
-            paths.append(cache.path("purifiers", task.name, purifier_keys(g.ctx, probe, g.inputs)[0]))
+            paths.append(cache.path("purifiers", task.name, g.fit_keys[task.name]))
         return paths
     if task.kind == "fit":
         return [cache.path("estimators", task.name, g.estimator_keys[task.name])]
@@ -220,6 +253,7 @@ def is_cached(gp: GridPlan, task: Task) -> bool:
 
 
 def score_path(ctx: Context, task: Task) -> Path:
+    """Where a score task keeps its rows: ``scores/<estimator>-<key>.json`` in the cache."""
     return ctx.cache.path("scores", task.name, task.key or "", ".json")
 
 
@@ -284,5 +318,5 @@ def parts(gp: GridPlan) -> list[list["SeedResult"]]:
     return out
 
 
-__all__ = ["GridPlan", "Group", "KINDS", "SeedPass", "TIMING_KEYS", "Task", "build_plan", "entries", "is_cached",
-           "load_score", "parts", "save_score", "score_path", "scoring_digest"]
+__all__ = ["GridPlan", "Group", "TASK_KINDS", "SeedPass", "Task", "build_plan", "entries", "is_cached",
+           "load_score", "new_grid", "parts", "plan_pass", "release", "save_score", "score_path", "scoring_digest"]
