@@ -116,12 +116,20 @@ class GridPlan:
         return self._by_id[task_id]
 
     def add(self, tasks: list[Task]) -> None:
-        """Append newly planned tasks."""
+        """Append newly planned tasks. A task whose cache key an earlier task of its kind already
+        has (an identity purification shared by several training sets, an estimator fit shared by
+        grid points that vary only a purifier) depends on that one: it then reads its entries
+        rather than computing them twice at once."""
+        for t in tasks:
+            first = self._by_key.setdefault((t.kind, t.key), t.id) if t.key else t.id
+            if first != t.id and first not in t.deps:
+                t.deps.append(first)
         self.tasks += tasks
         self._by_id.update((t.id, t) for t in tasks)
 
     def __post_init__(self) -> None:
         self._by_id = {t.id: t for t in self.tasks}
+        self._by_key: dict[tuple[str, str | None], str] = {}
 
 
 def scoring_digest() -> str:

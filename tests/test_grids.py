@@ -264,3 +264,16 @@ def test_the_local_executor_never_imports_ray(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_tasks_with_the_same_key_wait_for_the_first(tmp_path):
+    """An identity purification is the same for both training sets: one key, computed once."""
+    pm = get_plugin_manager()
+    cfg = RunConfig(train=["toy", "toy-wild"], test="toy-wild", estimators=["mean"], purifiers=["identity", "reinhard"],
+                    n_train=30, n_test=10, n_unlabelled=10, device="cpu", cache_dir=str(tmp_path / "c"))
+    gp = build_plan([cfg], pm, log=lambda m: None)
+    purify = {(gp.groups[t.group].train_name, t.name): t for t in gp.tasks if t.kind == "purify"}
+    first, second = purify["toy", "identity"], purify["toy-wild", "identity"]
+    assert first.key == second.key and second.deps == [first.id] and not first.deps
+    assert purify["toy", "reinhard"].key != purify["toy-wild", "reinhard"].key  # fitted on another style
+    assert purify["toy-wild", "reinhard"].deps == []
