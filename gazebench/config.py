@@ -228,7 +228,8 @@ def _params(table: Any, fail: Callable[[str, str], ConfigError]) -> dict[str, di
     out = {}
     for name, values in table.items():
         if not isinstance(values, dict):
-            raise fail(f"params.{name}", f"expected a table of {name}'s parameters, got {json.dumps(values, default=str)}")
+            got = json.dumps(values, default=str)
+            raise fail(f"params.{name}", f"expected a table of {name}'s parameters, got {got}")
         out[name] = dict(values)
     return out
 
@@ -315,9 +316,9 @@ def rerun_config(path: str | Path, pm: PluginManager, overrides: dict[str, Any] 
         raise ConfigError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: not a JSON record: {str(exc).splitlines()[0]}") from None
-    if not isinstance(record, dict) or record.get("schema") not in RUN_SCHEMAS or not isinstance(record.get("config"), dict):
-        raise ConfigError(f"{path}: not a run record (schema {record.get('schema') if isinstance(record, dict) else None!r}; "
-                          f"expected one of {', '.join(RUN_SCHEMAS)})")
+    schema = record.get("schema") if isinstance(record, dict) else None
+    if schema not in RUN_SCHEMAS or not isinstance(record.get("config"), dict):
+        raise ConfigError(f"{path}: not a run record (schema {schema!r}; expected one of {', '.join(RUN_SCHEMAS)})")
     known = {f.name for f in fields(RunConfig)}
     given = {k: v for k, v in record["config"].items() if k in known and k not in _DERIVED}
     if isinstance(given.get("size"), list):

@@ -270,13 +270,17 @@ def save_score(path: Path, rows: list[dict[str, Any]], predict_seconds: float | 
     out = []
     for row in rows:
         plain = {k: _plain(v) for k, v in row.items() if k != "_samples"}
-        plain["_samples"] = {k: None if v is None else {"dtype": str(np.asarray(v).dtype), "values": np.asarray(v).tolist()}
-                             for k, v in row.get("_samples", {}).items()}
+        plain["_samples"] = {k: None if v is None else _typed(v) for k, v in row.get("_samples", {}).items()}
         out.append(plain)
     import json
 
     # NaN stays NaN (the record's own writer refuses it; a cache entry must keep what score made)
     write_text_atomic(path, json.dumps({"rows": out, "predict_seconds_per_image": predict_seconds}))
+
+
+def _typed(values: Any) -> dict[str, Any]:
+    arr = np.asarray(values)
+    return {"dtype": str(arr.dtype), "values": arr.tolist()}
 
 
 def load_score(path: Path) -> tuple[list[dict[str, Any]], float | None]:

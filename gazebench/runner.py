@@ -153,5 +153,5 @@ def format_command(argv: list[str]) -> str:
 
 
 # resolve_device and seed_everything live in gazebench.device; re-exported for existing callers
-__all__ = ["RunConfig", "RunError", "SeedResult", "assemble_record", "run", "run_seed", "format_command", "resolve_device",
-           "seed_everything", "PluginError"]
+__all__ = ["RunConfig", "RunError", "SeedResult", "assemble_record", "run", "run_seed", "format_command",
+           "resolve_device", "seed_everything", "PluginError"]

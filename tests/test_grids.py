@@ -128,10 +128,12 @@ BAD = [
     ("unknown component in params", "[params.nope]\nk = 1\n", "params.nope: no component is named 'nope'"),
     ("unknown parameter", "[params.knn]\nkk = 1\n", "params.knn.kk: estimator 'knn' has no parameter 'kk'"),
     ("parameter of the wrong type", '[params.knn]\nk = "five"\n', "params.knn.k=five: estimator 'knn' expects an int"),
-    ("bad parameter in a matrix", '[matrix]\n"knn.k" = [3, "x"]\n', "params.knn.k=x: estimator 'knn' expects an int, e.g. params.knn.k=8 (matrix point knn.k = 'x')"),
+    ("bad parameter in a matrix", '[matrix]\n"knn.k" = [3, "x"]\n',
+     "params.knn.k=x: estimator 'knn' expects an int, e.g. params.knn.k=8 (matrix point knn.k = 'x')"),
     ("matrix value not a list", "[matrix]\nn_train = 5\n", "matrix.n_train: expected a non-empty list"),
     ("matrix axis unknown", "[matrix]\nnope = [1]\n", "matrix.nope: unknown axis"),
-    ("matrix axis that is one per grid", '[matrix]\nexecutor = ["local"]\n', "matrix.executor: executor is one per grid"),
+    ("matrix axis that is one per grid", '[matrix]\nexecutor = ["local"]\n',
+     "matrix.executor: executor is one per grid"),
     ("unknown executor", 'executor = "dask"\n', "executor: expected one of 'local', 'ray'"),
     ("not TOML", "n_train = \n", "not valid TOML"),
 ]
@@ -226,7 +228,8 @@ def test_the_local_executor_writes_the_record_runner_run_writes(tmp_path):
     from gazebench.executors import run_grid
     from gazebench.runner import run
 
-    cfg = RunConfig(train=["toy", "toy-wild"], test="toy-wild", estimators=["knn", "mean"], purifiers=["reinhard", "identity"],
+    cfg = RunConfig(train=["toy", "toy-wild"], test="toy-wild", estimators=["knn", "mean"],
+                    purifiers=["reinhard", "identity"],
                     n_train=40, n_test=16, n_unlabelled=16, seeds=[2, 5], device="cpu", cache=False)
     serial = run(RunConfig(**{**vars(cfg), "out": str(tmp_path / "s.json")}), log=lambda m: None)
     [planned] = run_grid([RunConfig(**{**vars(cfg), "out": str(tmp_path / "p.json")})], log=lambda m: None)
