@@ -41,6 +41,9 @@ def run_grid(cfgs: list[Any], *, pm: PluginManager | None = None, log: Log | Non
         raise RunError(f"--executor {executor!r}: expected one of {', '.join(EXECUTORS)}")
     if executor == "ray" and not all(c.cache for c in cfgs):
         raise RunError("--executor ray passes results through the cache folder: drop --no-cache")
+    if executor == "ray" and any(str(c.device).startswith("cuda:") for c in cfgs):
+        # Ray gives each GPU task one GPU, seen inside the task as cuda:0: a number cannot hold there
+        raise RunError("--executor ray assigns the GPUs itself: use --device cuda, not a numbered one")
     if executor == "ray":
         _import_ray()  # a missing extra is an error before any data is read
     gp = new_grid(cfgs, pm)

@@ -152,6 +152,13 @@ def test_bad_config_files_are_one_line_errors_before_any_work(tmp_path, text, ex
     assert not (tmp_path / "cache").exists() and not (tmp_path / "r.json").exists()  # nothing was done
 
 
+def test_ray_refuses_a_numbered_gpu_before_any_work(tmp_path):
+    res = CliRunner().invoke(cli, ["run", *TOY, "--executor", "ray", "--device", "cuda:1",
+                                   "--cache-dir", str(tmp_path / "c")])
+    assert res.exit_code == 1 and "use --device cuda, not a numbered one" in res.output, res.output
+    assert not (tmp_path / "c").exists()
+
+
 def test_bad_rerun_and_missing_files(tmp_path):
     bad = tmp_path / "x.json"
     bad.write_text('{"schema": "gazebench.speed/1", "config": {}}')
