@@ -287,3 +287,32 @@ def test_tasks_with_the_same_key_wait_for_the_first(tmp_path):
     assert first.key == second.key and second.deps == [first.id] and not first.deps
     assert purify["toy", "reinhard"].key != purify["toy-wild", "reinhard"].key  # fitted on another style
     assert purify["toy-wild", "reinhard"].deps == []
+
+
+def test_an_interrupted_grid_resumes_where_it_stopped(grid, tmp_path, monkeypatch):
+    """Stopped at its 9th task (seed 1's second purification), the grid's next run redoes only the rest."""
+    import gazebench.executors as ex
+    from gazebench.executors import run_grid
+
+    pm = get_plugin_manager()
+    [cfg] = load_config(grid, pm, {"cache_dir": str(tmp_path / "c")})
+    real, calls = ex._run_here, []
+
+    def dies(gp, t):
+        if len(calls) == 8:
+            raise KeyboardInterrupt
+        calls.append(t.id)
+        return real(gp, t)
+
+    monkeypatch.setattr(ex, "_run_here", dies)
+    with pytest.raises(KeyboardInterrupt):
+        run_grid([RunConfig(**{**vars(cfg), "out": str(tmp_path / "cut.json")})], pm=pm, log=lambda m: None)
+    monkeypatch.setattr(ex, "_run_here", real)
+    assert not (tmp_path / "cut.json").exists()
+    [resumed] = run_grid([RunConfig(**{**vars(cfg), "out": str(tmp_path / "r.json")})], pm=pm, log=lambda m: None)
+    cached = {t["id"] for t in resumed["tasks"]["list"] if t["cached"]}
+    # seed 0's 6 keyed tasks and seed 1's first purification; pupil steps are recomputed
+    assert cached == {c for c in calls if not c.startswith("pupil")} and len(cached) == 7
+    [fresh] = run_grid([RunConfig(**{**vars(cfg), "cache": False, "out": str(tmp_path / "f.json")})], pm=pm,
+                       log=lambda m: None)
+    assert resumed["rows"] == fresh["rows"]
