@@ -316,3 +316,16 @@ def test_an_interrupted_grid_resumes_where_it_stopped(grid, tmp_path, monkeypatc
     [fresh] = run_grid([RunConfig(**{**vars(cfg), "cache": False, "out": str(tmp_path / "f.json")})], pm=pm,
                        log=lambda m: None)
     assert resumed["rows"] == fresh["rows"]
+
+
+def test_the_grid_files_in_the_docs_load(tmp_path):
+    import re
+
+    blocks = re.findall(r"```toml\n(.*?)```", (ROOT / "docs" / "grids.md").read_text(), re.S)
+    readme = (ROOT / "README.md").read_text()
+    blocks += [b for b in re.findall(r"```toml\n(.*?)```", readme, re.S) if "[project" not in b]
+    assert len(blocks) == 2
+    for i, block in enumerate(blocks):
+        path = tmp_path / f"{i}.toml"
+        path.write_text(block)
+        assert load_config(path, get_plugin_manager())
