@@ -81,10 +81,12 @@ class Cache:
     (:func:`clean_orphaned_tmp`), so they never pile up.
     """
 
-    def __init__(self, root: str | Path | None = None, enabled: bool = True) -> None:
+    def __init__(self, root: str | Path | None = None, enabled: bool = True, clean: bool = True) -> None:
         self.root = Path(root) if root else default_cache_dir()
         self.enabled = enabled
-        if enabled:
+        # clean=False on Ray workers: a pid seen from one node says nothing of another node's
+        # writer, and walking a shared cache once per task would cost more than the task
+        if enabled and clean:
             clean_orphaned_tmp(self.root)
 
     @staticmethod

@@ -55,6 +55,11 @@ class RunConfig:
     cache_dir: str | None = None
     plots: str | None = None
     pupil_segmenter: str | None = "auto"
+    #: how the tasks run (:mod:`gazebench.executors`): ``local`` (in-process) or ``ray``; Ray's ``address``
+    executor: str = "local"
+    address: str | None = None
+    #: the matrix point of a grid run (``{"knn.k": 5}``); empty for a single run
+    grid: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -76,8 +81,20 @@ def run(cfg: RunConfig, *, pm: PluginManager | None = None, log: Log | None = No
     """Run the pipeline for ``cfg`` (once per seed); return the record, also written to disk with
     its per-sample errors beside it and handed to plugins."""
     pm = pm or get_plugin_manager()
+    if cfg.executor != "local":  # the tasks of this run on another executor (gazebench.executors)
+        from gazebench.executors import run_grid
+
+        return run_grid([cfg], pm=pm, log=log, executor=cfg.executor, address=cfg.address)[0]
     seeds = list(dict.fromkeys(cfg.seeds)) if cfg.seeds else [cfg.seed]
     parts = [run_seed(replace(cfg, seed=s, seeds=cfg.seeds and seeds), pm, log) for s in seeds]
+    return assemble_record(cfg, seeds, parts, pm)
+
+
+def assemble_record(cfg: RunConfig, seeds: list[int], parts: list[SeedResult], pm: PluginManager,
+                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The record of a run from its seeds' passes (in seed order): rows, stats, summary, plots,
+    and ``extra`` keys (the executors' task list); written to disk and handed to plugins.
+    Shared by :func:`run` and the task executors (:mod:`gazebench.executors`)."""
     first = parts[0]
     record = new_record(SCHEMA_RUN, replace(first.cfg, seed=seeds[0]), pm, first.device)
     record["config"].update(device_resolved=first.device, masks_from=first.masks_from)
@@ -90,6 +107,7 @@ def run(cfg: RunConfig, *, pm: PluginManager | None = None, log: Log | None = No
     if cfg.plots:  # the first seed's pass: one curve per purifier, not one per seed
         view = {**record, "rows": [r for r in rows if r["seed"] == seeds[0]]}
         record["plots"] = _plots(view, first.data, first.purified, Path(cfg.plots))
+    record.update(extra or {})
     return finish_record(record, cfg.out, "run", pm, arrays)
 
 
@@ -137,5 +155,5 @@ def format_command(argv: list[str]) -> str:
 
 
 # resolve_device and seed_everything live in gazebench.device; re-exported for existing callers
-__all__ = ["RunConfig", "RunError", "SeedResult", "run", "run_seed", "format_command", "resolve_device",
-           "seed_everything", "PluginError"]
+__all__ = ["RunConfig", "RunError", "SeedResult", "assemble_record", "run", "run_seed", "format_command",
+           "resolve_device", "seed_everything", "PluginError"]

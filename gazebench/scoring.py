@@ -47,8 +47,6 @@ def score(ctx: Context, est: Any, est_stats: dict[str, Any], data: TestData,
     est_stats["predict_seconds_per_image"] = st["seconds"] / len(test)
     orc_e = errors(est, data.oracle, test.gaze) if data.oracle is not None else None
     raw, orc = error_summary(raw_e), (error_summary(orc_e) if orc_e is not None else None)
-    est_stats["oracle_curve"] = orc["curve"] if orc else None  # per estimator, not per row: plots read it
-    ids = test.pair.cpu().numpy() if test.pair is not None else np.arange(len(test))
     subject = test.subject.cpu().numpy() if test.subject is not None else None
     rows = []
     for pname, batch in purified.items():
@@ -68,6 +66,7 @@ def score(ctx: Context, est: Any, est_stats: dict[str, Any], data: TestData,
             "gap_closed": gap,
             "pupil_shift_px": pur_stats[pname].get("pupil_shift_px"),
             "raw_curve": raw["curve"], "purified_curve": pur["curve"],
+            "oracle_curve": orc["curve"] if orc else None,
             "seed": ctx.cfg.seed,
             **stats.row_statistics(raw_e, pur_e, orc_e),
         }

@@ -319,14 +319,13 @@ def purify_test(ctx: Context, probe: Any, style_name: str, inputs: PurifierInput
     stats: dict[str, Any] = {"purifier": name, "style": style_name if purifier.needs_fit else None,
                              "component": purifier.describe(), "noop": bool(purifier.noop),
                              "fit_seconds": None, "fit_cached": False, "purify_cached": False}
-    fit_fp = (fingerprint_batch(inputs.content), fingerprint_batch(inputs.style)) if purifier.needs_fit else None
-    fit_key = ctx.cache.key("purifier", stats["component"], code_digest(purifier), fit_fp, ctx.cfg.seed, ctx.device)
+    fit_key, out_key = purifier_keys(ctx, purifier, inputs)
     if purifier.needs_fit:
         stats.update(fit_or_load(ctx, "purifier", purifier, fit_key, lambda: purifier.fit(inputs.content, inputs.style),
                                  f"(style {style_name})"))
         stats["objective_curve"] = getattr(purifier, "objective_curve", lambda: None)()  # report plots
     test = inputs.test
-    out_path = ctx.cache.path("purified", name, ctx.cache.key(fit_key, fingerprint_batch(test)), ".pt")
+    out_path = ctx.cache.path("purified", name, out_key, ".pt")
     if ctx.cache.hit(out_path):
         out = load_state(out_path)["images"]
         stats.update(purify_cached=True, purify_seconds_per_image=None)
@@ -340,6 +339,18 @@ def purify_test(ctx: Context, probe: Any, style_name: str, inputs: PurifierInput
         save_state(out_path, {"images": out.cpu().contiguous()})
     ctx.note(*purifier.record_notes())
     return test.replace(images=out.cpu()), stats
+
+
+def purifier_keys(ctx: Context, purifier: Any, inputs: PurifierInputs) -> tuple[str, str]:
+    """The cache keys of a purifier's fitted state and of the test set it purifies: (fit, purified).
+
+    The fit key hashes the component, its code, the content and style data, the seed and the
+    device; the purified key adds the test images. A task plan (:mod:`gazebench.plan`) keys its
+    tasks with these, so they must stay the keys :func:`purify_test` reads and writes.
+    """
+    fit_fp = (fingerprint_batch(inputs.content), fingerprint_batch(inputs.style)) if purifier.needs_fit else None
+    fit_key = ctx.cache.key("purifier", purifier.describe(), code_digest(purifier), fit_fp, ctx.cfg.seed, ctx.device)
+    return fit_key, ctx.cache.key(fit_key, fingerprint_batch(inputs.test))
 
 
 def check_purified(name: str, out: Any, like: Any) -> None:
@@ -405,8 +416,13 @@ def fit_estimator(ctx: Context, name: str, train: "EyeBatch", train_name: str) -
     est = build(ctx.pm, "estimator", name, ctx.params(name), ctx.device)
     stats: dict[str, Any] = {"estimator": name, "train": train_name, "component": est.describe(),
                              "floor": bool(getattr(est, "floor", False))}
-    key = ctx.cache.key("estimator", stats["component"], code_digest(est), fingerprint_batch(train),
-                        ctx.cfg.seed, ctx.device)
+    key = estimator_key(ctx, est, train)
     stats.update(fit_or_load(ctx, "estimator", est, key, lambda: est.fit(train),
                              f"on {len(train)} {train_name} samples"))
     return est, stats
+
+
+def estimator_key(ctx: Context, est: Any, train: "EyeBatch") -> str:
+    """The cache key of an estimator's fitted state: component, code, training data, seed, device."""
+    return ctx.cache.key("estimator", est.describe(), code_digest(est), fingerprint_batch(train),
+                         ctx.cfg.seed, ctx.device)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 import sys
 
 import click
@@ -50,13 +51,25 @@ __all__ = ["run", "parse_sets", "parse_size", "split_names"]  # the parsers live
                    "best segmenter), a segmenter name, or '' to skip.")
 @click.option("--no-cache", is_flag=True, help="Refit and recompute everything; write nothing to the cache.")
 @click.option("--cache-dir", default=None, help="Cache folder (default $GAZEBENCH_CACHE, else ~/.cache/gazebench).")
+@click.option("--config", "config_file", default=None, metavar="FILE.toml",
+              help="Run the experiment (or grid) in a TOML file; options given here override it "
+                   "(docs/grids.md).")
+@click.option("--rerun", default=None, metavar="RECORD.json",
+              help="Run a record's own configuration again; options given here override it.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Run the tasks in this process, or as Ray tasks (pip install \"gazebench[ray]\"; the cache "
+                   "folder must be on storage every node sees).")
+@click.option("--address", default=None, metavar="ADDR",
+              help="With --executor ray: the cluster to join (auto: the one `ray start` began; default: "
+                   "start a local one).")
 def run(estimators: tuple[str, ...], purifiers: tuple[str, ...], train: str | None, test: str | None,
         train_root: str | None, test_root: str | None, content: str | None, content_root: str | None,
         masks: str, size: tuple[int, int], n_train: int, n_test: int, n_unlabelled: int, seed: int,
         seeds: str | None, device: str,
         sets: dict[str, dict],
         out: str | None, as_json: bool, wide: bool, plots: str | None, pupil_segmenter: str, no_cache: bool,
-        cache_dir: str | None) -> None:
+        cache_dir: str | None, config_file: str | None, rerun: str | None, executor: str,
+        address: str | None) -> None:
     """Train estimators on synthetic eyes; test them on real-style eyes, raw and purified.
 
     Each row is one estimator x purifier: mean/median angular error (degrees) on the raw test
@@ -71,13 +84,17 @@ def run(estimators: tuple[str, ...], purifiers: tuple[str, ...], train: str | No
       gazebench run --purifier identity --estimator mean
       gazebench run -p identity -e mean --train toy --test toy-wild --n-test 100
       gazebench run -p all -e all --seed 1 --out table2.json
+      gazebench run --config examples/table2.toml --executor ray --address auto
     """
     from rich.console import Console
 
     from gazebench.runner import RunConfig, RunError, format_command
-    from gazebench.runner import run as run_pipeline
+
+    from gazebench.executors import run_grid
 
     err = Console(stderr=True)
+    if config_file and rerun:
+        raise click.UsageError("give --config or --rerun, not both")
     try:
         trains = [t.strip() for t in (train or "").split(",") if t.strip()]
         cfg = RunConfig(
@@ -87,12 +104,17 @@ def run(estimators: tuple[str, ...], purifiers: tuple[str, ...], train: str | No
             n_unlabelled=n_unlabelled or None, seed=seed, seeds=_seeds(seeds), device=device,
             train_root=train_root, test_root=test_root, content=content, content_root=content_root, params=sets,
             out=out, command=format_command(sys.argv[1:]),
-            cache=not no_cache, cache_dir=cache_dir, plots=plots, pupil_segmenter=pupil_segmenter or None)
-        record = run_pipeline(cfg, log=lambda m: err.print(f"[dim]{m}[/dim]"))
+            cache=not no_cache, cache_dir=cache_dir, plots=plots, pupil_segmenter=pupil_segmenter or None,
+            executor=executor, address=address)
+        cfgs = [cfg]
+        if config_file or rerun:
+            cfgs = _from_file(config_file, rerun, cfg)
+        records = run_grid(cfgs, log=lambda m: err.print(f"[dim]{m}[/dim]"), executor=cfgs[0].executor,
+                           address=cfgs[0].address)
     except (PluginError, RunError, ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
-        click.echo(json.dumps(record, indent=2))
+        click.echo(json.dumps(records[0] if len(records) == 1 else records, indent=2))
         return
     # one line per row, fitted to the screen with every number whole (`gazebench report`: the
     # paper's pivot); --wide: every column and interval, unfitted
@@ -100,9 +122,35 @@ def run(estimators: tuple[str, ...], purifiers: tuple[str, ...], train: str | No
     from gazebench.layouts import run_rows_layout
     from gazebench.results import caption
 
-    echo_layouts([run_rows_layout(record, wide=wide)], wide=wide)
-    echo_caption(caption(record), wide=wide)
-    err.print(f"record written to {record['path']}")
+    for record in records:
+        echo_layouts([run_rows_layout(record, wide=wide)], wide=wide)
+        echo_caption(caption(record), wide=wide)
+        err.print(f"record written to {record['path']}")
+
+
+#: ``run`` options -> the RunConfig field each sets (what the command line may override in a file)
+_FIELDS = {"estimators": "estimators", "purifiers": "purifiers", "train": "train", "test": "test",
+           "train_root": "train_root", "test_root": "test_root", "content": "content", "content_root": "content_root",
+           "masks": "masks", "size": "size", "n_train": "n_train", "n_test": "n_test", "n_unlabelled": "n_unlabelled",
+           "seed": "seed", "seeds": "seeds", "device": "device", "sets": "params", "out": "out", "plots": "plots",
+           "pupil_segmenter": "pupil_segmenter", "no_cache": "cache", "cache_dir": "cache_dir",
+           "executor": "executor", "address": "address"}
+
+
+def _from_file(config_file: str | None, rerun: str | None, cli_cfg: Any) -> list[Any]:
+    """The grid of ``--config`` / ``--rerun``, with the options the user typed laid over it."""
+    from click.core import ParameterSource
+
+    from gazebench.config import load_config, rerun_config
+    from gazebench.plugins import get_plugin_manager
+
+    ctx = click.get_current_context()
+    given = [p for p in _FIELDS if ctx.get_parameter_source(p) not in (ParameterSource.DEFAULT, None)]
+    overrides = {_FIELDS[p]: getattr(cli_cfg, _FIELDS[p]) for p in given}
+    pm = get_plugin_manager()
+    if config_file:
+        return load_config(config_file, pm, overrides, command=cli_cfg.command)
+    return rerun_config(rerun, pm, overrides, command=cli_cfg.command)
 
 
 def _seeds(text: str | None) -> list[int] | None:
