@@ -47,6 +47,7 @@ def score(ctx: Context, est: Any, est_stats: dict[str, Any], data: TestData,
     est_stats["predict_seconds_per_image"] = st["seconds"] / len(test)
     orc_e = errors(est, data.oracle, test.gaze) if data.oracle is not None else None
     raw, orc = error_summary(raw_e), (error_summary(orc_e) if orc_e is not None else None)
+    ids = test.pair.cpu().numpy() if test.pair is not None else np.arange(len(test))
     subject = test.subject.cpu().numpy() if test.subject is not None else None
     rows = []
     for pname, batch in purified.items():
