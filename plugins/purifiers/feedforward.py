@@ -74,6 +74,10 @@ class FeedForwardPurifier(Purifier):
                 params[key] = value
         if params["train_size"] is not None:
             params["train_size"] = tuple(int(v) for v in params["train_size"])
+        if params["seed"] is None:
+            # the run's seed: `gazebench run --seed N` seeds torch's global generator before each
+            # fit, so different runs really draw different inits and batches (was always 0)
+            params["seed"] = int(torch.initial_seed()) % 2**63
         if params["style_target"] not in ("pair", "mean"):
             raise ValueError(f"style_target={params['style_target']!r}: expected 'pair' or 'mean'")
         return params
@@ -271,7 +275,9 @@ class AttentionPurifier(FeedForwardPurifier):
             the training size when there was one (the paper trains and runs at 256x256), so the
             network sees eyes at the scale it learned; ``None``: each image's own size.
         checkpoint, checkpoint_every, resume: where and how often to checkpoint; resume from it.
-        seed, device, progress: seed, torch device (``auto``), show a progress bar.
+        seed: initialisation and batch seed; ``None`` (default): torch's global seed at fit time,
+            which ``gazebench run --seed N`` sets, so each run seed gives its own network.
+        device, progress: torch device (``auto``), show a progress bar.
     """
 
     needs_masks = True
@@ -289,7 +295,7 @@ class AttentionPurifier(FeedForwardPurifier):
                  lambda_g: float = 1.0, lambda_l: float = 1.0, layers: dict[str, Sequence[str]] | None = None,
                  style_target: str | None = None, loss_net: str = "vgg19", loss_weights: str | None = None,
                  purify_size: Any = "train", checkpoint: str | None = None, checkpoint_every: int = 500,
-                 resume: bool = True, seed: int = 0, device: str = "cpu", progress: bool = True) -> None:
+                 resume: bool = True, seed: int | None = None, device: str = "cpu", progress: bool = True) -> None:
         self.preset, self.iterations, self.batch_size, self.lr = preset, iterations, batch_size, lr
         self.train_size, self.width, self.n_residual, self.dropout = train_size, width, n_residual, dropout
         self.purify_size, self.warmup = purify_size, warmup
@@ -340,8 +346,8 @@ class JohnsonPurifier(FeedForwardPurifier):
                  content_layers: Sequence[str] | None = None, style_layers: Sequence[str] | None = None,
                  style_target: str | None = None,
                  loss_net: str = "vgg16", loss_weights: str | None = None, purify_size: Any = "train",
-                 checkpoint: str | None = None, checkpoint_every: int = 500, resume: bool = True, seed: int = 0,
-                 device: str = "cpu", progress: bool = True) -> None:
+                 checkpoint: str | None = None, checkpoint_every: int = 500, resume: bool = True,
+                 seed: int | None = None, device: str = "cpu", progress: bool = True) -> None:
         self.preset, self.iterations, self.batch_size, self.lr = preset, iterations, batch_size, lr
         self.train_size, self.width, self.n_residual, self.purify_size = train_size, width, n_residual, purify_size
         self.warmup = warmup
