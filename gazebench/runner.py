@@ -145,6 +145,7 @@ def run(cfg: RunConfig, *, pm: PluginManager | None = None, log: Progress | None
     import torch
 
     from gazebench.geometry import angular_error_deg, error_summary
+    from gazebench.metrics import PUPIL_ROW_FIELDS
     from gazebench.types import EyeBatch
 
     pm = pm or get_plugin_manager()
@@ -249,7 +250,7 @@ def run(cfg: RunConfig, *, pm: PluginManager | None = None, log: Progress | None
             stats_by_name[name] = stats
             purified[name] = test_t.replace(images=out.cpu())
         first_purified = first_purified or purified
-        shift_note = _pupil_shifts(pm, cfg, device, raw_test, train, purified, stats_by_name, log)
+        shift_note = _pupil_shifts(pm, cfg, device, raw_test, train, purified, stats_by_name, log, oracle)
         if shift_note and shift_note not in notes:
             notes.append(shift_note)
 
@@ -298,7 +299,7 @@ def run(cfg: RunConfig, *, pm: PluginManager | None = None, log: Progress | None
                     "oracle_mean_deg": orc["mean_deg"] if orc else None,
                     "oracle_median_deg": orc["median_deg"] if orc else None,
                     "gap_closed": gap,
-                    "pupil_shift_px": stats_by_name[pname].get("pupil_shift_px"),
+                    **{k: stats_by_name[pname].get(k) for k in PUPIL_ROW_FIELDS},
                     "raw_curve": raw["curve"], "purified_curve": pur["curve"],
                 })
 
@@ -343,49 +344,62 @@ def best_segmenter(pm: PluginManager) -> str | None:
 
 
 def _pupil_shifts(pm: PluginManager, cfg: RunConfig, device: str, test: Any, train: Any,
-                  purified: dict[str, Any], stats: dict[str, dict[str, Any]], log: Progress) -> str | None:
-    """The paper's "preserving ground truth": the pupil centre in raw vs purified test images.
+                  purified: dict[str, Any], stats: dict[str, dict[str, Any]], log: Progress,
+                  oracle: Any = None) -> str | None:
+    """Does purification keep the pupil? Fills each purifier's ``stats`` with the fields of
+    :data:`gazebench.metrics.PUPIL_ROW_FIELDS` (all logic in :mod:`gazebench.metrics`).
 
-    With ``pupil_segmenter="auto"`` and test masks, the pupil is the darkness-weighted centroid
-    inside the test set's own iris masks (the same window for raw and purified images); without
-    masks, or when a segmenter is named, the centroid of the pupil label that segmenter finds.
+    - test set with true pupil centres and masks: the fixed locator's error against the truth on
+      raw, purified and oracle images (``pupil_err_*_px``; the oracle is the locator's floor);
+    - test set without true centres, or a segmenter named with ``--pupil-segmenter``: the
+      segmenter's raw -> purified pupil shift and its floor on a photometric control
+      (``pupil_seg_shift_px``, ``pupil_seg_floor_px``);
+    - test masks: the old darkness-weighted centroid shift raw -> purified (``pupil_shift_px``),
+      biased under relighting (kept as a secondary column).
     """
-    import torch
-
-    from gazebench.metrics import pupil_centres, pupil_centroids
+    from gazebench import metrics
 
     source = cfg.pupil_segmenter
     if not source:
         return None
-    if source == "auto" and test.masks is not None:
-        def locate(images: Any) -> Any:
-            return pupil_centres(images, test.masks)
-
-        note = ("pupil shift: darkness-weighted pupil centroid inside the test set's own iris masks "
-                "(grown 2 px), raw vs purified")
-    else:
+    notes = []
+    if test.masks is not None and test.pupil is not None:
+        versions = {"raw": test.images, **({"oracle": oracle.images} if oracle is not None else {}),
+                    **{p: b.images for p, b in purified.items()}}
+        errs = metrics.pupil_locator_errors(versions, test.masks, test.pupil)
+        for pname in purified:
+            stats[pname].update(metrics.run_pupil_fields(errs, pname))
+            stats[pname]["pupil_err_purified_std_px"] = errs[pname]["std"]
+        notes.append("pupil error: the fixed locator (darkness-weighted centroid in the true iris masks) "
+                     "vs the true pupil centre, on raw / purified / oracle (the oracle is its floor)")
+    if test.masks is not None:
+        raw_c = metrics.pupil_centres(test.images, test.masks)
+        for pname, batch in purified.items():
+            d = metrics.summarize(metrics.centre_distances(metrics.pupil_centres(batch.images, test.masks), raw_c))
+            stats[pname].update(pupil_found=d["found"], pupil_shift_px=d["mean"], pupil_shift_std_px=d["std"])
+        notes.append("pupil shift (secondary, biased under relighting): darkness-weighted centroid raw vs purified")
+    if (source == "auto" and test.pupil is None) or source != "auto":
         name = best_segmenter(pm) if source == "auto" else source
         if name is None or name not in pm.registry("segmenter"):
-            return f"pupil shift not measured: segmenter {source if source != 'auto' else 'of any kind'!r} is not registered"
+            notes.append(f"segmenter pupil shift not measured: segmenter "
+                         f"{source if source != 'auto' else 'of any kind'!r} is not registered")
+            return "; ".join(notes)
         seg = build(pm, "segmenter", name, cfg.params.get(name, {}), device)
         if seg.needs_fit:
             if train.masks is None:
-                return f"pupil shift not measured: segmenter {name!r} needs training masks and the training set has none"
+                notes.append(f"segmenter pupil shift not measured: segmenter {name!r} needs training masks")
+                return "; ".join(notes)
             with _stage(log, f"fitting segmenter {name} for the pupil shift"):
                 seg.fit(train)
-
-        def locate(images: Any) -> Any:
-            return pupil_centroids(seg.segment(images).cpu())
-
-        note = f"pupil shift: centroids of the pupil that segmenter {name!r} finds in raw vs purified test images"
-    raw = locate(test.images)
-    for pname, batch in purified.items():
-        d = torch.linalg.norm(locate(batch.images) - raw, dim=1)
-        ok = torch.isfinite(d)
-        stats[pname]["pupil_found"] = float(ok.double().mean())
-        stats[pname]["pupil_shift_px"] = float(d[ok].mean()) if ok.any() else None
-        stats[pname]["pupil_shift_std_px"] = float(d[ok].std(unbiased=False)) if ok.any() else None
-    return note
+        raw_l = seg.segment(test.images).cpu()
+        floor = metrics.summarize(metrics.segmenter_shift(raw_l, seg.segment(
+            metrics.photometric_control(test.images)).cpu()))["mean"]
+        for pname, batch in purified.items():
+            d = metrics.summarize(metrics.segmenter_shift(raw_l, seg.segment(batch.images).cpu()))
+            stats[pname].update(pupil_seg_shift_px=d["mean"], pupil_seg_floor_px=floor)
+        notes.append(f"segmenter pupil shift: pupils segmenter {name!r} finds, raw vs purified; floor: "
+                     "the same on a fixed photometric control (gain, gamma, contrast)")
+    return "; ".join(notes) or None
 
 
 def _supply_masks(pm: PluginManager, cfg: RunConfig, device: str, train: Any,
