@@ -233,6 +233,9 @@ def run(cfg: RunConfig, *, pm: PluginManager | None = None, log: Progress | None
                     stats["fit_seconds"] = st["seconds"]
                     if cache.enabled:
                         purifier.save(ckpt)
+            # per-step objective terms where the purifier records them (issue 12: a purifier dominated
+            # by TV or content is seen, not guessed)
+            stats["objective"] = getattr(purifier, "objective_trace", lambda: None)()
             out_path = cache.path("purified", name, cache.key(fit_key, test_fp), ".pt")
             if cache.hit(out_path):
                 out = load_state(out_path)["images"]

@@ -44,6 +44,8 @@ ATTENTION_WEIGHTS = {"paper": dict(alpha=1e2, beta=1e4, tv_weight=1e-6),
                      "cpu": dict(alpha=1e2, beta=0.3, tv_weight=1e-2)}
 JOHNSON_WEIGHTS = {"paper": dict(content_weight=1.0, style_weight=5.0, tv_weight=1e-6),
                    "cpu": dict(content_weight=10.0, style_weight=0.3, tv_weight=1e-4)}
+#: the objective's weighted terms recorded per step (``objective_trace``)
+_PARTS = ("content", "style", "tv", "total")
 # parameters that do not change what is learned: left out of the checkpoint fingerprint
 _NOT_LEARNED = ("iterations", "checkpoint", "checkpoint_every", "resume", "device", "progress", "purify_size")
 
@@ -109,6 +111,7 @@ class FeedForwardPurifier(Purifier):
         config["loss_network"] = loss_net.notes
         fp = fingerprint(config, content.images, style.images)
         history: list[float] = []
+        parts_history: list[list[float]] = []  # per step: content, style, tv, total (weighted)
         start = 0
         ckpt = Path(p["checkpoint"]) if p["checkpoint"] else None
         if ckpt is not None and p["resume"] and ckpt.is_file():
@@ -121,6 +124,7 @@ class FeedForwardPurifier(Purifier):
             gen.set_state(state["rng"])
             torch.set_rng_state(state["torch_rng"])  # dropout draws from the global generator
             start, history = int(state["iteration"]), [float(v) for v in state["history"]]
+            parts_history = state["parts"].tolist() if "parts" in state else []
 
         mean_targets = None
         if p["style_target"] == "mean":
@@ -130,11 +134,28 @@ class FeedForwardPurifier(Purifier):
                                      p["train_size"])
             mean_targets = objective.mean_targets(objective.style_targets(s_img, s_l))
 
+        # a fixed probe batch (own generator: training draws are unchanged) on which the objective
+        # of "return the input" and of the final network are compared: a net that scores worse
+        # than the identity has learned a smoother, not a style (issue 12)
+        pi = torch.randperm(len(content), generator=torch.Generator().manual_seed(p["seed"] + 1))[:16]
+        px, pxl = resize_pair(rgb_float(content.images[pi], dev), None if c_lab is None else c_lab[pi].to(dev),
+                              p["train_size"])
+        if mean_targets is not None:
+            p_targets = mean_targets
+        else:
+            ps = torch.randperm(len(style), generator=torch.Generator().manual_seed(p["seed"] + 2))[:len(pi)]
+            p_targets = objective.style_targets(*resize_pair(rgb_float(style.images[ps], dev),
+                                                              None if s_lab is None else s_lab[ps].to(dev),
+                                                              p["train_size"]))
+        with torch.no_grad():
+            identity_parts = objective(px, px, pxl, p_targets)[1]
+
         def save(it: int) -> None:
             save_state(ckpt, {"fingerprint": fp, "iteration": it, "net": net.state_dict(),
                               "optim": opt.state_dict(), "rng": gen.get_state(),
                               "torch_rng": torch.get_rng_state(),
-                              "history": torch.tensor(history, dtype=torch.float64)})
+                              "history": torch.tensor(history, dtype=torch.float64),
+                              "parts": torch.tensor(parts_history, dtype=torch.float64).view(-1, 4)})
 
         net.train()
         t0 = time.perf_counter()
@@ -158,15 +179,20 @@ class FeedForwardPurifier(Purifier):
                 loss.backward()
                 opt.step()
                 history.append(parts["total"])
+                parts_history.append([parts[k] for k in _PARTS])
                 adv(1, loss=parts["total"], content=parts["content"], style=parts["style"])
                 if ckpt is not None and (it + 1) % p["checkpoint_every"] == 0:
                     save(it + 1)
         if ckpt is not None:
             save(p["iterations"])
         net.eval()
+        with torch.no_grad():
+            final_parts = objective(net(px, self._mask_input(pxl, px.dtype)), px, pxl, p_targets)[1]
         self.net_ = net
         self.regions_ = [list(r) for r in p["regions"]] if self.needs_masks else []
         self.history_ = history
+        self.parts_ = parts_history
+        self.probe_ = {"identity": identity_parts, "final": final_parts, "n_images": len(pi)}
         self.train_size_ = list(p["train_size"]) if p["train_size"] else None
         self.loss_notes_ = loss_net.notes
         self.fit_info_ = {"iterations": p["iterations"], "resumed_from": start, "seconds": time.perf_counter() - t0,
@@ -222,7 +248,9 @@ class FeedForwardPurifier(Purifier):
                           "net": {k: v.cpu() for k, v in self.net_.state_dict().items()},
                           "train_size": self.train_size_,
                           "notes": list(self.loss_notes_), "fit_info": jsonable(self.fit_info_),
-                          "history": torch.tensor(self.history_, dtype=torch.float64)})
+                          "history": torch.tensor(self.history_, dtype=torch.float64),
+                          "parts": torch.tensor(self.parts_, dtype=torch.float64).view(-1, 4),
+                          "probe": jsonable(self.probe_)})
 
     def load(self, path: str | Path) -> "FeedForwardPurifier":
         """Read a network written by :meth:`save` (its architecture comes from the file)."""
@@ -237,7 +265,24 @@ class FeedForwardPurifier(Purifier):
         self.loss_notes_ = list(state["notes"])
         self.fit_info_ = dict(state["fit_info"])
         self.history_ = state["history"].tolist()
+        self.parts_ = state["parts"].tolist() if "parts" in state else []
+        self.probe_ = dict(state.get("probe") or {})
         return self
+
+    def objective_trace(self, max_points: int = 100) -> dict[str, Any] | None:
+        """The weighted objective terms per training step (at most ``max_points`` evenly spaced
+        steps, 1-based), and on a fixed probe batch those of returning the input (``identity``)
+        and of the final network (``final``): what a record's purifier stats show."""
+        parts = getattr(self, "parts_", None)
+        if not parts:
+            return None
+        n = len(parts)
+        idx = sorted({round(i * (n - 1) / max(1, max_points - 1)) for i in range(min(n, max_points))})
+        out: dict[str, Any] = {"step": [i + 1 for i in idx]}
+        for j, k in enumerate(_PARTS):
+            out[k] = [parts[i][j] for i in idx]
+        out["probe"] = getattr(self, "probe_", {})
+        return out
 
     def _net_from_config(self, config: dict[str, Any]) -> torch.nn.Module:  # pragma: no cover - abstract
         raise NotImplementedError
