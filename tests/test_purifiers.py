@@ -200,6 +200,10 @@ def test_paired_metrics_known_answers():
     assert m["pupil_shift_px_mean"] == 0 and m["raw_ssim"] == pytest.approx(1.0)
     assert m["raw_psnr_db"] == m["purified_psnr_db"] > 100
     assert m["detector_error_px_raw"] < 1.0  # toy pupils are the darkest blob: the measure is exact-ish
+    assert m["pupil_err_raw_px"] == m["pupil_err_purified_px"] == m["pupil_err_oracle_px"] == m["detector_error_px_raw"]
+    shifted = paired_metrics(b.images, torch.roll(b.images, 1, dims=3), b.images, b.masks, b.pupil)
+    assert shifted["pupil_shift_px_mean"] == pytest.approx(1.0, abs=0.05)
+    assert shifted["pupil_err_purified_px"] > shifted["pupil_err_oracle_px"]
     maps = region_maps(b.masks, ((2, 3),))
     assert maps.shape == (6, 1, 36, 60)
 
