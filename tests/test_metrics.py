@@ -79,3 +79,26 @@ def test_photometric_control_keeps_shape_and_dtype(gain, gamma, contrast):
     assert out.shape == images.shape and out.dtype == torch.uint8
     if gain == gamma == contrast == 1.0:
         assert torch.equal(out, images)
+
+
+def test_run_rows_carry_the_pupil_fields(pm, tmp_path):
+    from gazebench.runner import RunConfig, run
+
+    cfg = RunConfig(train="toy", test="toy-wild", estimators=["mean"], purifiers=["identity", "reinhard"],
+                    n_train=60, n_test=20, n_unlabelled=20, out=str(tmp_path / "r.json"), cache=False)
+    rows = {r["purifier"]: r for r in run(cfg, pm=pm, log=lambda m: None)["rows"]}
+    ident, rein = rows["identity"], rows["reinhard"]
+    for k in metrics.PUPIL_ROW_FIELDS:
+        assert k in ident
+    # identity returns the raw images: the locator's error is the raw one; the oracle gives its floor
+    assert ident["pupil_err_purified_px"] == ident["pupil_err_raw_px"] is not None
+    assert ident["pupil_err_oracle_px"] is not None and ident["pupil_shift_px"] == 0.0
+    assert rein["pupil_err_raw_px"] == ident["pupil_err_raw_px"] and rein["pupil_err_purified_px"] is not None
+    # paired data with true centres: no segmenter is needed
+    assert ident["pupil_seg_shift_px"] is None
+
+    # a named segmenter adds the raw -> purified shift and its photometric-control floor
+    cfg2 = RunConfig(**{**cfg.__dict__, "pupil_segmenter": "threshold", "out": str(tmp_path / "s.json")})
+    rows2 = {r["purifier"]: r for r in run(cfg2, pm=pm, log=lambda m: None)["rows"]}
+    assert rows2["identity"]["pupil_seg_shift_px"] == 0.0
+    assert rows2["reinhard"]["pupil_seg_floor_px"] is not None and rows2["reinhard"]["pupil_seg_shift_px"] is not None
