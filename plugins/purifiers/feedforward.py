@@ -11,8 +11,9 @@ Presets (any explicitly given parameter wins over its preset):
 - ``paper``: 256x256 training images, batch 4, 50,000 iterations, Adam lr 1e-4, width 32
   (section 4.1: for a GPU).
 - ``cpu`` (default): native resolution (36x60 for the default run), batch 4, an identity warm
-  start of 200 steps, 300 iterations, lr 1e-3, width 16, mean style targets, and loss weights
-  measured for this budget (``ATTENTION_WEIGHTS``): under a minute on two CPU cores for 200 eyes.
+  start of 200 steps, 300 iterations, lr 1e-3, width 16, mean style targets, and for
+  ``attention`` one mask channel per region (sclera, iris, pupil) with beta 3, chosen by the
+  sweep in results/cpu/sweep_attention.md (``ATTENTION_WEIGHTS``).
 """
 
 from __future__ import annotations
@@ -38,10 +39,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu": dict(iterations=300, batch_size=4, lr=1e-3, train_size=None, width=16, warmup=200,
                 style_target="mean"),
 }
-#: loss weights per preset: the paper's own for ``paper``; for ``cpu``, values measured to keep the
-#: pupil within 0.5 px at 36x60 with the EfficientNet-Lite0 fallback (docs/method.md has the sweep)
-ATTENTION_WEIGHTS = {"paper": dict(alpha=1e2, beta=1e4, tv_weight=1e-6),
-                     "cpu": dict(alpha=1e2, beta=0.3, tv_weight=1e-2)}
+#: loss weights and mask regions per preset: the paper's own for ``paper`` (one attention region,
+#: pupil + iris); for ``cpu``, one mask channel per region (sclera, iris, pupil; skin is the
+#: background) and the weights chosen by the sweep in results/cpu/sweep_attention.md (gap closed
+#: and pupil-locator error over seeds 0, 1, 2; docs/method.md)
+ATTENTION_WEIGHTS = {"paper": dict(alpha=1e2, beta=1e4, tv_weight=1e-6, regions=((2, 3),)),
+                     "cpu": dict(alpha=1e2, beta=3.0, tv_weight=1e-2, regions=((1,), (2,), (3,)))}
 JOHNSON_WEIGHTS = {"paper": dict(content_weight=1.0, style_weight=5.0, tv_weight=1e-6),
                    "cpu": dict(content_weight=10.0, style_weight=0.3, tv_weight=1e-4)}
 #: the objective's weighted terms recorded per step (``objective_trace``)
@@ -157,6 +160,8 @@ class FeedForwardPurifier(Purifier):
                               "history": torch.tensor(history, dtype=torch.float64),
                               "parts": torch.tensor(parts_history, dtype=torch.float64).view(-1, 4)})
 
+        # the mask channels this fit uses (the warm start and purify read them)
+        self.regions_ = [list(r) for r in p["regions"]] if self.needs_masks else []
         net.train()
         t0 = time.perf_counter()
         if start == 0 and p["warmup"]:
@@ -189,7 +194,6 @@ class FeedForwardPurifier(Purifier):
         with torch.no_grad():
             final_parts = objective(net(px, self._mask_input(pxl, px.dtype)), px, pxl, p_targets)[1]
         self.net_ = net
-        self.regions_ = [list(r) for r in p["regions"]] if self.needs_masks else []
         self.history_ = history
         self.parts_ = parts_history
         self.probe_ = {"identity": identity_parts, "final": final_parts, "n_images": len(pi)}
@@ -309,9 +313,10 @@ class AttentionPurifier(FeedForwardPurifier):
             rate, (H, W) training images are resized to (``None``: as given), network width.
         warmup: identity warm-start steps before the objective (``_warmup``; paper preset 0).
         n_residual: residual blocks (the paper: 4). dropout: inside residual blocks.
-        regions: label sets, one mask channel each (default: pupil + iris = the attention region).
+        regions: label sets, one mask channel each; ``None``: the preset's (``cpu``: sclera, iris,
+            pupil as three channels, ``[[1], [2], [3]]``; ``paper``: pupil + iris, ``[[2, 3]]``).
         alpha, beta, tv_weight: eq. 20 weights; ``None``: the preset's (``paper``: the paper's 1e2,
-            1e4, 1e-6; ``cpu``: 1e2, 0.3, 1e-2, see ``ATTENTION_WEIGHTS``).
+            1e4, 1e-6; ``cpu``: 1e2, 3, 1e-2, see ``ATTENTION_WEIGHTS``).
         lambda_g, lambda_l: global/local weights of eq. 10 and 13 (the paper gives no values).
         layers: role -> tap names, overriding the paper's table (see ``gazebench_plugins.purifiers.losses``).
         style_target: ``"pair"`` or ``"mean"`` (module docstring); ``None``: the preset's.
@@ -335,7 +340,7 @@ class AttentionPurifier(FeedForwardPurifier):
     def __init__(self, preset: str = "cpu", iterations: int | None = None, batch_size: int | None = None,
                  lr: float | None = None, train_size: Sequence[int] | None = None, width: int | None = None,
                  warmup: int | None = None, n_residual: int = 4, dropout: float = 0.1,
-                 regions: Sequence[Sequence[int]] = ((2, 3),),
+                 regions: Sequence[Sequence[int]] | None = None,
                  alpha: float | None = None, beta: float | None = None, tv_weight: float | None = None,
                  lambda_g: float = 1.0, lambda_l: float = 1.0, layers: dict[str, Sequence[str]] | None = None,
                  style_target: str | None = None, loss_net: str = "vgg19", loss_weights: str | None = None,
@@ -365,7 +370,7 @@ class AttentionPurifier(FeedForwardPurifier):
     def _mask_input(self, labels: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
         from gazebench_plugins.purifiers.losses import region_maps
 
-        regions = getattr(self, "regions_", None) or self.regions
+        regions = getattr(self, "regions_", None) or self.resolved()["regions"]
         return region_maps(labels, regions, dtype=dtype)
 
 

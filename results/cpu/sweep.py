@@ -33,6 +33,8 @@ ATTENTION_GRID: list[tuple[str, dict[str, Any]]] = [
     ("beta 3, regions [1],[2],[3]", {"beta": 3.0, "regions": THREE}),
     ("beta 10, regions [1],[2],[3]", {"beta": 10.0, "regions": THREE}),
     ("beta 3, regions [1],[2,3]", {"beta": 3.0, "regions": [[1], [2, 3]]}),
+    ("beta 3, regions [1],[2],[3], 600 iterations", {"beta": 3.0, "regions": THREE, "iterations": 600}),
+    ("beta 5, regions [1],[2],[3], 600 iterations", {"beta": 5.0, "regions": THREE, "iterations": 600}),
 ]
 JOHNSON_GRID: list[tuple[str, dict[str, Any]]] = [
     ("style 0.3 (old cpu default)", {"style_weight": 0.3}),
@@ -67,14 +69,17 @@ def _stats(values: list[float | None]) -> dict[str, float | None]:
     return {"mean": statistics.fmean(v), "std": statistics.pstdev(v), "min": min(v), "max": max(v)}
 
 
-def sweep(kind: str, seeds: list[int], tmp: Path) -> dict[str, Any]:
-    """Each grid point of ``kind`` (attention / johnson) with the CNN over ``seeds``."""
+def sweep(kind: str, seeds: list[int], tmp: Path, only: list[int] | None = None) -> dict[str, Any]:
+    """Each grid point of ``kind`` (attention / johnson) with the CNN over ``seeds`` (``only``:
+    those grid indices)."""
     grid = ATTENTION_GRID if kind == "attention" else JOHNSON_GRID
     points = []
-    for label, params in grid:
+    for i, (label, params) in enumerate(grid):
+        if only is not None and i not in only:
+            continue
         per_seed = []
         for seed in seeds:
-            rec, cmd = _run([kind], ["cnn"], seed, {kind: params}, tmp, f"{kind}-{len(points)}")
+            rec, cmd = _run([kind], ["cnn"], seed, {kind: params}, tmp, f"{kind}-{i}")
             row = rec["rows"][0]
             fit = next(p for p in rec["purifiers"] if p["purifier"] == kind)
             per_seed.append({"seed": seed, "command": cmd, **{k: row.get(k) for k in (
@@ -229,6 +234,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--estimators", default="svr,knn,cnn", help="ablation only")
     ap.add_argument("--purifiers", default="identity,reinhard,attention", help="ablation only")
     ap.add_argument("--out", default=str(HERE), help="folder for the outputs")
+    ap.add_argument("--points", default=None,
+                    help="sweeps only: comma-separated grid indices to (re)run, merged into the existing JSON")
     a = ap.parse_args(argv)
     seeds = [int(s) for s in (a.seeds or ("0" if a.what == "ablation" else "0,1,2")).split(",")]
     out = Path(a.out)
@@ -245,7 +252,15 @@ def main(argv: list[str] | None = None) -> None:
             (out / "ablation.md").write_text(ablation_markdown(res))
             print(ablation_markdown(res))
             return
-        res = sweep(a.what, seeds, Path(t))
+        only = [int(v) for v in a.points.split(",")] if a.points else None
+        res = sweep(a.what, seeds, Path(t), only)
+    prev = out / f"sweep_{a.what}.json"
+    if only is not None and prev.is_file():
+        # keep the other grid points of an earlier sweep, in grid order
+        old = {p["label"]: p for p in json.loads(prev.read_text())["points"]}
+        old.update({p["label"]: p for p in res["points"]})
+        grid = ATTENTION_GRID if a.what == "attention" else JOHNSON_GRID
+        res["points"] = [old[label] for label, _ in grid if label in old]
     (out / f"sweep_{a.what}.json").write_text(json.dumps(res, indent=1))
     (out / f"sweep_{a.what}.md").write_text(sweep_markdown(res))
     sweep_plot(res, out / f"sweep_{a.what}.png")
