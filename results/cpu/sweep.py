@@ -144,10 +144,13 @@ def sweep_plot(res: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def ablation(seeds: list[int], tmp: Path, estimators: list[str], purifiers: list[str]) -> dict[str, Any]:
-    """Effect family -> each estimator's error raw / purified / oracle (one family switched on at a time)."""
-    rows = []
-    for fam in ["all"] + FAMILIES + ["none"]:
+def ablation(seeds: list[int], tmp: Path, estimators: list[str], purifiers: list[str],
+             families: list[str], done: Any = None) -> dict[str, Any]:
+    """Effect family -> each estimator's error raw / purified / oracle (one family switched on at a
+    time); ``done(result)`` is called after each family (partial tables survive an interruption)."""
+    rows: list[dict[str, Any]] = []
+    res = {"seeds": seeds, "estimators": estimators, "purifiers": purifiers, "rows": rows}
+    for fam in families:
         effects = ",".join(FAMILIES) if fam == "all" else ("" if fam == "none" else fam)
         for seed in seeds:
             rec, cmd = _run(purifiers, estimators, seed, {"synth-wild": {"effects": effects}}, tmp, f"abl-{fam}")
@@ -155,7 +158,9 @@ def ablation(seeds: list[int], tmp: Path, estimators: list[str], purifiers: list
                 rows.append({"family": fam, "seed": seed, "command": cmd,
                              **{k: r.get(k) for k in ("estimator", "purifier", "raw_mean_deg", "purified_mean_deg",
                                                       "oracle_mean_deg", "gap_closed", "pupil_err_purified_px")}})
-    return {"seeds": seeds, "estimators": estimators, "purifiers": purifiers, "rows": rows}
+        if done is not None:
+            done(res)
+    return res
 
 
 def ablation_markdown(res: dict[str, Any]) -> str:
@@ -233,6 +238,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", default=None, help="comma-separated (default: 0,1,2; ablation: 0)")
     ap.add_argument("--estimators", default="svr,knn,cnn", help="ablation only")
     ap.add_argument("--purifiers", default="identity,reinhard,attention", help="ablation only")
+    ap.add_argument("--families", default=",".join(["all"] + FAMILIES + ["none"]),
+                    help="ablation only: effect families, each alone ('all', 'none' allowed)")
     ap.add_argument("--out", default=str(HERE), help="folder for the outputs")
     ap.add_argument("--points", default=None,
                     help="sweeps only: comma-separated grid indices to (re)run, merged into the existing JSON")
@@ -247,9 +254,12 @@ def main(argv: list[str] | None = None) -> None:
         return
     with tempfile.TemporaryDirectory() as t:
         if a.what == "ablation":
-            res = ablation(seeds, Path(t), a.estimators.split(","), a.purifiers.split(","))
-            (out / "ablation.json").write_text(json.dumps(res, indent=1))
-            (out / "ablation.md").write_text(ablation_markdown(res))
+            def write(res: dict[str, Any]) -> None:
+                (out / "ablation.json").write_text(json.dumps(res, indent=1))
+                (out / "ablation.md").write_text(ablation_markdown(res))
+
+            res = ablation(seeds, Path(t), a.estimators.split(","), a.purifiers.split(","),
+                           a.families.split(","), write)
             print(ablation_markdown(res))
             return
         only = [int(v) for v in a.points.split(",")] if a.points else None
