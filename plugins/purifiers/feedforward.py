@@ -46,7 +46,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 ATTENTION_WEIGHTS = {"paper": dict(alpha=1e2, beta=1e4, tv_weight=1e-6, regions=((2, 3),)),
                      "cpu": dict(alpha=1e2, beta=3.0, tv_weight=1e-2, regions=((1,), (2,), (3,)))}
 JOHNSON_WEIGHTS = {"paper": dict(content_weight=1.0, style_weight=5.0, tv_weight=1e-6),
-                   "cpu": dict(content_weight=10.0, style_weight=0.3, tv_weight=1e-4)}
+                   "cpu": dict(content_weight=10.0, style_weight=3.0, tv_weight=1e-4)}
 #: the objective's weighted terms recorded per step (``objective_trace``)
 _PARTS = ("content", "style", "tv", "total")
 # parameters that do not change what is learned: left out of the checkpoint fingerprint
