@@ -40,6 +40,7 @@ def score(ctx: Context, est: Any, est_stats: dict[str, Any], data: TestData,
     to the sidecar.
     """
     from gazebench.geometry import error_summary
+    from gazebench.metrics import PUPIL_ROW_FIELDS
 
     test = data.test
     with stage(ctx.log, f"predicting raw test with {est.name}") as st:
@@ -65,7 +66,7 @@ def score(ctx: Context, est: Any, est_stats: dict[str, Any], data: TestData,
             "oracle_mean_deg": orc["mean_deg"] if orc else None,
             "oracle_median_deg": orc["median_deg"] if orc else None,
             "gap_closed": gap,
-            "pupil_shift_px": pur_stats[pname].get("pupil_shift_px"),
+            **{k: pur_stats[pname].get(k) for k in PUPIL_ROW_FIELDS},
             "raw_curve": raw["curve"], "purified_curve": pur["curve"],
             "oracle_curve": orc["curve"] if orc else None,
             "seed": ctx.cfg.seed,

@@ -200,6 +200,10 @@ def test_paired_metrics_known_answers():
     assert m["pupil_shift_px_mean"] == 0 and m["raw_ssim"] == pytest.approx(1.0)
     assert m["raw_psnr_db"] == m["purified_psnr_db"] > 100
     assert m["detector_error_px_raw"] < 1.0  # toy pupils are the darkest blob: the measure is exact-ish
+    assert m["pupil_err_raw_px"] == m["pupil_err_purified_px"] == m["pupil_err_oracle_px"] == m["detector_error_px_raw"]
+    shifted = paired_metrics(b.images, torch.roll(b.images, 1, dims=3), b.images, b.masks, b.pupil)
+    assert shifted["pupil_shift_px_mean"] == pytest.approx(1.0, abs=0.05)
+    assert shifted["pupil_err_purified_px"] > shifted["pupil_err_oracle_px"]
     maps = region_maps(b.masks, ((2, 3),))
     assert maps.shape == (6, 1, 36, 60)
 
@@ -231,3 +235,37 @@ def test_purifiers_on_real_patches(mpiigaze_patches):
     rein = ReinhardPurifier().fit(real[:16], style).purify(real[16:])
     target = float(style.images.float().mean())
     assert abs(float(rein.float().mean()) - target) < abs(float(imgs[16:].float().mean()) - target)
+
+
+def test_objective_trace_is_recorded_saved_and_compared_with_the_identity(tmp_path):
+    content, style = _toy(8, 1, True).without_labels(), _toy(8, 2, False)
+    pur = AttentionPurifier(iterations=5, **TINY).fit(content, style)
+    tr = pur.objective_trace(max_points=3)
+    assert tr["step"] == [1, 3, 5]
+    for k in ("content", "style", "tv", "total"):
+        assert len(tr[k]) == 3 and all(v >= 0 for v in tr[k])
+    # the weighted terms add up to the total at every step
+    assert [c + s + t for c, s, t in zip(tr["content"], tr["style"], tr["tv"])] == pytest.approx(tr["total"], rel=1e-5)
+    probe = tr["probe"]
+    assert probe["identity"]["content"] == pytest.approx(0.0, abs=1e-6)  # the input is its own content
+    assert probe["final"]["total"] > 0 and probe["n_images"] == 8
+    pur.save(tmp_path / "a.pt")
+    again = AttentionPurifier(**TINY).load(tmp_path / "a.pt")
+    assert again.objective_trace(max_points=3) == tr
+    assert AttentionPurifier(**TINY).objective_trace() is None
+
+
+def test_the_run_seed_reaches_the_purifier():
+    # seed=None (default) takes torch's global seed, which `gazebench run --seed N` sets
+    content, style = _toy(6, 1, True).without_labels(), _toy(6, 2, False)
+
+    def first_weight(seed):
+        torch.manual_seed(seed)
+        return AttentionPurifier(iterations=1, **TINY).fit(content, style).net_.state_dict()
+
+    w0, w0b, w1 = first_weight(0), first_weight(0), first_weight(1)
+    key = next(iter(w0))
+    assert torch.equal(w0[key], w0b[key]) and not torch.equal(w0[key], w1[key])
+    torch.manual_seed(5)
+    fixed = AttentionPurifier(iterations=1, seed=0, **TINY).fit(content, style).net_.state_dict()
+    assert torch.equal(fixed[key], w0[key])  # an explicit seed still wins

@@ -73,6 +73,14 @@ def _strings(tree: ast.AST):
             first = node.body[0]
             if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
                 docs.add(id(first.value))
+        # a dict key or subscript ("mean" of a summary) is data, not a component being named
+        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+            docs.add(id(node.slice))
+        if isinstance(node, ast.Dict):
+            docs.update(id(k) for k in node.keys if isinstance(k, ast.Constant))
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args
+                and node.func.attr in ("get", "pop", "setdefault") and isinstance(node.args[0], ast.Constant)):
+            docs.add(id(node.args[0]))
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
             yield node

@@ -210,8 +210,8 @@ def _print_metrics(results: dict[str, dict[str, Any]]) -> None:
     from rich.table import Table
 
     t = Table(title="purified vs paired clean renders")
-    for h in ("purifier", "PSNR raw", "PSNR purified", "SSIM raw", "SSIM purified", "pupil shift px (mean)",
-              "centroid err px (raw)"):
+    for h in ("purifier", "PSNR raw", "PSNR purified", "SSIM raw", "SSIM purified", "pupil err px raw",
+              "pupil err px purified", "pupil err px oracle", "centroid shift px (biased)"):
         t.add_column(h, justify="right")
 
     def f(v: Any, d: int = 2) -> str:
@@ -219,7 +219,8 @@ def _print_metrics(results: dict[str, dict[str, Any]]) -> None:
 
     for name, r in results.items():
         t.add_row(name, f(r["raw_psnr_db"]), f(r["purified_psnr_db"]), f(r["raw_ssim"], 3),
-                  f(r["purified_ssim"], 3), f(r["pupil_shift_px_mean"]), f(r.get("detector_error_px_raw")))
+                  f(r["purified_ssim"], 3), f(r.get("pupil_err_raw_px")), f(r.get("pupil_err_purified_px")),
+                  f(r.get("pupil_err_oracle_px")), f(r["pupil_shift_px_mean"]))
     Console().print(t)
 
 

@@ -11,8 +11,9 @@ Presets (any explicitly given parameter wins over its preset):
 - ``paper``: 256x256 training images, batch 4, 50,000 iterations, Adam lr 1e-4, width 32
   (section 4.1: for a GPU).
 - ``cpu`` (default): native resolution (36x60 for the default run), batch 4, an identity warm
-  start of 200 steps, 300 iterations, lr 1e-3, width 16, mean style targets, and loss weights
-  measured for this budget (``ATTENTION_WEIGHTS``): under a minute on two CPU cores for 200 eyes.
+  start of 200 steps, 300 iterations, lr 1e-3, width 16, mean style targets, and for
+  ``attention`` one mask channel per region (sclera, iris, pupil) with beta 3, chosen by the
+  sweep in results/cpu/sweep_attention.md (``ATTENTION_WEIGHTS``).
 """
 
 from __future__ import annotations
@@ -38,12 +39,16 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu": dict(iterations=300, batch_size=4, lr=1e-3, train_size=None, width=16, warmup=200,
                 style_target="mean"),
 }
-#: loss weights per preset: the paper's own for ``paper``; for ``cpu``, values measured to keep the
-#: pupil within 0.5 px at 36x60 with the EfficientNet-Lite0 fallback (docs/method.md has the sweep)
-ATTENTION_WEIGHTS = {"paper": dict(alpha=1e2, beta=1e4, tv_weight=1e-6),
-                     "cpu": dict(alpha=1e2, beta=0.3, tv_weight=1e-2)}
+#: loss weights and mask regions per preset: the paper's own for ``paper`` (one attention region,
+#: pupil + iris); for ``cpu``, one mask channel per region (sclera, iris, pupil; skin is the
+#: background) and the weights chosen by the sweep in results/cpu/sweep_attention.md (gap closed
+#: and pupil-locator error over seeds 0, 1, 2; docs/method.md)
+ATTENTION_WEIGHTS = {"paper": dict(alpha=1e2, beta=1e4, tv_weight=1e-6, regions=((2, 3),)),
+                     "cpu": dict(alpha=1e2, beta=3.0, tv_weight=1e-2, regions=((1,), (2,), (3,)))}
 JOHNSON_WEIGHTS = {"paper": dict(content_weight=1.0, style_weight=5.0, tv_weight=1e-6),
-                   "cpu": dict(content_weight=10.0, style_weight=0.3, tv_weight=1e-4)}
+                   "cpu": dict(content_weight=10.0, style_weight=3.0, tv_weight=1e-4)}
+#: the objective's weighted terms recorded per step (``objective_trace``)
+_PARTS = ("content", "style", "tv", "total")
 # parameters that do not change what is learned: left out of the checkpoint fingerprint
 _NOT_LEARNED = ("iterations", "checkpoint", "checkpoint_every", "resume", "device", "progress", "purify_size")
 
@@ -74,6 +79,10 @@ class FeedForwardPurifier(Purifier):
                 params[key] = value
         if params["train_size"] is not None:
             params["train_size"] = tuple(int(v) for v in params["train_size"])
+        if params["seed"] is None:
+            # the run's seed: `gazebench run --seed N` seeds torch's global generator before each
+            # fit, so different runs really draw different inits and batches (was always 0)
+            params["seed"] = int(torch.initial_seed()) % 2**63
         if params["style_target"] not in ("pair", "mean"):
             raise ValueError(f"style_target={params['style_target']!r}: expected 'pair' or 'mean'")
         return params
@@ -105,6 +114,7 @@ class FeedForwardPurifier(Purifier):
         config["loss_network"] = loss_net.notes
         fp = fingerprint(config, content.images, style.images)
         history: list[float] = []
+        parts_history: list[list[float]] = []  # per step: content, style, tv, total (weighted)
         start = 0
         ckpt = Path(p["checkpoint"]) if p["checkpoint"] else None
         if ckpt is not None and p["resume"] and ckpt.is_file():
@@ -117,6 +127,7 @@ class FeedForwardPurifier(Purifier):
             gen.set_state(state["rng"])
             torch.set_rng_state(state["torch_rng"])  # dropout draws from the global generator
             start, history = int(state["iteration"]), [float(v) for v in state["history"]]
+            parts_history = state["parts"].tolist() if "parts" in state else []
 
         mean_targets = None
         if p["style_target"] == "mean":
@@ -126,12 +137,31 @@ class FeedForwardPurifier(Purifier):
                                      p["train_size"])
             mean_targets = objective.mean_targets(objective.style_targets(s_img, s_l))
 
+        # a fixed probe batch (own generator: training draws are unchanged) on which the objective
+        # of "return the input" and of the final network are compared: a net that scores worse
+        # than the identity has learned a smoother, not a style (issue 12)
+        pi = torch.randperm(len(content), generator=torch.Generator().manual_seed(p["seed"] + 1))[:16]
+        px, pxl = resize_pair(rgb_float(content.images[pi], dev), None if c_lab is None else c_lab[pi].to(dev),
+                              p["train_size"])
+        if mean_targets is not None:
+            p_targets = mean_targets
+        else:
+            ps = torch.randperm(len(style), generator=torch.Generator().manual_seed(p["seed"] + 2))[:len(pi)]
+            p_targets = objective.style_targets(*resize_pair(rgb_float(style.images[ps], dev),
+                                                              None if s_lab is None else s_lab[ps].to(dev),
+                                                              p["train_size"]))
+        with torch.no_grad():
+            identity_parts = objective(px, px, pxl, p_targets)[1]
+
         def save(it: int) -> None:
             save_state(ckpt, {"fingerprint": fp, "iteration": it, "net": net.state_dict(),
                               "optim": opt.state_dict(), "rng": gen.get_state(),
                               "torch_rng": torch.get_rng_state(),
-                              "history": torch.tensor(history, dtype=torch.float64)})
+                              "history": torch.tensor(history, dtype=torch.float64),
+                              "parts": torch.tensor(parts_history, dtype=torch.float64).view(-1, 4)})
 
+        # the mask channels this fit uses (the warm start and purify read them)
+        self.regions_ = [list(r) for r in p["regions"]] if self.needs_masks else []
         net.train()
         t0 = time.perf_counter()
         if start == 0 and p["warmup"]:
@@ -154,15 +184,19 @@ class FeedForwardPurifier(Purifier):
                 loss.backward()
                 opt.step()
                 history.append(parts["total"])
+                parts_history.append([parts[k] for k in _PARTS])
                 adv(1, loss=parts["total"], content=parts["content"], style=parts["style"])
                 if ckpt is not None and (it + 1) % p["checkpoint_every"] == 0:
                     save(it + 1)
         if ckpt is not None:
             save(p["iterations"])
         net.eval()
+        with torch.no_grad():
+            final_parts = objective(net(px, self._mask_input(pxl, px.dtype)), px, pxl, p_targets)[1]
         self.net_ = net
-        self.regions_ = [list(r) for r in p["regions"]] if self.needs_masks else []
         self.history_ = history
+        self.parts_ = parts_history
+        self.probe_ = {"identity": identity_parts, "final": final_parts, "n_images": len(pi)}
         self.train_size_ = list(p["train_size"]) if p["train_size"] else None
         self.loss_notes_ = loss_net.notes
         self.fit_info_ = {"iterations": p["iterations"], "resumed_from": start, "seconds": time.perf_counter() - t0,
@@ -229,7 +263,9 @@ class FeedForwardPurifier(Purifier):
                           "net": {k: v.cpu() for k, v in self.net_.state_dict().items()},
                           "train_size": self.train_size_,
                           "notes": list(self.loss_notes_), "fit_info": jsonable(self.fit_info_),
-                          "history": torch.tensor(self.history_, dtype=torch.float64)})
+                          "history": torch.tensor(self.history_, dtype=torch.float64),
+                          "parts": torch.tensor(self.parts_, dtype=torch.float64).view(-1, 4),
+                          "probe": jsonable(self.probe_)})
 
     def load(self, path: str | Path) -> "FeedForwardPurifier":
         """Read a network written by :meth:`save` (its architecture comes from the file)."""
@@ -244,7 +280,24 @@ class FeedForwardPurifier(Purifier):
         self.loss_notes_ = list(state["notes"])
         self.fit_info_ = dict(state["fit_info"])
         self.history_ = state["history"].tolist()
+        self.parts_ = state["parts"].tolist() if "parts" in state else []
+        self.probe_ = dict(state.get("probe") or {})
         return self
+
+    def objective_trace(self, max_points: int = 100) -> dict[str, Any] | None:
+        """The weighted objective terms per training step (at most ``max_points`` evenly spaced
+        steps, 1-based), and on a fixed probe batch those of returning the input (``identity``)
+        and of the final network (``final``): what a record's purifier stats show."""
+        parts = getattr(self, "parts_", None)
+        if not parts:
+            return None
+        n = len(parts)
+        idx = sorted({round(i * (n - 1) / max(1, max_points - 1)) for i in range(min(n, max_points))})
+        out: dict[str, Any] = {"step": [i + 1 for i in idx]}
+        for j, k in enumerate(_PARTS):
+            out[k] = [parts[i][j] for i in idx]
+        out["probe"] = getattr(self, "probe_", {})
+        return out
 
     def _net_from_config(self, config: dict[str, Any]) -> torch.nn.Module:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -271,9 +324,10 @@ class AttentionPurifier(FeedForwardPurifier):
             rate, (H, W) training images are resized to (``None``: as given), network width.
         warmup: identity warm-start steps before the objective (``_warmup``; paper preset 0).
         n_residual: residual blocks (the paper: 4). dropout: inside residual blocks.
-        regions: label sets, one mask channel each (default: pupil + iris = the attention region).
+        regions: label sets, one mask channel each; ``None``: the preset's (``cpu``: sclera, iris,
+            pupil as three channels, ``[[1], [2], [3]]``; ``paper``: pupil + iris, ``[[2, 3]]``).
         alpha, beta, tv_weight: eq. 20 weights; ``None``: the preset's (``paper``: the paper's 1e2,
-            1e4, 1e-6; ``cpu``: 1e2, 0.3, 1e-2, see ``ATTENTION_WEIGHTS``).
+            1e4, 1e-6; ``cpu``: 1e2, 3, 1e-2, see ``ATTENTION_WEIGHTS``).
         lambda_g, lambda_l: global/local weights of eq. 10 and 13 (the paper gives no values).
         layers: role -> tap names, overriding the paper's table (see ``gazebench_plugins.purifiers.losses``).
         style_target: ``"pair"`` or ``"mean"`` (module docstring); ``None``: the preset's.
@@ -282,7 +336,9 @@ class AttentionPurifier(FeedForwardPurifier):
             the training size when there was one (the paper trains and runs at 256x256), so the
             network sees eyes at the scale it learned; ``None``: each image's own size.
         checkpoint, checkpoint_every, resume: where and how often to checkpoint; resume from it.
-        seed, device, progress: seed, torch device (``auto``), show a progress bar.
+        seed: initialisation and batch seed; ``None`` (default): torch's global seed at fit time,
+            which ``gazebench run --seed N`` sets, so each run seed gives its own network.
+        device, progress: torch device (``auto``), show a progress bar.
     """
 
     needs_masks = True
@@ -295,12 +351,12 @@ class AttentionPurifier(FeedForwardPurifier):
     def __init__(self, preset: str = "cpu", iterations: int | None = None, batch_size: int | None = None,
                  lr: float | None = None, train_size: Sequence[int] | None = None, width: int | None = None,
                  warmup: int | None = None, n_residual: int = 4, dropout: float = 0.1,
-                 regions: Sequence[Sequence[int]] = ((2, 3),),
+                 regions: Sequence[Sequence[int]] | None = None,
                  alpha: float | None = None, beta: float | None = None, tv_weight: float | None = None,
                  lambda_g: float = 1.0, lambda_l: float = 1.0, layers: dict[str, Sequence[str]] | None = None,
                  style_target: str | None = None, loss_net: str = "vgg19", loss_weights: str | None = None,
                  purify_size: Any = "train", checkpoint: str | None = None, checkpoint_every: int = 500,
-                 resume: bool = True, seed: int = 0, device: str = "cpu", progress: bool = True) -> None:
+                 resume: bool = True, seed: int | None = None, device: str = "cpu", progress: bool = True) -> None:
         self.preset, self.iterations, self.batch_size, self.lr = preset, iterations, batch_size, lr
         self.train_size, self.width, self.n_residual, self.dropout = train_size, width, n_residual, dropout
         self.purify_size, self.warmup = purify_size, warmup
@@ -325,7 +381,7 @@ class AttentionPurifier(FeedForwardPurifier):
     def _mask_input(self, labels: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
         from gazebench_plugins.purifiers.losses import region_maps
 
-        regions = getattr(self, "regions_", None) or self.regions
+        regions = getattr(self, "regions_", None) or self.resolved()["regions"]
         return region_maps(labels, regions, dtype=dtype)
 
 
@@ -352,8 +408,8 @@ class JohnsonPurifier(FeedForwardPurifier):
                  content_layers: Sequence[str] | None = None, style_layers: Sequence[str] | None = None,
                  style_target: str | None = None,
                  loss_net: str = "vgg16", loss_weights: str | None = None, purify_size: Any = "train",
-                 checkpoint: str | None = None, checkpoint_every: int = 500, resume: bool = True, seed: int = 0,
-                 device: str = "cpu", progress: bool = True) -> None:
+                 checkpoint: str | None = None, checkpoint_every: int = 500, resume: bool = True,
+                 seed: int | None = None, device: str = "cpu", progress: bool = True) -> None:
         self.preset, self.iterations, self.batch_size, self.lr = preset, iterations, batch_size, lr
         self.train_size, self.width, self.n_residual, self.purify_size = train_size, width, n_residual, purify_size
         self.warmup = warmup

@@ -42,7 +42,9 @@ class GatysPurifier(Purifier):
             pairs across a block, a speed trade).
         history_size: L-BFGS memory.
         loss_net, loss_weights: the loss network (``gazebench_plugins.purifiers.losses.get_loss_network``).
-        seed, device, progress: noise seed, torch device, progress bar.
+        seed: noise and style-subset seed; ``None`` (default): torch's global seed when used (the
+            run's ``--seed``).
+        device, progress: torch device, progress bar.
     """
 
     needs_fit = True
@@ -55,7 +57,7 @@ class GatysPurifier(Purifier):
     def __init__(self, iterations: int = 500, init: str = "noise", loss: str = "gatys", alpha: float = 1e2,
                  beta: float = 1e4, tv_weight: float = 1e-6, regions: Sequence[Sequence[int]] = ((2, 3),),
                  n_style: int = 64, batch_size: int = 1, history_size: int = 100, loss_net: str = "vgg19",
-                 loss_weights: str | None = None, seed: int = 0, device: str = "cpu",
+                 loss_weights: str | None = None, seed: int | None = None, device: str = "cpu",
                  progress: bool = True) -> None:
         self.iterations, self.init, self.loss, self.alpha, self.beta = iterations, init, loss, alpha, beta
         self.tv_weight, self.regions, self.n_style, self.batch_size = tv_weight, regions, n_style, batch_size
@@ -87,11 +89,14 @@ class GatysPurifier(Purifier):
                                    content_weight=self.alpha, style_weight=self.beta, tv_weight=self.tv_weight,
                                    normalisation="gatys")
 
+    def _seed(self) -> int:
+        return int(torch.initial_seed()) % 2**63 if self.seed is None else int(self.seed)
+
     def fit(self, content: EyeBatch, style: EyeBatch) -> "GatysPurifier":
         """Compute the style target: mean Grams of up to ``n_style`` style images."""
         obj = self._objective()
         dev = pick_device(self.device)
-        idx = torch.randperm(len(style), generator=torch.Generator().manual_seed(self.seed))[: self.n_style]
+        idx = torch.randperm(len(style), generator=torch.Generator().manual_seed(self._seed()))[: self.n_style]
         labels = need_masks(style, "gatys", "style")[idx].to(dev) if self.needs_masks else None
         self.targets_ = {k: v.cpu() for k, v in obj.mean_targets(
             obj.style_targets(rgb_float(style.images[idx], dev), labels)).items()}
@@ -106,7 +111,7 @@ class GatysPurifier(Purifier):
         obj, dev = self._objective(), pick_device(self.device)
         targets = {k: v.to(dev) for k, v in self.targets_.items()}
         labels = need_masks(batch, "gatys", "input") if self.needs_masks else None
-        gen = torch.Generator().manual_seed(self.seed)
+        gen = torch.Generator().manual_seed(self._seed())
         outs, self.trace_ = [], []
         with progress_bar(len(batch) * self.iterations, "gatys L-BFGS", self.progress) as adv:
             for i in range(0, len(batch), self.batch_size):

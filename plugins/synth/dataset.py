@@ -20,7 +20,7 @@ from gazebench.types import EyeBatch, EyeData, EyeSample
 
 from .latents import LatentConfig, sample_latents
 from .render import render, single_thread
-from .wild import degrade, wild_light, wild_uniforms
+from .wild import degrade, parse_effects, wild_light, wild_uniforms
 
 #: pixels rendered per chunk: bounds memory, and ~1 MB float32 maps stay in cache (fastest here)
 CHUNK_PIXELS = 300_000
@@ -71,9 +71,10 @@ class _SynthData(EyeData):
         lat = sample_latents(idx, seed=self.seed, split=self.split, config=self.config)
         if ds.style == "wild":
             u = wild_uniforms(lat)
-            r = render(lat, self.size, wild_light(lat, u, float(ds.severity)))
+            effects = parse_effects(ds.effects)
+            r = render(lat, self.size, wild_light(lat, u, float(ds.severity)) if "light" in effects else None)
             images = degrade(r.image, lat, u, r.ppm, severity=float(ds.severity), channels=ds.channels,
-                             equalize_hist=bool(ds.equalize))
+                             equalize_hist=bool(ds.equalize), effects=effects)
         else:
             r = render(lat, self.size)
             img = r.image.clamp(0, 1) * 255
@@ -159,6 +160,9 @@ class SynthEyesWild(SynthEyes):
     Args (besides :class:`SynthEyes`'):
         severity: scales every degradation (0 clean camera, 1 default, 2 harsh).
         equalize: MPIIGaze's histogram equalisation of each crop (on luma).
+        effects: which degradation families apply: ``"all"`` (default), ``"none"``, or a comma list
+            of ``light, glare, tone, noise, blur, jpeg, equalize`` (``-o synth-wild.effects=light,blur``);
+            with none the images equal the paired ``synth`` renders.
     """
 
     style: ClassVar[str] = "wild"
@@ -168,20 +172,26 @@ class SynthEyesWild(SynthEyes):
     def __init__(self, n_train: int = 50_000, n_test: int = 5_000, n_unlabelled: int = 5_000,
                  n_subjects: int = 15, pitch_range_deg: Sequence[float] = (-25.0, 15.0),
                  yaw_range_deg: Sequence[float] = (-30.0, 30.0), head_pose_std_deg: float = 6.0,
-                 channels: int = 3, severity: float = 1.0, equalize: bool = True) -> None:
+                 channels: int = 3, severity: float = 1.0, equalize: bool = True,
+                 effects: str | Sequence[str] = "all") -> None:
         super().__init__(n_train=n_train, n_test=n_test, n_unlabelled=n_unlabelled, n_subjects=n_subjects,
                          pitch_range_deg=pitch_range_deg, yaw_range_deg=yaw_range_deg,
                          head_pose_std_deg=head_pose_std_deg, channels=channels)
         self.severity = severity
         self.equalize = equalize
+        self.effects = effects
 
     def paired_params(self) -> dict[str, Any]:
         """The latent parameters ``synth`` needs to render these same eyes (the oracle)."""
-        return {k: v for k, v in self.get_params().items() if k not in ("severity", "equalize")}
+        return {k: v for k, v in self.get_params().items() if k not in ("severity", "equalize", "effects")}
 
     def load(self, split: str = "train", *, root: str | Path | None = None,
              size: tuple[int, int] | None = None, limit: int | None = None, seed: int = 0) -> EyeData:
         if not 0 <= float(self.severity) <= 3:
             raise ValueError(f"dataset {self.name or 'synth-wild'!r}: severity must lie in [0, 3], "
                              f"got {self.severity!r}")
+        try:
+            parse_effects(self.effects)
+        except ValueError as exc:
+            raise ValueError(f"dataset {self.name or 'synth-wild'!r}: {exc}") from None
         return super().load(split, root=root, size=size, limit=limit, seed=seed)

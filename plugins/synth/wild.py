@@ -17,6 +17,7 @@ vectorised over the batch:
 from __future__ import annotations
 
 import math
+from typing import Collection, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +27,10 @@ from .latents import WILD_SLOT, Latents
 from .render import Light
 
 _N_WILD = 32
+#: the effect families of ``synth-wild`` (``-o synth-wild.effects=light,blur``): the outdoor light
+#: (rendered), glare/glasses, tone (exposure, colour cast, gamma, contrast), sensor noise, blur,
+#: JPEG, MPIIGaze's histogram equalisation
+EFFECTS = ("light", "glare", "tone", "noise", "blur", "jpeg", "equalize")
 _LUMA = torch.tensor([0.299, 0.587, 0.114])
 # JPEG (ITU T.81 Annex K) luminance and chrominance quantisation tables
 _Q_LUMA = torch.tensor([
@@ -134,8 +139,23 @@ def jpeg(img: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
     return out.round().clamp(0, 255)
 
 
+def parse_effects(effects: str | Sequence[str] | None) -> frozenset[str]:
+    """``"all"`` / ``None`` -> every family; ``""`` / ``"none"`` -> none; ``"light,blur"`` or a list
+    -> those families (checked against :data:`EFFECTS`)."""
+    if effects is None or (isinstance(effects, str) and effects.strip().lower() == "all"):
+        return frozenset(EFFECTS)
+    items = effects.split(",") if isinstance(effects, str) else list(effects)
+    names = {str(e).strip().lower() for e in items} - {"", "none"}
+    bad = sorted(names - set(EFFECTS))
+    if bad:
+        raise ValueError(f"unknown wild effect(s) {', '.join(bad)}: choose from {', '.join(EFFECTS)}, "
+                         "'all' or 'none'")
+    return frozenset(names)
+
+
 def degrade(image: torch.Tensor, lat: Latents, u: torch.Tensor, ppm: torch.Tensor, *,
-            severity: float = 1.0, channels: int = 3, equalize_hist: bool = True) -> torch.Tensor:
+            severity: float = 1.0, channels: int = 3, equalize_hist: bool = True,
+            effects: Collection[str] = EFFECTS) -> torch.Tensor:
     """Turn a rendered float RGB image (N, 3, H, W) of display values into a wild uint8 crop.
 
     Args:
@@ -146,6 +166,9 @@ def degrade(image: torch.Tensor, lat: Latents, u: torch.Tensor, ppm: torch.Tenso
         severity: scales every degradation.
         channels: 3 (RGB) or 1 (gray, BT.601 luma).
         equalize_hist: MPIIGaze's histogram equalisation of the crop.
+        effects: the families applied (:data:`EFFECTS`; ``light`` is the renderer's, see
+            :func:`wild_light`). Each family draws from its own uniforms, so switching one off
+            leaves the others' draws unchanged; with none, the image is the clean render.
     """
     n, _, h, w = image.shape
     s = float(severity)
@@ -155,37 +178,42 @@ def degrade(image: torch.Tensor, lat: Latents, u: torch.Tensor, ppm: torch.Tenso
     # glare or glasses: a bright soft reflection band, sometimes the frame's dark edge
     yy = (torch.arange(h, dtype=torch.float32).view(1, h, 1) - (h - 1) / 2) / ppm.view(n, 1, 1)
     xx = (torch.arange(w, dtype=torch.float32).view(1, 1, w) - (w - 1) / 2) / ppm.view(n, 1, 1)
-    glare_on = (uf[:, 14] < 0.2 * min(s, 2.0)).float().view(n, 1, 1)
+    on = (lambda fam: 1.0 if fam in effects else 0.0)
+    glare_on = (uf[:, 14] < 0.2 * min(s, 2.0)).float().view(n, 1, 1) * on("glare")
     ang = uf[:, 15].view(n, 1, 1) * math.pi
     band = (xx * ang.cos() + yy * ang.sin() - (uf[:, 16].view(n, 1, 1) - 0.5) * 16) / (2 + 5 * uf[:, 17].view(n, 1, 1))
     img = img + (glare_on * (0.1 + 0.35 * uf[:, 18].view(n, 1, 1)) * torch.exp(-band * band)).unsqueeze(1)
-    frame_on = (uf[:, 19] < 0.15 * min(s, 2.0)).float().view(n, 1, 1)
+    frame_on = (uf[:, 19] < 0.15 * min(s, 2.0)).float().view(n, 1, 1) * on("glare")
     fy = torch.where(uf[:, 20] < 0.5, -11.0 - uf[:, 21] * 1.5, 9.5 + uf[:, 21] * 1.5).view(n, 1, 1)
     frame = frame_on * 0.65 * torch.exp(-(((yy - fy - 0.01 * xx * xx) / 0.9) ** 2))
     img = img * (1 - frame).unsqueeze(1)
     # camera: exposure, colour cast, gamma, contrast (in display space, before the sensor clips)
-    gain = torch.exp(0.55 * s * z[:, 0]).view(n, 1, 1, 1)
-    cast = torch.exp(0.07 * s * z[:, 1:4]).view(n, 3, 1, 1)
-    img = (img * gain * cast).clamp(0, 1)
-    gamma = torch.exp(0.25 * s * z[:, 4]).view(n, 1, 1, 1)
-    img = img.clamp(min=1e-4) ** gamma
-    contrast = (1 - 0.45 * min(s, 1.6) * uf[:, 22] ** 1.5).view(n, 1, 1, 1)
-    mean = img.mean((1, 2, 3), keepdim=True)
-    img = (mean + contrast * (img - mean)) * 255
+    if "tone" in effects:
+        gain = torch.exp(0.55 * s * z[:, 0]).view(n, 1, 1, 1)
+        cast = torch.exp(0.07 * s * z[:, 1:4]).view(n, 3, 1, 1)
+        img = (img * gain * cast).clamp(0, 1)
+        gamma = torch.exp(0.25 * s * z[:, 4]).view(n, 1, 1, 1)
+        img = img.clamp(min=1e-4) ** gamma
+        contrast = (1 - 0.45 * min(s, 1.6) * uf[:, 22] ** 1.5).view(n, 1, 1, 1)
+        mean = img.mean((1, 2, 3), keepdim=True)
+        img = (mean + contrast * (img - mean)) * 255
+    else:
+        img = img.clamp(0, 1) * 255
     if channels == 1:
         img = torch.einsum("nchw,c->nhw", img, _LUMA).unsqueeze(1)
     # sensor: shot + read noise at capture; the normalising warp to the crop then low-passes it
     # (modelled as the blur), so noise is drawn before the blur, as a real pipeline does
     read = ((0.3 + 1.7 * uf[:, 24]) * s).view(n, 1, 1, 1)
     shot = ((0.05 + 0.25 * uf[:, 25]) * s).view(n, 1, 1, 1)
-    noise = rng.pixel_normal(lat.keys, tuple(img.shape[1:]), salt=WILD_SLOT + 1)
-    img = img + noise * torch.sqrt(read * read + shot * shot * img.clamp(min=0))
+    if "noise" in effects:
+        noise = rng.pixel_normal(lat.keys, tuple(img.shape[1:]), salt=WILD_SLOT + 1)
+        img = img + noise * torch.sqrt(read * read + shot * shot * img.clamp(min=0))
     sigma_max = 1.25 * min(s, 2.0) * (w / 60)
     sigma = (0.45 + 0.8 * uf[:, 23]) * min(s, 2.0) * (w / 60)
-    if sigma_max > 0.05:
+    if sigma_max > 0.05 and "blur" in effects:
         img = _per_sample_blur(img, sigma.clamp(min=1e-3), max(1, math.ceil(3 * sigma_max)))
     img = img.round().clamp(0, 255)
-    if equalize_hist:
+    if equalize_hist and "equalize" in effects:
         img = equalize(img)
     quality = 95 - (20 + 55 * uf[:, 26]) * min(s, 1.2)
-    return jpeg(img, quality).to(torch.uint8)
+    return (jpeg(img, quality) if "jpeg" in effects else img).to(torch.uint8)

@@ -1,0 +1,281 @@
+"""Reproduce the purifier sweeps and the degradation ablation of results/cpu (issue 12).
+
+    python results/cpu/sweep.py attention [--seeds 0,1,2]   # -> sweep_attention.{json,md,png}
+    python results/cpu/sweep.py johnson   [--seeds 0,1,2]   # -> sweep_johnson.{json,md,png}
+    python results/cpu/sweep.py ablation  [--seeds 0]       # -> ablation.{json,md}
+    python results/cpu/sweep.py trace RECORD.json           # -> objective_trace.png (a run's fit terms)
+    python results/cpu/sweep.py locator [--seeds 0,1,2]     # the pupil locator on raw vs oracle (no fit)
+
+Every run goes through the public ``gazebench.runner.run`` / ``RunConfig`` API with the
+defaults of ``gazebench run`` (train 1,000 ``synth``, test 200 ``synth-wild``, 200 unlabelled,
+36x60); each grid point is the ``gazebench run`` command printed beside it in the table. Runs
+are cached (``$GAZEBENCH_CACHE``), so an interrupted sweep resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+THREE = [[1], [2], [3]]  # sclera, iris, pupil: one mask channel each; skin is the background
+
+#: (label, attention parameters); the first is the old cpu default, for reference
+ATTENTION_GRID: list[tuple[str, dict[str, Any]]] = [
+    ("old cpu default: beta 0.3, one region [2,3]", {"beta": 0.3, "regions": [[2, 3]]}),
+    ("beta 1, regions [1],[2],[3]", {"beta": 1.0, "regions": THREE}),
+    ("beta 3, regions [1],[2],[3]", {"beta": 3.0, "regions": THREE}),
+    ("beta 10, regions [1],[2],[3]", {"beta": 10.0, "regions": THREE}),
+    ("beta 3, regions [1],[2,3]", {"beta": 3.0, "regions": [[1], [2, 3]]}),
+    ("beta 3, regions [1],[2],[3], 600 iterations", {"beta": 3.0, "regions": THREE, "iterations": 600}),
+    ("beta 5, regions [1],[2],[3], 600 iterations", {"beta": 5.0, "regions": THREE, "iterations": 600}),
+]
+JOHNSON_GRID: list[tuple[str, dict[str, Any]]] = [
+    ("style 0.3 (old cpu default)", {"style_weight": 0.3}),
+    ("style 3", {"style_weight": 3.0}),
+    ("style 30", {"style_weight": 30.0}),
+]
+#: synth-wild effect families, each alone, then all and none
+FAMILIES = ["light", "glare", "tone", "noise", "blur", "jpeg", "equalize"]
+
+
+def _opts(name: str, params: dict[str, Any]) -> list[str]:
+    return [f"-o {name}.{k}={shlex.quote(json.dumps(v).replace(' ', ''))}" for k, v in params.items()]
+
+
+def _run(purifiers: list[str], estimators: list[str], seed: int, params: dict[str, dict[str, Any]],
+         tmp: Path, tag: str) -> tuple[dict[str, Any], str]:
+    """One ``gazebench run`` through the public API; returns its record and the equivalent command."""
+    from gazebench.runner import RunConfig, run
+
+    cmd = " ".join(["gazebench run", "-p", ",".join(purifiers), "-e", ",".join(estimators), "--seed", str(seed),
+                    *[o for name, p in params.items() for o in _opts(name, p)]])
+    cfg = RunConfig(train="synth", test="synth-wild", estimators=estimators, purifiers=purifiers, seed=seed,
+                    params=params, out=str(tmp / f"{tag}-seed{seed}.json"), command=cmd)
+    print(f"# {cmd}", file=sys.stderr, flush=True)
+    return run(cfg, log=lambda m: None), cmd
+
+
+def _stats(values: list[float | None]) -> dict[str, float | None]:
+    v = [x for x in values if x is not None]
+    if not v:
+        return {"mean": None, "std": None, "min": None, "max": None}
+    return {"mean": statistics.fmean(v), "std": statistics.pstdev(v), "min": min(v), "max": max(v)}
+
+
+def sweep(kind: str, seeds: list[int], tmp: Path, only: list[int] | None = None) -> dict[str, Any]:
+    """Each grid point of ``kind`` (attention / johnson) with the CNN over ``seeds`` (``only``:
+    those grid indices)."""
+    grid = ATTENTION_GRID if kind == "attention" else JOHNSON_GRID
+    points = []
+    for i, (label, params) in enumerate(grid):
+        if only is not None and i not in only:
+            continue
+        per_seed = []
+        for seed in seeds:
+            rec, cmd = _run([kind], ["cnn"], seed, {kind: params}, tmp, f"{kind}-{i}")
+            row = rec["rows"][0]
+            fit = next(p for p in rec["purifiers"] if p["purifier"] == kind)
+            per_seed.append({"seed": seed, "command": cmd, **{k: row.get(k) for k in (
+                "raw_mean_deg", "purified_mean_deg", "oracle_mean_deg", "gap_closed", "pupil_err_raw_px",
+                "pupil_err_purified_px", "pupil_err_oracle_px", "pupil_shift_px")},
+                "fit_seconds": fit.get("fit_seconds")})
+        points.append({"label": label, "params": params, "runs": per_seed,
+                       **{k: _stats([r[k] for r in per_seed]) for k in (
+                           "gap_closed", "purified_mean_deg", "pupil_err_purified_px", "pupil_err_raw_px",
+                           "pupil_err_oracle_px", "raw_mean_deg", "oracle_mean_deg")}})
+    return {"kind": kind, "seeds": seeds, "estimator": "cnn", "points": points}
+
+
+def _f(v: float | None, fmt: str = ".2f") -> str:
+    return "-" if v is None else format(v, fmt)
+
+
+def sweep_markdown(res: dict[str, Any]) -> str:
+    seeds = res["seeds"]
+    head = ("| setting | gap closed mean (std) | " + " | ".join(f"seed {s}" for s in seeds)
+            + " | CNN purified deg | pupil err purified px | pupil err raw px | pupil err oracle px |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for p in res["points"]:
+        g = p["gap_closed"]
+        lines.append(f"| {p['label']} | {_f(g['mean'])} ({_f(g['std'])}) | "
+                     + " | ".join(_f(r["gap_closed"]) for r in p["runs"])
+                     + f" | {_f(p['purified_mean_deg']['mean'])} | {_f(p['pupil_err_purified_px']['mean'])}"
+                     f" | {_f(p['pupil_err_raw_px']['mean'])} | {_f(p['pupil_err_oracle_px']['mean'])} |")
+    p0 = res["points"][0]
+    lines.append(f"| oracle (paired clean render; the perfect purifier) | 1.00 (0.00) | "
+                 + " | ".join("1.00" for _ in seeds)
+                 + f" | {_f(p0['oracle_mean_deg']['mean'])} | {_f(p0['pupil_err_oracle_px']['mean'])}"
+                 f" | {_f(p0['pupil_err_raw_px']['mean'])} | {_f(p0['pupil_err_oracle_px']['mean'])} |")
+    lines += ["", "Commands (each seed adds `--seed N`):", ""]
+    lines += [f"- {p['label']}: `{p['runs'][0]['command'].replace(' --seed ' + str(seeds[0]), '')}`"
+              for p in res["points"]]
+    return "\n".join(lines) + "\n"
+
+
+def sweep_plot(res: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for i, p in enumerate(res["points"]):
+        xs = [r["pupil_err_purified_px"] for r in p["runs"]]
+        ys = [r["gap_closed"] for r in p["runs"]]
+        ax.scatter(xs, ys, s=18, color=f"C{i}", alpha=0.6)
+        ax.errorbar(p["pupil_err_purified_px"]["mean"], p["gap_closed"]["mean"], yerr=p["gap_closed"]["std"],
+                    fmt="o", ms=8, color=f"C{i}", label=p["label"])
+    p0 = res["points"][0]
+    ax.axvline(p0["pupil_err_raw_px"]["mean"], ls="--", color="gray", lw=1, label="raw pupil error")
+    ax.scatter([p0["pupil_err_oracle_px"]["mean"]], [1.0], marker="*", s=160, color="k", label="oracle")
+    ax.set_xlabel("pupil-locator error vs true centre, purified (px; lower is better)")
+    ax.set_ylabel("CNN gap closed (raw -> oracle)")
+    ax.set_title(f"{res['kind']} sweep, seeds {','.join(map(str, res['seeds']))} (shared 2-core CPU)")
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def ablation(seeds: list[int], tmp: Path, estimators: list[str], purifiers: list[str],
+             families: list[str], done: Any = None) -> dict[str, Any]:
+    """Effect family -> each estimator's error raw / purified / oracle (one family switched on at a
+    time); ``done(result)`` is called after each family (partial tables survive an interruption)."""
+    rows: list[dict[str, Any]] = []
+    res = {"seeds": seeds, "estimators": estimators, "purifiers": purifiers, "rows": rows}
+    for fam in families:
+        effects = ",".join(FAMILIES) if fam == "all" else ("" if fam == "none" else fam)
+        for seed in seeds:
+            rec, cmd = _run(purifiers, estimators, seed, {"synth-wild": {"effects": effects}}, tmp, f"abl-{fam}")
+            for r in rec["rows"]:
+                rows.append({"family": fam, "seed": seed, "command": cmd,
+                             **{k: r.get(k) for k in ("estimator", "purifier", "raw_mean_deg", "purified_mean_deg",
+                                                      "oracle_mean_deg", "gap_closed", "pupil_err_purified_px")}})
+        if done is not None:
+            done(res)
+    return res
+
+
+def ablation_markdown(res: dict[str, Any]) -> str:
+    purs = [p for p in res["purifiers"] if p != "identity"]
+    head = "| effects | estimator | raw | " + " | ".join(purs) + " | oracle |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    fams = list(dict.fromkeys(r["family"] for r in res["rows"]))
+    for fam in fams:
+        for est in res["estimators"]:
+            rs = [r for r in res["rows"] if r["family"] == fam and r["estimator"] == est]
+            mean = lambda k, rr: statistics.fmean(x[k] for x in rr)  # noqa: E731 - over seeds
+            cells = [_f(mean("purified_mean_deg", [r for r in rs if r["purifier"] == p])) for p in purs]
+            lines.append(f"| {fam} | {est} | {_f(mean('raw_mean_deg', rs))} | " + " | ".join(cells)
+                         + f" | {_f(mean('oracle_mean_deg', rs))} |")
+    seeds = ",".join(map(str, res["seeds"]))
+    lines += ["", f"Mean angular error (degrees), seeds {seeds}. Each row's command:", ""]
+    lines += [f"- {fam}: `{next(r['command'] for r in res['rows'] if r['family'] == fam)}`" for fam in fams]
+    return "\n".join(lines) + "\n"
+
+
+def trace_plot(record: dict[str, Any], path: Path) -> list[str]:
+    """Plot each trained purifier's per-step objective terms from a run record's purifier stats."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    stats = [p for p in record["purifiers"] if p.get("objective")]
+    fig, axes = plt.subplots(1, max(1, len(stats)), figsize=(4.6 * max(1, len(stats)), 3.4), squeeze=False)
+    lines = []
+    for ax, st in zip(axes[0], stats):
+        tr = st["objective"]
+        for k in ("content", "style", "tv", "total"):
+            ax.plot(tr["step"], tr[k], label=k, lw=2 if k == "total" else 1.2)
+        ident = tr["probe"].get("identity", {}).get("total")
+        if ident is not None:
+            ax.axhline(ident, ls="--", color="gray", lw=1, label="returning the input (probe)")
+        ax.set_yscale("log")
+        ax.set_xlabel("training step")
+        ax.set_title(f"{st['purifier']}: weighted objective terms")
+        ax.legend(fontsize=7)
+        pr = tr["probe"]
+        lines.append(f"{st['purifier']}: probe batch ({pr.get('n_images')} images) total "
+                     f"{pr['identity']['total']:.4g} returning the input -> {pr['final']['total']:.4g} final "
+                     f"(content {pr['final']['content']:.4g}, style {pr['identity']['style']:.4g} -> "
+                     f"{pr['final']['style']:.4g}, tv {pr['identity']['tv']:.4g} -> {pr['final']['tv']:.4g})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return lines
+
+
+def locator_table(seeds: list[int]) -> str:
+    """The fixed pupil locator on 200 raw test eyes and their oracles: its error against the true
+    centre on each, and the old raw -> oracle centroid "shift" (what a perfect purifier scores)."""
+    from gazebench import metrics
+    from gazebench_plugins.synth.dataset import SynthEyes, SynthEyesWild
+
+    lines = ["| seed | locator err raw px | locator err oracle px | old centroid shift raw -> oracle px |",
+             "|---|---|---|---|"]
+    for seed in seeds:
+        w = SynthEyesWild().load("test", size=(36, 60), limit=200, seed=seed).take()
+        c = SynthEyes().load("test", size=(36, 60), limit=200, seed=seed).take()
+        e = metrics.pupil_locator_errors({"raw": w.images, "oracle": c.images}, w.masks, w.pupil)
+        sh = metrics.summarize(metrics.centre_distances(metrics.pupil_centres(c.images, w.masks),
+                                                        metrics.pupil_centres(w.images, w.masks)))
+        lines.append(f"| {seed} | {_f(e['raw']['mean'])} | {_f(e['oracle']['mean'])} | {_f(sh['mean'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", choices=["attention", "johnson", "ablation", "trace", "locator"])
+    ap.add_argument("record", nargs="?", help="trace only: a run record (JSON)")
+    ap.add_argument("--seeds", default=None, help="comma-separated (default: 0,1,2; ablation: 0)")
+    ap.add_argument("--estimators", default="svr,knn,cnn", help="ablation only")
+    ap.add_argument("--purifiers", default="identity,reinhard,attention", help="ablation only")
+    ap.add_argument("--families", default=",".join(["all"] + FAMILIES + ["none"]),
+                    help="ablation only: effect families, each alone ('all', 'none' allowed)")
+    ap.add_argument("--out", default=str(HERE), help="folder for the outputs")
+    ap.add_argument("--points", default=None,
+                    help="sweeps only: comma-separated grid indices to (re)run, merged into the existing JSON")
+    a = ap.parse_args(argv)
+    seeds = [int(s) for s in (a.seeds or ("0" if a.what == "ablation" else "0,1,2")).split(",")]
+    out = Path(a.out)
+    if a.what == "locator":
+        print(locator_table(seeds))
+        return
+    if a.what == "trace":
+        print("\n".join(trace_plot(json.loads(Path(a.record).read_text()), out / "objective_trace.png")))
+        return
+    with tempfile.TemporaryDirectory() as t:
+        if a.what == "ablation":
+            def write(res: dict[str, Any]) -> None:
+                (out / "ablation.json").write_text(json.dumps(res, indent=1))
+                (out / "ablation.md").write_text(ablation_markdown(res))
+
+            res = ablation(seeds, Path(t), a.estimators.split(","), a.purifiers.split(","),
+                           a.families.split(","), write)
+            print(ablation_markdown(res))
+            return
+        only = [int(v) for v in a.points.split(",")] if a.points else None
+        res = sweep(a.what, seeds, Path(t), only)
+    prev = out / f"sweep_{a.what}.json"
+    if only is not None and prev.is_file():
+        # keep the other grid points of an earlier sweep, in grid order
+        old = {p["label"]: p for p in json.loads(prev.read_text())["points"]}
+        old.update({p["label"]: p for p in res["points"]})
+        grid = ATTENTION_GRID if a.what == "attention" else JOHNSON_GRID
+        res["points"] = [old[label] for label, _ in grid if label in old]
+    (out / f"sweep_{a.what}.json").write_text(json.dumps(res, indent=1))
+    (out / f"sweep_{a.what}.md").write_text(sweep_markdown(res))
+    sweep_plot(res, out / f"sweep_{a.what}.png")
+    print(sweep_markdown(res))
+
+
+if __name__ == "__main__":
+    main()
