@@ -104,7 +104,7 @@ def test_summary_across_seeds_and_old_records():
     md = layouts.to_markdown(layouts.layouts(rec))
     assert "| net | attn | 3 | 10.41 ± 0.12 | 9.93 ± 0.20 | 8% ± 1% |" in md
     # a gazebench.run/1 record without noop/floor fields: both are read from the numbers instead
-    old = json.loads((ROOT / "results" / "cpu" / "table2.json").read_text())
+    old = json.loads((ROOT / "tests" / "data" / "table2_run1.json").read_text())  # results/cpu/table2.json as of 29f4ba6
     md = layouts.to_markdown(layouts.layouts(old))
     assert "| estimator | raw | reinhard | johnson | attention | oracle |" in md
     assert "| mean (floor) | 18.74 | 18.74 | 18.74 | 18.74 | 18.74 |" in md
