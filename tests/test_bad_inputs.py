@@ -244,3 +244,21 @@ def test_param_ranges_refuse_impossible_numbers_before_any_work(pm):
         check_params(Iterates, {"iterations": -5}, kind="purifier", name="it")
     with pytest.raises(ComponentParameterError, match=r"takes mix in \[0.0, 1.0\]"):
         check_params(Iterates, {"mix": 1.5}, kind="purifier", name="it")
+
+
+def test_attention_iterations_below_one_is_refused_before_any_work(runner, tmp_path):
+    res = runner.invoke(cli, ["run", "-p", "attention", *TOY[2:], "-o", "attention.iterations=-5",
+                              "--out", str(tmp_path / "r.json")])
+    _one_line_error(res, "-o attention.iterations=-5", "at least 1")
+
+
+def test_resume_with_fewer_iterations_than_the_checkpoint_is_refused(tmp_path):
+    from gazebench_plugins.purifiers.feedforward import AttentionPurifier
+    from gazebench.testing import make_toy_eyes
+
+    tiny = dict(AttentionPurifier.test_params, checkpoint=str(tmp_path / "c.ckpt"), checkpoint_every=1)
+    content = make_toy_eyes(4, (36, 60), stream=1, wild=True, channels=3).without_labels()
+    style = make_toy_eyes(4, (36, 60), stream=2, channels=3)
+    AttentionPurifier(**{**tiny, "iterations": 3}).fit(content, style)
+    with pytest.raises(ValueError, match="holds 3 iterations, more than the 2 asked for"):
+        AttentionPurifier(**{**tiny, "iterations": 2}).fit(content, style)

@@ -57,6 +57,8 @@ class FeedForwardPurifier(Purifier):
     """Shared trainer, purify, save/load and notes; subclasses build the net and the objective."""
 
     needs_fit = True
+    param_ranges = {"iterations": (1, None), "batch_size": (1, None), "lr": (0.0, None), "width": (1, None),
+                    "warmup": (0, None), "n_residual": (0, None), "checkpoint_every": (1, None)}
     # `gazebench speed`: one training step, each image at its own size (the timed resolution)
     timing_params: ClassVar[dict[str, Any]] = dict(iterations=1, warmup=0, purify_size=None, progress=False)
     net_kind: ClassVar[str] = ""
@@ -127,6 +129,11 @@ class FeedForwardPurifier(Purifier):
             gen.set_state(state["rng"])
             torch.set_rng_state(state["torch_rng"])  # dropout draws from the global generator
             start, history = int(state["iteration"]), [float(v) for v in state["history"]]
+            if start > p["iterations"]:
+                # the checkpoint's net is trained further than asked: labelling it with the shorter
+                # count would misreport what was fitted
+                raise ValueError(f"checkpoint {ckpt} holds {start} iterations, more than the {p['iterations']} "
+                                 f"asked for; ask for at least {start}, delete it, or pass resume=False")
             parts_history = state["parts"].tolist() if "parts" in state else []
 
         mean_targets = None

@@ -49,6 +49,7 @@ class GatysPurifier(Purifier):
 
     needs_fit = True
     speed_baseline = True  # the paper's Table 1 reports speed-ups against Gatys
+    param_ranges = {"iterations": (1, None), "n_style": (1, None), "batch_size": (1, None), "history_size": (1, None)}
     iteration_param: ClassVar[str] = "iterations"
     timing_params: ClassVar[dict[str, Any]] = dict(progress=False)
     test_params: ClassVar[dict[str, Any]] = dict(iterations=2, loss_weights="random", loss_net="efficientnet_lite0",
