@@ -46,7 +46,9 @@ FAMILIES = ["light", "glare", "tone", "noise", "blur", "jpeg", "equalize"]
 
 
 def _opts(name: str, params: dict[str, Any]) -> list[str]:
-    return [f"-o {name}.{k}={shlex.quote(json.dumps(v).replace(' ', ''))}" for k, v in params.items()]
+    # strings as they are (the CLI reads a value that is not JSON as a string), the rest as JSON
+    return [f"-o {name}.{k}={shlex.quote(v if isinstance(v, str) else json.dumps(v).replace(' ', ''))}"
+            for k, v in params.items()]
 
 
 def _run(purifiers: list[str], estimators: list[str], seed: int, params: dict[str, dict[str, Any]],
