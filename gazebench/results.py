@@ -43,7 +43,10 @@ _RUN: tuple[tuple[str, str, str, str, str], ...] = (
     ("gap_closed", "gap closed", "gap", ".2f", ".0%"),
     ("diff_mean_deg", "raw - purified", "raw-pur.", ".2f", ".2f"),
     ("p_holm", "p (Wilcoxon, Holm)", "p Holm", "p", "p"),
-    ("pupil_shift_px", "pupil shift px", "pupil px", ".2f", ".2f"),
+    ("pupil_err_raw_px", "pupil error raw px", "pupil raw", ".2f", ".2f"),
+    ("pupil_err_purified_px", "pupil error purified px", "pupil pur.", ".2f", ".2f"),
+    ("pupil_err_oracle_px", "pupil error oracle px", "pupil orc.", ".2f", ".2f"),
+    ("pupil_shift_px", "pupil shift px (biased by relighting)", "shift px", ".2f", ".2f"),
 )
 RUN_COLUMNS: tuple[tuple[str, str, str], ...] = tuple((k, h, f) for k, h, _, f, _ in _RUN)
 #: the 95% bootstrap interval shown beside a value, where the record has one (gazebench.run/2)
@@ -57,7 +60,8 @@ RUN_VALUES: tuple[str, ...] = ("raw_mean_deg", "purified_mean_deg", "oracle_mean
 def run_screen_columns(several_trains: bool = False, several_seeds: bool = False) -> list[tuple[str, str, str]]:
     """(key, short header, format) of the run table on an 80-column screen: the test set and n go
     in the title, medians and the pupil column in ``report``; the interval is the purified mean's."""
-    skip = {"test", "n_test", "raw_median_deg", "purified_median_deg", "diff_mean_deg", "pupil_shift_px"}
+    skip = {"test", "n_test", "raw_median_deg", "purified_median_deg", "diff_mean_deg", "pupil_shift_px",
+            "pupil_err_raw_px", "pupil_err_purified_px", "pupil_err_oracle_px"}
     skip |= set() if several_trains else {"train"}
     skip |= set() if several_seeds else {"seed"}
     return [(k, short, f) for k, _, short, _, f in _RUN if k not in skip]

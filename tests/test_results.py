@@ -20,8 +20,8 @@ def test_markdown_known_answer():
     md = to_markdown(record())
     lines = md.splitlines()
     assert lines[0].startswith("| estimator | train | test | purifier | n | raw mean |")
-    # a gazebench.run/1 row: no intervals, no test (raw - purified, p and pupil columns empty)
-    assert lines[2] == "| mean | toy | toy-wild | identity | 10 | 15.12 | 14.00 | 12.50 | 11.00 | - | - | - | - | - |"
+    # a gazebench.run/1 row: no intervals, no test (raw - purified, p and the four pupil columns empty)
+    assert lines[2] == "| mean | toy | toy-wild | identity | 10 | 15.12 | 14.00 | 12.50 | 11.00 | - | - | - | - | - | - | - | - |"
     assert "seed 3" in md and "loss network: random weights" in md
 
 
