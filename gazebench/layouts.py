@@ -319,9 +319,11 @@ def pupil_table(record: dict[str, Any], rows: Sequence[dict[str, Any]], noop: se
     headers = (["train"] if several else []) + ["images", "pupil error px", "pupil shift px"] + \
         (["shift std px"] if has_std else [])
     notes = ["pupil shift: distance between the pupil centre found in the raw and in the purified image "
-             "(the paper's 'preserving ground truth')"]
+             "(the paper's 'preserving ground truth'); biased where purification relights the eye: a "
+             "perfect purifier moves it too"]
     if has_err:
-        notes.append("pupil error: distance between the located and the labelled pupil centre")
+        notes.append("pupil error: distance between the located and the labelled pupil centre; the oracle "
+                     "row is the locator's own floor, a purifier that keeps the pupil scores at or below raw")
     else:  # no locator ran: the error column says nothing
         headers.pop(1 + several)
         for line in out_rows:
