@@ -1,7 +1,7 @@
 """Plugin ``purifiers``: the paper's attention-guided network and the baselines.
 
 - ``attention``: the paper's feed-forward network (RGB-mask input, attention subnet, four
-  residual blocks) trained on the region-level task-guided loss (METHOD.md eq. 7-20).
+  residual blocks) trained on the region-level task-guided loss (the paper's eq. 7-20).
 - ``johnson``: Johnson et al.'s transformation network on the VGG-16 perceptual loss.
 - ``gatys``: per-image projected L-BFGS (Gatys et al.); scores any image on the paper's objective.
 - ``reinhard``: Lab colour statistics transfer (Reinhard et al.).

@@ -1,6 +1,6 @@
 """The loss network and the style-transfer loss terms shared by every purifier.
 
-Loss terms (METHOD.md, eq. 10-20), each a plain differentiable function:
+Loss terms (the paper's eq. 10-20), each a plain differentiable function:
 
 - :func:`gram_matrix`: ``F F^T / (N M)`` (Gatys' normalisation folded into the matrix).
 - :func:`region_gram`: one Gram per mask channel of the features weighted by that channel,

@@ -3,7 +3,7 @@
 Both map float images in [0, 255] to float images in [0, 255] of the same size (any size: the
 input is reflection-padded to a multiple of 4 and the output cropped back).
 
-:class:`AttentionTransformNet` (METHOD.md section 3.3 and eq. 7-9)::
+:class:`AttentionTransformNet` (the paper's section 3.3 and eq. 7-9)::
 
     RGB  -> 9x9 conv-BN-ReLU -> f_full ┐
     mask -> 9x9 conv-BN-ReLU -> f_mask ┴-> x = [f_full, f_mask]

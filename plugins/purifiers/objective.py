@@ -1,6 +1,6 @@
 """The objectives the purifiers minimise, built on :mod:`gazebench_plugins.purifiers.losses`.
 
-- :class:`RegionObjective`: the paper's region-level task-guided loss (METHOD.md eq. 10-20),
+- :class:`RegionObjective`: the paper's region-level task-guided loss (the paper's eq. 10-20),
   used by ``attention`` (trained) and by ``gatys`` with ``loss="paper"`` (eq. 21), and the
   common yardstick on which ``gatys.objective`` scores any image.
 - :class:`PerceptualObjective`: Johnson et al.'s perceptual loss and Gatys et al.'s loss: global
