@@ -57,3 +57,26 @@ def test_run_with_attention_records_the_loss_network(tmp_path):
     notes = " ".join(record["notes"])
     assert "attention: loss network: efficientnet_lite0, RANDOM" in notes and "2 Adam iterations" in notes
     assert record["config"]["masks_from"] == "dataset"
+
+
+def test_purify_unpaired_data_reports_the_segmenter_shift_beside_its_floor(tmp_path):
+    """Real eyes have no paired reference: the table is the segmenter's raw -> purified pupil shift
+    and its floor on a photometric control (identity moves nothing: exactly 0)."""
+    import numpy as np
+
+    from gazebench.testing import make_toy_eyes
+
+    eyes = make_toy_eyes(list(range(12)), (36, 60), seed=3, stream=1, wild=True).images
+    np.savez(tmp_path / "eyes.npz", images=eyes[:, 0].numpy())
+    out = tmp_path / "real"
+    r = run_cli("purify", "-p", "identity,reinhard", "-d", "npz", "--root", str(tmp_path / "eyes.npz"),
+                "--split", "unlabelled", "--style", "toy", "--n-style", "40", "-n", "12", "--masks", "threshold",
+                "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["paired"] is False and m["segmenter"] == "threshold" and m["n"] == 12
+    ident, rein = m["purifiers"]["identity"], m["purifiers"]["reinhard"]
+    assert ident["pupil_seg_shift_px"] == 0.0 and ident["pupil_seg_found"] > 0.5
+    assert rein["pupil_seg_shift_px"] is not None and rein["pupil_seg_shift_px"] >= 0
+    assert m["pupil_seg_floor_px"] is not None and m["pupil_seg_floor_px"] >= 0
+    assert "floor px" in r.stdout and "threshold" in r.stdout

@@ -8,7 +8,13 @@ from typing import Any
 
 import click
 
-from gazebench.cli.options import SizeType, dataset_option, device_option, seed_option, set_option
+from gazebench.cli.options import (
+    SizeType,
+    dataset_option,
+    device_option,
+    seed_option,
+    set_option,
+)
 
 
 def _load(pm: Any, name: str, split: str, size: tuple[int, int], n: int | None, seed: int,
@@ -142,11 +148,12 @@ def purify(purifier: str, style: str, style_root: str | None, size: tuple[int, i
       gazebench purify -p reinhard -d synth-wild --out purified/
       gazebench purify -p identity,reinhard,attention -n 200 --out cmp/
     """
+    from gazebench_plugins.purifiers.evaluate import paired_metrics
+
     from gazebench.device import resolve_device
     from gazebench.io import write_json_atomic
     from gazebench.plugins import PluginError, get_plugin_manager
     from gazebench.stages import RunError, build, check_purified
-    from gazebench_plugins.purifiers.evaluate import paired_metrics
 
     pm = get_plugin_manager()
     names = [v.strip() for v in purifier.split(",") if v.strip()]
@@ -170,6 +177,7 @@ def purify(purifier: str, style: str, style_root: str | None, size: tuple[int, i
             ref = pair_data.batch(batch.pair.tolist()).images
         results, rows = {}, {}
         segmenters = _segmenters(pm, sets, dev)
+        shift = None if paired else _ShiftProbe(segmenters, batch, style_batch, masks)
         for name in names:
             if checkpoint:
                 pur = build(pm, "purifier", name, sets.get(name, {}), dev).load(checkpoint)
@@ -187,11 +195,16 @@ def purify(purifier: str, style: str, style_root: str | None, size: tuple[int, i
                 results[name] = {**paired_metrics(batch.images, images, ref, batch.masks, batch.pupil),
                                  "purify_seconds_per_image": secs / len(batch),
                                  "notes": pur.record_notes()}
+            elif shift is not None and shift.ready:
+                results[name] = {**shift(images), "n": len(batch), "purify_seconds_per_image": secs / len(batch),
+                                 "notes": pur.record_notes()}
         write_grid(folder / "grid.png", [batch.images, *rows.values(), ref])
     except (PluginError, RunError, ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
     metrics = {"dataset": dataset, "style": style, "split": split, "n": len(batch), "size": list(hw),
-               "purifiers": results}
+               "paired": paired, "purifiers": results}
+    if shift is not None and shift.ready:
+        metrics.update(segmenter=shift.name, pupil_seg_floor_px=shift.floor)
     if results:
         write_json_atomic(folder / "metrics.json", metrics)
     if as_json:
@@ -199,8 +212,12 @@ def purify(purifier: str, style: str, style_root: str | None, size: tuple[int, i
 
         click.echo(json.dumps(metrics, indent=2))
         return
-    if results:
+    if results and paired:
         _print_metrics(results)
+    elif results:
+        _print_shift(results, shift.name, shift.floor)
+    elif shift is not None:
+        click.echo(f"pupil shift not measured: {shift.why}", err=True)
     click.echo(f"wrote {folder}/<purifier>/images, {folder / 'grid.png'} (rows: raw, {', '.join(names)}, "
                f"{'paired ' + style if paired else style + ' samples'})")
 
@@ -221,6 +238,50 @@ def _print_metrics(results: dict[str, dict[str, Any]]) -> None:
         t.add_row(name, f(r["raw_psnr_db"]), f(r["purified_psnr_db"]), f(r["raw_ssim"], 3),
                   f(r["purified_ssim"], 3), f(r.get("pupil_err_raw_px")), f(r.get("pupil_err_purified_px")),
                   f(r.get("pupil_err_oracle_px")), f(r["pupil_shift_px_mean"]))
+    Console().print(t)
+
+
+class _ShiftProbe:
+    """Unpaired data (real eyes): does purification move the pupil? The pupil centroid that a
+    segmenter finds on raw vs purified images (:func:`gazebench.metrics.segmenter_shift`), beside
+    its noise floor: the same shift on a purely photometric control of the raw images, where
+    nothing moved. A purifier near the floor kept the pupil as well as the segmenter can tell."""
+
+    def __init__(self, segmenters: Any, batch: Any, style: Any, masks: str) -> None:
+        from gazebench.metrics import photometric_control, segmenter_shift, summarize
+        from gazebench.stages import RunError
+
+        self.ready, self.why, self.floor = False, "", None
+        self.name = masks if masks not in ("auto", "dataset", "landmarks") else segmenters.best()
+        if self.name is None:
+            self.why = "no segmenter is registered"
+            return
+        try:
+            self.seg = segmenters.get(self.name, style, "for the pupil shift")
+        except RunError as exc:
+            self.why = str(exc)
+            return
+        self._shift, self._summarize = segmenter_shift, summarize
+        self.raw_labels = self.seg.segment(batch.images).cpu()
+        self.floor = summarize(segmenter_shift(self.raw_labels, self.seg.segment(photometric_control(batch.images)).cpu()))["mean"]
+        self.ready = True
+
+    def __call__(self, images: Any) -> dict[str, Any]:
+        d = self._summarize(self._shift(self.raw_labels, self.seg.segment(images).cpu()))
+        return {"pupil_seg_shift_px": d["mean"], "pupil_seg_shift_std_px": d["std"], "pupil_seg_found": d["found"]}
+
+
+def _print_shift(results: dict[str, dict[str, Any]], segmenter: str, floor: float | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"pupil shift raw -> purified, found by segmenter {segmenter!r} (unpaired data)")
+    for h in ("purifier", "shift px", "std px", "pupil found", "floor px (photometric control)"):
+        t.add_column(h, justify="right")
+    fmt = (lambda v: "n/a" if v is None else f"{v:.2f}")
+    for name, r in results.items():
+        t.add_row(name, fmt(r["pupil_seg_shift_px"]), fmt(r["pupil_seg_shift_std_px"]),
+                  f"{r['pupil_seg_found']:.0%}", fmt(floor))
     Console().print(t)
 
 
