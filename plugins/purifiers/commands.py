@@ -51,7 +51,8 @@ def _common(f: Any) -> Any:
 
 def _fit(pm: Any, purifier: str, content: str, style: str, size: tuple[int, int], masks: str, seed: int, device: str,
          sets: dict[str, dict[str, Any]], n_content: int, n_style: int, extra: dict[str, Any],
-         content_root: str | None = None, style_root: str | None = None) -> tuple[Any, dict]:
+         content_root: str | None = None, style_root: str | None = None,
+         segmenters: Any = None) -> tuple[Any, dict]:
     from gazebench.device import seed_everything
     from gazebench.stages import build
 
@@ -62,7 +63,7 @@ def _fit(pm: Any, purifier: str, content: str, style: str, size: tuple[int, int]
     _, s = _load(pm, style, "train", size, n_style or None, seed, sets, style_root)
     c = c.without_labels()
     if pur.needs_masks:
-        filled, _ = _segmenters(pm, sets, device).fill({"content": c, "style": s}, masks, s)
+        filled, _ = (segmenters or _segmenters(pm, sets, device)).fill({"content": c, "style": s}, masks, s)
         c, s = filled["content"], filled["style"]
     seed_everything(seed)
     t0 = time.perf_counter()
@@ -183,7 +184,7 @@ def purify(purifier: str, style: str, style_root: str | None, size: tuple[int, i
                 pur = build(pm, "purifier", name, sets.get(name, {}), dev).load(checkpoint)
             else:
                 pur, _ = _fit(pm, name, dataset, style, size, masks, seed, dev, sets, n_content, n_style, {},
-                              root, style_root)
+                              root, style_root, segmenters)
             todo = segmenters.fill({"b": batch}, masks, style_batch)[0]["b"] if pur.needs_masks else batch
             t0 = time.perf_counter()
             images = pur.purify(todo.without_labels())
