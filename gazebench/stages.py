@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Collection
 
 from gazebench.cache import Cache, code_digest, default_cache_dir, fingerprint_batch
 from gazebench.checks import MemoryBudget, check_output_dir, check_output_file
@@ -241,12 +241,18 @@ class Segmenters:
             self._fitted[name] = seg
         return self._fitted[name]
 
-    def fill(self, batches: dict[str, "EyeBatch | None"], masks: str, train: "EyeBatch"
-             ) -> tuple[dict[str, "EyeBatch | None"], str]:
+    def fill(self, batches: dict[str, "EyeBatch | None"], masks: str, train: "EyeBatch",
+             keep: Collection[str] = ("style",)) -> tuple[dict[str, "EyeBatch | None"], str]:
         """``batches`` with ``masks`` filled: the datasets' own (``auto``/``dataset``/``landmarks``),
         else those of segmenter ``masks`` (``auto``: the best one) fitted on ``train``.
-        Returns the batches and where the masks came from (``dataset`` or ``segmenter:NAME``)."""
+
+        A segmenter named explicitly segments every batch except those in ``keep`` (the style
+        set, whose renderer masks the paper uses), even where a dataset has masks of its own: the
+        real-side images (test, content) then get the masks a real deployment would have, not the
+        renderer's ground truth. Returns the batches and where the masks came from (``dataset``
+        or ``segmenter:NAME``)."""
         source = "dataset" if masks == "landmarks" else masks  # the dataset's own landmark masks
+        named = source not in ("auto", "dataset")
         if source in ("auto", "dataset"):
             lacking = [k for k, b in batches.items() if b is not None and b.masks is None]
             if not lacking:
@@ -257,7 +263,8 @@ class Segmenters:
                                f"choose a segmenter with --masks NAME (registered: {', '.join(names) or 'none'})")
             source = self.best()
         seg = self.get(source, train, "for the purifiers' masks")
-        out = {k: (b if b is None or b.masks is not None else b.replace(masks=seg.segment(b.images).cpu()))
+        own = (lambda k, b: b.masks is not None and (not named or k in keep))
+        out = {k: (b if b is None or own(k, b) else b.replace(masks=seg.segment(b.images).cpu()))
                for k, b in batches.items()}
         return out, f"segmenter:{source}"
 

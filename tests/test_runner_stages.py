@@ -236,3 +236,25 @@ def test_kit_options_in_a_plugin_style_command():
     assert seen == {"size": (20, 30), "device": "cpu", "sets": {"x": {"y": 1}}, "seed": 3}
     bad = CliRunner().invoke(cmd, ["--seed", str(2**64 + 1)])
     assert bad.exit_code == 2 and "--seed" in bad.output and "Traceback" not in bad.output
+
+
+def test_a_named_segmenter_segments_the_real_side_even_where_the_dataset_has_masks():
+    """--masks NAME gives test and content the segmenter's masks (what real eyes would get), while
+    the style set keeps its renderer masks; auto keeps every dataset's own."""
+    import torch
+
+    from gazebench.plugins import get_plugin_manager
+    from gazebench.stages import Segmenters
+    from gazebench.testing import make_toy_eyes
+
+    test = make_toy_eyes(list(range(6)), seed=1, wild=True)
+    style = make_toy_eyes(list(range(6)), seed=2)
+    pool = Segmenters(get_plugin_manager(), {}, "cpu", lambda m: None)
+    seg = pool.get("threshold", style, "test")
+    named, source = pool.fill({"test": test, "style": style}, "threshold", style)
+    assert source == "segmenter:threshold"
+    assert torch.equal(named["test"].masks, seg.segment(test.images).cpu())
+    assert not torch.equal(named["test"].masks, test.masks)  # the toy's true masks were replaced
+    assert named["style"].masks is style.masks
+    auto, source = pool.fill({"test": test, "style": style}, "auto", style)
+    assert source == "dataset" and auto["test"].masks is test.masks

@@ -28,7 +28,8 @@ __all__ = ["run", "parse_sets", "parse_size", "split_names"]  # the parsers live
                                   "split, else its first). Default: the test set's unlabelled split.")
 @click.option("--masks", default="auto", show_default=True,
               help="Region masks for purifiers that need them: auto (the dataset's, else the best "
-                   "segmenter), dataset (alias: landmarks), or a segmenter name.")
+                   "segmenter), dataset (alias: landmarks), or a segmenter name (it then segments the test and "
+                   "content images even where the dataset has masks, as for real eyes; the style set keeps its own).")
 @size_option()
 @click.option("--n-train", type=click.IntRange(0), default=1000, show_default=True, help="Training samples (0: all).")
 @click.option("--n-test", type=click.IntRange(0), default=200, show_default=True, help="Test samples (0: all).")

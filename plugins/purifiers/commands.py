@@ -35,7 +35,9 @@ _COMMON = [
     click.option("--purifier", "-p", required=True, help="Purifier name (see `gazebench plugins`)."),
     dataset_option("--style", default="synth", help="Style dataset (synthetic; its train split)."),
     click.option("--size", type=SizeType(minimum=1), default="36x60", show_default=True, help="Image size HxW."),
-    click.option("--masks", default="auto", show_default=True, help="auto/dataset, or a segmenter name."),
+    click.option("--masks", default="auto", show_default=True,
+                 help="auto/dataset, or a segmenter name (it segments the content and the images to purify "
+                      "even where the dataset has masks; the style set keeps its own)."),
     seed_option(),
     device_option(),
     set_option(help="A component parameter, e.g. -o attention.iterations=500 (JSON values; the purifier's, "
