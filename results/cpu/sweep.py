@@ -2,6 +2,8 @@
 
     python results/cpu/sweep.py attention [--seeds 0,1,2]   # -> sweep_attention.{json,md,png}
     python results/cpu/sweep.py johnson   [--seeds 0,1,2]   # -> sweep_johnson.{json,md,png}
+    python results/cpu/sweep.py masks     [--seeds 0,1,2]   # -> sweep_masks.{json,md,png}: attention
+                                                             #    on renderer masks vs segmenter masks
     python results/cpu/sweep.py ablation  [--seeds 0]       # -> ablation.{json,md}
     python results/cpu/sweep.py trace RECORD.json           # -> objective_trace.png (a run's fit terms)
     python results/cpu/sweep.py locator [--seeds 0,1,2]     # the pupil locator on raw vs oracle (no fit)
@@ -41,8 +43,17 @@ JOHNSON_GRID: list[tuple[str, dict[str, Any]]] = [
     ("style 3", {"style_weight": 3.0}),
     ("style 30", {"style_weight": 30.0}),
 ]
+#: where the attention purifier's masks of the wild (real-side) images come from: the renderer's
+#: ground truth (the default, ``--masks auto``) or a segmenter, as real eyes would get them
+MASKS_GRID: list[tuple[str, dict[str, Any]]] = [
+    ("renderer's true masks (--masks auto, the default)", {}),
+    ("U-Net segmenter masks (--masks unet)", {"--masks": "unet"}),
+]
 #: synth-wild effect families, each alone, then all and none
 FAMILIES = ["light", "glare", "tone", "noise", "blur", "jpeg", "equalize"]
+
+
+GRIDS = {"attention": ATTENTION_GRID, "johnson": JOHNSON_GRID, "masks": MASKS_GRID}
 
 
 def _opts(name: str, params: dict[str, Any]) -> list[str]:
@@ -52,14 +63,15 @@ def _opts(name: str, params: dict[str, Any]) -> list[str]:
 
 
 def _run(purifiers: list[str], estimators: list[str], seed: int, params: dict[str, dict[str, Any]],
-         tmp: Path, tag: str) -> tuple[dict[str, Any], str]:
+         tmp: Path, tag: str, masks: str = "auto") -> tuple[dict[str, Any], str]:
     """One ``gazebench run`` through the public API; returns its record and the equivalent command."""
     from gazebench.runner import RunConfig, run
 
     cmd = " ".join(["gazebench run", "-p", ",".join(purifiers), "-e", ",".join(estimators), "--seed", str(seed),
+                    *([f"--masks {masks}"] if masks != "auto" else []),
                     *[o for name, p in params.items() for o in _opts(name, p)]])
     cfg = RunConfig(train="synth", test="synth-wild", estimators=estimators, purifiers=purifiers, seed=seed,
-                    params=params, out=str(tmp / f"{tag}-seed{seed}.json"), command=cmd)
+                    params=params, masks=masks, out=str(tmp / f"{tag}-seed{seed}.json"), command=cmd)
     print(f"# {cmd}", file=sys.stderr, flush=True)
     return run(cfg, log=lambda m: None), cmd
 
@@ -74,16 +86,19 @@ def _stats(values: list[float | None]) -> dict[str, float | None]:
 def sweep(kind: str, seeds: list[int], tmp: Path, only: list[int] | None = None) -> dict[str, Any]:
     """Each grid point of ``kind`` (attention / johnson) with the CNN over ``seeds`` (``only``:
     those grid indices)."""
-    grid = ATTENTION_GRID if kind == "attention" else JOHNSON_GRID
+    grid = GRIDS[kind]
+    pur = "attention" if kind == "masks" else kind
     points = []
     for i, (label, params) in enumerate(grid):
         if only is not None and i not in only:
             continue
         per_seed = []
+        params = dict(params)
+        masks = params.pop("--masks", "auto")
         for seed in seeds:
-            rec, cmd = _run([kind], ["cnn"], seed, {kind: params}, tmp, f"{kind}-{i}")
+            rec, cmd = _run([pur], ["cnn"], seed, {pur: params} if params else {}, tmp, f"{kind}-{i}", masks)
             row = rec["rows"][0]
-            fit = next(p for p in rec["purifiers"] if p["purifier"] == kind)
+            fit = next(p for p in rec["purifiers"] if p["purifier"] == pur)
             per_seed.append({"seed": seed, "command": cmd, **{k: row.get(k) for k in (
                 "raw_mean_deg", "purified_mean_deg", "oracle_mean_deg", "gap_closed", "pupil_err_raw_px",
                 "pupil_err_purified_px", "pupil_err_oracle_px", "pupil_shift_px")},
@@ -111,7 +126,7 @@ def sweep_markdown(res: dict[str, Any]) -> str:
                      + f" | {_f(p['purified_mean_deg']['mean'])} | {_f(p['pupil_err_purified_px']['mean'])}"
                      f" | {_f(p['pupil_err_raw_px']['mean'])} | {_f(p['pupil_err_oracle_px']['mean'])} |")
     p0 = res["points"][0]
-    lines.append(f"| oracle (paired clean render; the perfect purifier) | 1.00 (0.00) | "
+    lines.append("| oracle (paired clean render; the perfect purifier) | 1.00 (0.00) | "
                  + " | ".join("1.00" for _ in seeds)
                  + f" | {_f(p0['oracle_mean_deg']['mean'])} | {_f(p0['pupil_err_oracle_px']['mean'])}"
                  f" | {_f(p0['pupil_err_raw_px']['mean'])} | {_f(p0['pupil_err_oracle_px']['mean'])} |")
@@ -235,7 +250,7 @@ def locator_table(seeds: list[int]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["attention", "johnson", "ablation", "trace", "locator"])
+    ap.add_argument("what", choices=["attention", "johnson", "masks", "ablation", "trace", "locator"])
     ap.add_argument("record", nargs="?", help="trace only: a run record (JSON)")
     ap.add_argument("--seeds", default=None, help="comma-separated (default: 0,1,2; ablation: 0)")
     ap.add_argument("--estimators", default="svr,knn,cnn", help="ablation only")
@@ -271,7 +286,7 @@ def main(argv: list[str] | None = None) -> None:
         # keep the other grid points of an earlier sweep, in grid order
         old = {p["label"]: p for p in json.loads(prev.read_text())["points"]}
         old.update({p["label"]: p for p in res["points"]})
-        grid = ATTENTION_GRID if a.what == "attention" else JOHNSON_GRID
+        grid = GRIDS[a.what]
         res["points"] = [old[label] for label, _ in grid if label in old]
     (out / f"sweep_{a.what}.json").write_text(json.dumps(res, indent=1))
     (out / f"sweep_{a.what}.md").write_text(sweep_markdown(res))
