@@ -66,3 +66,18 @@ def test_atomic_path_names_its_temporary_file_with_the_pid(tmp_path):
         assert clean_orphaned_tmp(tmp_path) == []  # ours, alive
         tmp.write_text("{}")
     assert (tmp_path / "x.json").read_text() == "{}"
+
+
+def test_atomic_writes_get_the_users_file_mode_not_mkstemps_0600(tmp_path, monkeypatch):
+    """Records and reports are shared files: mode 0666 & ~umask, as open() would give them."""
+    import stat
+
+    from gazebench import io
+
+    monkeypatch.setattr(io, "_UMASK", 0o022)
+    io.write_json_atomic(tmp_path / "r.json", {"a": 1})
+    assert stat.S_IMODE((tmp_path / "r.json").stat().st_mode) == 0o644
+    monkeypatch.setattr(io, "_UMASK", 0o077)
+    with io.atomic_path(tmp_path / "p.bin") as t:
+        t.write_bytes(b"x")
+    assert stat.S_IMODE((tmp_path / "p.bin").stat().st_mode) == 0o600
