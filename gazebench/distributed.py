@@ -215,10 +215,10 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
         return y
 
 
-def sync_batch_norm(net: nn.Module, device: torch.device, group: Any = None) -> nn.Module:
+def sync_batch_norm(net: nn.Module, device: torch.device | str, group: Any = None) -> nn.Module:
     """``net`` with every ``BatchNorm2d`` normalising over the global batch: ``SyncBatchNorm`` on
     CUDA, :class:`GlobalBatchNorm2d` elsewhere (parameters and buffers carried over)."""
-    if device.type == "cuda":
+    if torch.device(device).type == "cuda":
         return nn.SyncBatchNorm.convert_sync_batchnorm(net, process_group=group)
 
     def convert(m: nn.Module) -> nn.Module:
@@ -234,10 +234,11 @@ def sync_batch_norm(net: nn.Module, device: torch.device, group: Any = None) -> 
     return convert(net)
 
 
-def wrap_ddp(net: nn.Module, device: torch.device) -> nn.Module:
+def wrap_ddp(net: nn.Module, device: torch.device | str) -> nn.Module:
     """``net`` in ``DistributedDataParallel`` (one device per process on CUDA, none on the CPU)."""
     from torch.nn.parallel import DistributedDataParallel as DDP
 
+    device = torch.device(device)
     if device.type == "cuda":
         return DDP(net, device_ids=[device.index if device.index is not None else torch.cuda.current_device()])
     return DDP(net)
