@@ -58,6 +58,40 @@ def test_shards_and_loss_scales_reassemble_the_global_mean(n):
     assert Dist(rank=1, world=2).loss_scale(4) == 1.0
 
 
+def _bn_net() -> torch.nn.Module:
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                              torch.nn.Sequential(torch.nn.Conv2d(4, 4, 3), torch.nn.BatchNorm2d(4)))
+    with torch.no_grad():  # trained-looking statistics, so that a conversion that drops them shows
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-1, 1), m.running_var.uniform_(0.5, 2), m.weight.uniform_(0.5, 2)
+    return net
+
+
+def test_sync_batch_norm_on_the_cpu_keeps_weights_and_is_batch_norm_outside_a_process_group():
+    from gazebench.distributed import GlobalBatchNorm2d, sync_batch_norm
+
+    net, x = _bn_net(), torch.randn(3, 3, 12, 12)
+    keys = list(net.state_dict())
+    ref = _bn_net().eval()(x)
+    conv = sync_batch_norm(net, "cpu")
+    assert sum(isinstance(m, GlobalBatchNorm2d) for m in conv.modules()) == 2
+    assert list(conv.state_dict()) == keys  # checkpoints load into the plain network
+    torch.testing.assert_close(conv.eval()(x), ref)
+    # not distributed: training-mode statistics are this batch's, as BatchNorm2d's
+    torch.testing.assert_close(conv.train()(x), _bn_net().train()(x))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_sync_batch_norm_on_cuda_is_torch_syncbatchnorm():
+    from gazebench.distributed import sync_batch_norm
+
+    conv = sync_batch_norm(_bn_net().cuda(), "cuda")
+    assert sum(isinstance(m, torch.nn.SyncBatchNorm) for m in conv.modules()) == 2
+    assert list(conv.state_dict()) == list(_bn_net().state_dict())
+
+
 GRADIENTS = """
 import copy, json, sys, torch
 from gazebench.distributed import init_from_env, shutdown, sync_batch_norm, wrap_ddp
