@@ -2,9 +2,11 @@
 
 On a CUDA machine, in under 8 minutes (``--budget-s``), into ``results/gpu/<device>/``:
 
-1. ``table1-fp32.json`` / ``table1-bf16-channels-last.json`` (+ ``.md``): the paper's Table 1,
-   ``gazebench speed`` over gatys, attention and johnson at 256/512/1024, fp32 eager and bf16
-   autocast with channels_last (the speed command's own knobs).
+1. ``speed-table1.json`` (+ ``.md``): the paper's Table 1, ``gazebench speed`` over gatys,
+   attention and johnson at 256/512/1024, fp32 eager and bf16 autocast with channels_last (the
+   speed command's own knobs: one record with both settings' rows, or with a speed command
+   that times one setting per run, ``speed-table1-fp32.json`` and
+   ``speed-table1-bf16-channels-last.json``).
 2. ``attention-throughput.json``: the attention net (paper preset, width 32) and Johnson's at
    512 px, images/s at batch 1 and at each batch up to the best (or until memory runs out).
 3. ``purifier-fit.json``: ``gazebench train-purifier -p attention --preset paper`` for a few
@@ -43,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FULL: dict[str, Any] = dict(
     speed_purifiers="gatys,attention,johnson", resolutions="256,512,1024", repeats=3, timed_iterations="2,12",
     speed_sets=["gatys.loss_weights=random", "attention.loss_weights=random", "johnson.loss_weights=random",
-                "attention.width=32", "johnson.width=32"],
+                "attention.width=32", "johnson.width=32"], speed_extra=["--batch", "16"], speed_no_probe=False,
     net_params=dict(), size=512, batches=[1, 2, 4, 8, 16, 32, 64], tp_repeats=5,
     fit_steps=300, fit_data=["--content", "synth-wild", "--style", "synth", "--n-content", "64", "--n-style", "256"],
     fit_sets=["attention.loss_weights=random"],
@@ -52,7 +54,8 @@ DRY: dict[str, Any] = dict(
     speed_purifiers="gatys,attention,johnson", resolutions="32", repeats=1, timed_iterations="1,2",
     speed_sets=["gatys.loss_weights=random", "attention.loss_weights=random", "johnson.loss_weights=random",
                 "attention.width=4", "johnson.width=4", "attention.n_residual=1", "johnson.n_residual=1",
-                "attention.loss_net=efficientnet_lite0", "johnson.loss_net=efficientnet_lite0"],
+                "attention.loss_net=efficientnet_lite0", "johnson.loss_net=efficientnet_lite0",
+                "gatys.loss_net=efficientnet_lite0"], speed_extra=["--batch", "1", "--warmup", "0"], speed_no_probe=True,
     net_params=dict(width=4, n_residual=1), size=32, batches=[1, 2], tp_repeats=2,
     fit_steps=3, fit_data=["--content", "toy-wild", "--style", "toy", "--n-content", "8", "--n-style", "8"],
     fit_sets=["attention.loss_weights=random", "attention.loss_net=efficientnet_lite0", "attention.width=4",
@@ -75,6 +78,8 @@ def gazebench(*args: str) -> None:
     from gazebench.plugins import get_plugin_manager
 
     get_plugin_manager().register_commands(cli)
+    argv = sys.argv
+    sys.argv = ["gazebench", *args]  # what a record names as its command
     try:
         cli.main(args=list(args), prog_name="gazebench", standalone_mode=False)
     except click.ClickException as exc:
@@ -82,13 +87,21 @@ def gazebench(*args: str) -> None:
     except SystemExit as exc:
         if exc.code:
             raise RuntimeError(f"gazebench {' '.join(args[:3])} ... exited with {exc.code}") from None
+    finally:
+        sys.argv = argv
+
+
+def speed_options() -> dict[str, list[str]]:
+    """``gazebench speed``'s options by flag (``"no-probe"`` for ``--no-probe``), each with its choices."""
+    from gazebench.cli.speed_cmd import speed
+
+    return {o.lstrip("-"): [str(c) for c in getattr(p.type, "choices", [])]
+            for p in speed.params for o in getattr(p, "opts", []) if o.startswith("--")}
 
 
 def speed_dtype_flag() -> str:
     """How ``gazebench speed --dtype`` spells bf16 (``bf16`` or ``bfloat16``)."""
-    from gazebench.cli.speed_cmd import speed
-
-    choices = next((list(getattr(p.type, "choices", [])) for p in speed.params if p.name == "dtype"), [])
+    choices = speed_options().get("dtype", [])
     return next((c for c in ("bf16", "bfloat16") if c in choices), "bf16")
 
 
@@ -97,18 +110,30 @@ def _sets(values: list[str]) -> list[str]:
 
 
 def step_table1(cfg: dict[str, Any], out: Path, device: str) -> dict[str, Any]:
-    """Table 1 through ``gazebench speed``, fp32 eager and bf16 + channels_last."""
-    res: dict[str, Any] = {}
-    for name, dtype, cl in VARIANTS:
-        rec = out / f"table1-{name}.json"
-        knobs = (["--dtype", speed_dtype_flag()] if dtype else []) + (["--channels-last"] if cl else [])
-        gazebench("speed", "-p", cfg["speed_purifiers"], "--resolutions", cfg["resolutions"], "--device", device,
-                  "--repeats", str(cfg["repeats"]), "--timed-iterations", cfg["timed_iterations"],
-                  *knobs, *_sets(cfg["speed_sets"]), "--out", str(rec))
+    """Table 1 through ``gazebench speed``, fp32 eager and bf16 + channels_last.
+
+    A speed command that times knob rows beside fp32 eager (it has ``--setting``) runs once
+    (``speed-table1.json``); an older one runs once per setting (``speed-table1-<setting>.json``)."""
+    opts = speed_options()
+    common = ["speed", "-p", cfg["speed_purifiers"], "--resolutions", cfg["resolutions"], "--device", device,
+              "--repeats", str(cfg["repeats"]), "--timed-iterations", cfg["timed_iterations"],
+              *cfg["speed_extra"], *_sets(cfg["speed_sets"])]
+    if "no-probe" in opts and cfg["speed_no_probe"]:
+        common.append("--no-probe")
+    knobs = ["--dtype", speed_dtype_flag(), "--channels-last"]
+    runs = [("speed-table1", knobs)] if "setting" in opts else \
+        [(f"speed-table1-{name}", knobs if dtype else []) for name, dtype, _ in VARIANTS]
+    res: dict[str, Any] = {"records": []}
+    for stem, flags in runs:
+        rec = out / f"{stem}.json"
+        gazebench(*common, *flags, "--out", str(rec))
         gazebench("report", str(rec), "--format", "md", "--out", str(rec.with_suffix(".md")))
-        rows = json.loads(rec.read_text())["rows"]
-        res[name] = [{k: r.get(k) for k in ("purifier", "resolution", "seconds_per_image", "images_per_second",
-                                            "batch", "dtype")} for r in rows]
+        res["records"].append(rec.name)
+        for r in json.loads(rec.read_text())["rows"]:
+            setting = r.get("setting") or ("fp32 eager" if not flags else "bf16 + channels_last")
+            res.setdefault(setting, []).append(
+                {k: r.get(k) for k in ("purifier", "variant", "resolution", "seconds_per_image", "images_per_second",
+                                       "batch", "dtype", "fraction_of_peak", "max_error", "error")})
     return res
 
 
@@ -272,8 +297,9 @@ def readme(summary: dict[str, Any]) -> str:
             continue
         r = st["result"]
         if name == "table1":
-            for variant in r:
-                lines.append(f"- {variant}: see `table1-{variant}.md` (seconds per image, speed-ups).")
+            for rec in r["records"]:
+                lines.append(f"- `{rec}`, `{rec[:-5]}.md`: seconds per image, speed-ups, GFLOP and fraction of "
+                             "peak where the speed command measures them.")
         elif name == "attention-throughput":
             lines += [f"{r['size']} px, width {r['width']}, forward only.", "",
                       "| net / variant | images/s at batch 1 | best batch | images/s at best batch |", "|---|---|---|---|"]

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import subprocess
+import sys
 
 import pytest
 import torch
@@ -32,7 +33,7 @@ def _suite():
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, cwd=ROOT, timeout=300,
-                          env={**os.environ, "OMP_NUM_THREADS": "2", **(env or {})})
+                          env={**os.environ, "OMP_NUM_THREADS": "2", "PYTHON": sys.executable, **(env or {})})
 
 
 def test_time_calls_synchronises_inside_the_timed_region(monkeypatch):
@@ -84,10 +85,14 @@ def _check_dry_run(out, device: str) -> dict:
     assert summary["dry_run"] is True and summary["device"] == device
     assert list(summary["steps"]) == ["table1", "attention-throughput", "purifier-fit", "cnn-throughput"]
     assert all("result" in s and "error" not in s for s in summary["steps"].values()), summary["steps"]
-    for name in ("table1-fp32", "table1-bf16-channels-last"):
-        rows = json.loads((out / f"{name}.json").read_text())["rows"]
+    t1 = summary["steps"]["table1"]["result"]
+    assert {"fp32 eager", "bf16 + channels_last"} <= set(t1) and t1["records"]
+    for name in t1["records"]:  # one record with both settings, or one per setting
+        rows = json.loads((out / name).read_text())["rows"]
         assert {(r["purifier"], r["resolution"]) for r in rows} == {("gatys", 32), ("attention", 32), ("johnson", 32)}
-        assert (out / f"{name}.md").read_text().strip()
+        assert (out / name).with_suffix(".md").read_text().strip()
+    for setting in ("fp32 eager", "bf16 + channels_last"):
+        assert {r["purifier"] for r in t1[setting]} == {"gatys", "attention", "johnson"}
     tp = json.loads((out / "attention-throughput.json").read_text())
     got = {(r["net"], r["variant"], r["batch"]) for r in tp["rows"]}
     assert got == {(n, v, b) for n in ("attention", "johnson") for v in ("fp32", "bf16-channels-last") for b in (1, 2)}
