@@ -82,18 +82,31 @@ def _fit(pm: Any, purifier: str, content: str, style: str, size: tuple[int, int]
 @click.option("--n-style", type=click.IntRange(0), default=1000, show_default=True, help="Style images (0: all).")
 @click.option("--out", default=None, help="Checkpoint to write (default results/purifiers/NAME-CONTENT-STYLE.ckpt); "
                                           "training checkpoints go to OUT.partial and a rerun resumes from them.")
+@click.option("--cudnn-benchmark", is_flag=True, help="On CUDA: let cuDNN time its algorithms for the fixed training "
+                                                       "size (faster steps, no longer bit-reproducible).")
 def train_purifier(purifier: str, style: str, style_root: str | None, size: tuple[int, int], masks: str, seed: int,
                    device: str, sets: dict[str, dict[str, Any]], content: str, content_root: str | None,
-                   preset: str | None, n_content: int, n_style: int, out: str | None) -> None:
+                   preset: str | None, n_content: int, n_style: int, out: str | None,
+                   cudnn_benchmark: bool = False) -> None:
     """Fit a purifier on real-style content and synthetic style images; save it.
+
+    Under torchrun the feed-forward purifiers (attention, johnson) train data-parallel: each of
+    the N processes takes its share of every global batch (--preset's batch size, or -o
+    NAME.batch_size) and of the style Grams, gradients are averaged (DistributedDataParallel;
+    gloo on the CPU, nccl with one GPU per process), batch norm runs over the global batch, and
+    only rank 0 writes the checkpoints. The result is the single-process training of that global
+    batch, so either resumes the other's OUT.partial.
 
     \b
     Examples:
       gazebench train-purifier --purifier attention --content synth-wild --style synth
       gazebench train-purifier -p attention --preset paper --device cuda --size 256x256
       gazebench train-purifier -p attention -o attention.iterations=1000 -o attention.beta=3
+      torchrun --nproc-per-node 4 -m gazebench train-purifier -p attention --preset paper \\
+          -o attention.batch_size=16 --device cuda
     """
     from gazebench.device import resolve_device
+    from gazebench.distributed import env_world_size, init_from_env, shutdown
     from gazebench.plugins import PluginError, get_plugin_manager
     from gazebench.stages import RunError
 
@@ -106,22 +119,38 @@ def train_purifier(purifier: str, style: str, style_root: str | None, size: tupl
         check_output_file(path, "--out")
         import inspect
 
-        accepted = inspect.signature(pm.spec("purifier", purifier).load()).parameters
+        cls = pm.spec("purifier", purifier).load()
+        if env_world_size() > 1 and not getattr(cls, "supports_ddp", False):
+            raise click.ClickException(f"purifier {purifier!r} does not train data-parallel: run it without "
+                                       "torchrun (the feed-forward purifiers attention and johnson do)")
+        accepted = inspect.signature(cls).parameters
         if preset is not None:
             if "preset" not in accepted:
                 raise click.ClickException(f"purifier {purifier!r} has no presets")
             extra["preset"] = preset
         if "checkpoint" in accepted:
             extra["checkpoint"] = str(path) + ".partial"
-        pur, info = _fit(pm, purifier, content, style, size, masks, seed, resolve_device(device), sets,
+        # torchrun's WORLD_SIZE > 1: join the process group (this rank's GPU under CUDA)
+        rank, dev = init_from_env(resolve_device(device))
+        if cudnn_benchmark and dev.startswith("cuda"):
+            from gazebench.device import cuda_settings
+
+            cuda_settings(benchmark=True)
+        pur, info = _fit(pm, purifier, content, style, size, masks, seed, dev, sets,
                          n_content, n_style, extra, content_root, style_root)
-        pur.save(path)
+        if rank.is_main:
+            pur.save(path)
     except (PluginError, RunError, ValueError, FileNotFoundError) as exc:
+        # a failing rank exits; torchrun stops the others (no barrier here: they may be stuck)
         raise click.ClickException(str(exc)) from None
+    shutdown()
+    if not rank.is_main:
+        return
     for note in pur.record_notes():
         click.echo(note, err=True)
+    procs = f" over {rank.world} processes ({rank.backend})" if rank.enabled else ""
     click.echo(f"fitted {purifier} on {info['n_content']} {content} + {info['n_style']} {style} images "
-               f"in {info['fit_seconds']:.1f} s; saved {path}")
+               f"in {info['fit_seconds']:.1f} s{procs}; saved {path}")
 
 
 @click.command("purify")

@@ -6,6 +6,15 @@ written) or with the style set's mean Grams (``"mean"``: cheaper, smoother). Che
 written atomically every ``checkpoint_every`` iterations when ``checkpoint`` is set; a run that
 finds its own checkpoint (same configuration and data) resumes from it.
 
+Under an initialised process group (``torchrun ... gazebench train-purifier``) the same fit runs
+data-parallel: every rank draws the same global batch and keeps its share, the loss on a share
+is scaled so that DistributedDataParallel's gradient average is the global batch's gradient,
+batch norm runs over the global batch, the ``mean`` style Grams are computed a share per rank
+and summed, and only rank 0 writes the checkpoint. The per-sample losses (eq. 10-20 are means
+over the batch of per-image terms, each image against its own paired Grams) make this exact:
+N processes train the network one process trains on the same global batch, up to rounding
+and dropout masks (tests/test_ddp.py).
+
 Presets (any explicitly given parameter wins over its preset):
 
 - ``paper``: 256x256 training images, batch 4, 50,000 iterations, Adam lr 1e-4, width 32
@@ -25,6 +34,8 @@ from typing import Any, ClassVar, Sequence
 import torch
 
 from gazebench.api import Purifier
+from gazebench.distributed import Dist, all_gather_object, all_reduce_sum, broadcast_object
+from gazebench.distributed import current as current_dist
 from gazebench.io import load_state, save_state
 from gazebench_plugins.purifiers.losses import get_loss_network, paper_layers
 from gazebench.types import EyeBatch
@@ -62,6 +73,8 @@ class FeedForwardPurifier(Purifier):
     # `gazebench speed`: one training step, each image at its own size (the timed resolution)
     timing_params: ClassVar[dict[str, Any]] = dict(iterations=1, warmup=0, purify_size=None, progress=False)
     net_kind: ClassVar[str] = ""
+    #: ``fit`` trains data-parallel under torchrun (``gazebench train-purifier``; gazebench.distributed)
+    supports_ddp: ClassVar[bool] = True
     #: preset -> loss weights filled in where the parameter is ``None``
     weights: ClassVar[dict[str, dict[str, Any]]] = {}
 
@@ -104,30 +117,54 @@ class FeedForwardPurifier(Purifier):
         """Train the transformation network to purify ``content`` images into ``style``'s style."""
         p = self.resolved()
         dev = pick_device(self.device)
+        # under torchrun: DistributedDataParallel over the default process group (gazebench.distributed)
+        d = current_dist()
+        if d.enabled and p["batch_size"] < d.world:
+            raise ValueError(f"batch_size={p['batch_size']} is smaller than the {d.world} processes: each process "
+                             "needs at least one image of the global batch; raise batch_size or start fewer")
         c_lab = need_masks(content, self.name or self.net_kind, "content") if self.needs_masks else content.masks
         s_lab = need_masks(style, self.name or self.net_kind, "style") if self.needs_masks else style.masks
         loss_net = get_loss_network(p["loss_net"], p["loss_weights"], dev)
         objective = self._make_objective(p, loss_net)
         torch.manual_seed(p["seed"])
         net = self._make_net(p).to(dev)
+        model = net  # what the training steps call: ``net`` itself, or ``net`` in DDP
+        if d.enabled:
+            from gazebench.distributed import sync_batch_norm, wrap_ddp
+
+            # batch norm over the global batch, as one process computes it (a per-rank batch of
+            # 4 / N images would be another network)
+            net = sync_batch_norm(net, dev)
+            model = wrap_ddp(net, dev)
+            # dropout: each rank its own stream, as one process draws a new mask per image
+            torch.manual_seed(_rank_seed(p["seed"], d.rank))
         opt = torch.optim.Adam(net.parameters(), lr=p["lr"])
         gen = torch.Generator().manual_seed(p["seed"])
         config = {k: v for k, v in jsonable(p).items() if k not in _NOT_LEARNED}
         config["loss_network"] = loss_net.notes
         fp = fingerprint(config, content.images, style.images)
+        if d.enabled and len(set(all_gather_object(fp))) != 1:
+            raise ValueError("the training processes hold different data or configurations (their fingerprints "
+                             "differ): every rank must load the same content and style images")
         history: list[float] = []
         parts_history: list[list[float]] = []  # per step: content, style, tv, total (weighted)
         start = 0
         ckpt = Path(p["checkpoint"]) if p["checkpoint"] else None
-        if ckpt is not None and p["resume"] and ckpt.is_file():
-            state = load_state(ckpt)
+        state: Any = None
+        if ckpt is not None and p["resume"]:
+            # rank 0 reads (other nodes may not see its disk) and sends it to the others; a read
+            # error travels too, so that every rank stops instead of waiting on the others
+            state = broadcast_object(_read_checkpoint(ckpt) if d.is_main else None)
+            if isinstance(state, Exception):
+                raise state
+        if state is not None:
             if state.get("fingerprint") != fp:
                 raise ValueError(f"checkpoint {ckpt} was written for another configuration or data; "
                                  "delete it, choose another path, or pass resume=False")
             net.load_state_dict(state["net"])
             opt.load_state_dict(state["optim"])
             gen.set_state(state["rng"])
-            torch.set_rng_state(state["torch_rng"])  # dropout draws from the global generator
+            _restore_rng(state, d, dev, p["seed"])  # dropout draws from the global generator
             start, history = int(state["iteration"]), [float(v) for v in state["history"]]
             if start > p["iterations"]:
                 # the checkpoint's net is trained further than asked: labelling it with the shorter
@@ -140,9 +177,17 @@ class FeedForwardPurifier(Purifier):
         if p["style_target"] == "mean":
             # its own generator: a resumed run must draw the same style subset
             idx = torch.randperm(len(style), generator=torch.Generator().manual_seed(p["seed"]))[:64]
-            s_img, s_l = resize_pair(rgb_float(style.images[idx], dev), None if s_lab is None else s_lab[idx].to(dev),
+            # distributed: each rank the Grams of its share of the subset, summed over ranks (the
+            # mean of per-image Grams is linear in them, so this is the one-process mean)
+            split = d.enabled and len(idx) >= d.world
+            own = idx[d.shard(len(idx))] if split else idx
+            s_img, s_l = resize_pair(rgb_float(style.images[own], dev), None if s_lab is None else s_lab[own].to(dev),
                                      p["train_size"])
-            mean_targets = objective.mean_targets(objective.style_targets(s_img, s_l))
+            grams = objective.style_targets(s_img, s_l)
+            if split:
+                mean_targets = {k: all_reduce_sum(grams[k].sum(0, keepdim=True)) / len(idx) for k in sorted(grams)}
+            else:
+                mean_targets = objective.mean_targets(grams)
 
         # a fixed probe batch (own generator: training draws are unchanged) on which the objective
         # of "return the input" and of the final network are compared: a net that scores worse
@@ -161,9 +206,13 @@ class FeedForwardPurifier(Purifier):
             identity_parts = objective(px, px, pxl, p_targets)[1]
 
         def save(it: int) -> None:
+            # every rank's dropout generator (a collective: all ranks call save), one writer
+            rng_ranks = all_gather_object(_rng_state(dev))
+            if not d.is_main:
+                return
             save_state(ckpt, {"fingerprint": fp, "iteration": it, "net": net.state_dict(),
                               "optim": opt.state_dict(), "rng": gen.get_state(),
-                              "torch_rng": torch.get_rng_state(),
+                              "torch_rng": torch.get_rng_state(), "rng_ranks": rng_ranks,
                               "history": torch.tensor(history, dtype=torch.float64),
                               "parts": torch.tensor(parts_history, dtype=torch.float64).view(-1, 4)})
 
@@ -172,11 +221,16 @@ class FeedForwardPurifier(Purifier):
         net.train()
         t0 = time.perf_counter()
         if start == 0 and p["warmup"]:
-            self._warmup(net, p, content.images, c_lab, gen, dev)
-        with progress_bar(p["iterations"] - start, f"training {self.name or self.net_kind}", p["progress"]) as adv:
+            self._warmup(model, p, content.images, c_lab, gen, dev, d)
+        # every rank draws the same global batch from the same generator and keeps its share
+        share, scale = d.shard(p["batch_size"]), d.loss_scale(p["batch_size"])
+        with progress_bar(p["iterations"] - start, f"training {self.name or self.net_kind}",
+                          p["progress"] and d.is_main) as adv:
             for it in range(start, p["iterations"]):
                 ci = torch.randint(len(content), (p["batch_size"],), generator=gen)
                 si = torch.randint(len(style), (p["batch_size"],), generator=gen)
+                if d.enabled:
+                    ci, si = ci[share], si[share]
                 x, xl = resize_pair(rgb_float(content.images[ci], dev),
                                     None if c_lab is None else c_lab[ci].to(dev), p["train_size"])
                 if mean_targets is None:
@@ -185,11 +239,13 @@ class FeedForwardPurifier(Purifier):
                     targets = objective.style_targets(s, sl)
                 else:
                     targets = mean_targets
-                out = net(x, self._mask_input(xl, x.dtype))
+                out = model(x, self._mask_input(xl, x.dtype))
                 loss, parts = objective(out, x, xl, targets)
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                (loss * scale if d.enabled else loss).backward()
                 opt.step()
+                if d.enabled:
+                    parts = _global_parts(parts, scale / d.world, dev)
                 history.append(parts["total"])
                 parts_history.append([parts[k] for k in _PARTS])
                 adv(1, loss=parts["total"], content=parts["content"], style=parts["style"])
@@ -197,6 +253,11 @@ class FeedForwardPurifier(Purifier):
                     save(it + 1)
         if ckpt is not None:
             save(p["iterations"])
+        if d.enabled:
+            # a plain network again (no DDP, no synchronised batch norm) with the trained weights
+            plain = self._net_from_config(dict(net.config)).to(dev)
+            plain.load_state_dict(net.state_dict())
+            net = plain
         net.eval()
         with torch.no_grad():
             final_parts = objective(net(px, self._mask_input(pxl, px.dtype)), px, pxl, p_targets)[1]
@@ -208,6 +269,8 @@ class FeedForwardPurifier(Purifier):
         self.loss_notes_ = loss_net.notes
         self.fit_info_ = {"iterations": p["iterations"], "resumed_from": start, "seconds": time.perf_counter() - t0,
                           "final_loss": history[-1] if history else None, "fingerprint": fp}
+        if d.enabled:
+            self.fit_info_.update(processes=d.world, backend=d.backend)
         return self
 
     def objective_curve(self) -> list[list[float]] | None:
@@ -222,20 +285,25 @@ class FeedForwardPurifier(Purifier):
         return [[i + 1, float(history[i])] for i in keep]
 
     def _warmup(self, net: torch.nn.Module, p: dict[str, Any], images: torch.Tensor, labels: torch.Tensor | None,
-                gen: torch.Generator, dev: torch.device) -> None:
+                gen: torch.Generator, dev: torch.device, d: Dist | None = None) -> None:
         """Identity warm start: ``warmup`` Adam steps teaching the network to return its input
         (pixel MSE), so the objective's optimisation starts from "change nothing" rather than
         from noise. Not in the paper (which trains 50k iterations from scratch); the CPU preset
-        uses it because a few hundred iterations cannot learn the identity from deep features."""
+        uses it because a few hundred iterations cannot learn the identity from deep features.
+        Distributed (``d``): as the training steps, each rank its share of the global batch."""
+        d = d or Dist()
         opt = torch.optim.Adam(net.parameters(), lr=p["lr"])
-        with progress_bar(p["warmup"], "identity warm start", p["progress"]) as adv:
+        share, scale = d.shard(p["batch_size"]), d.loss_scale(p["batch_size"])
+        with progress_bar(p["warmup"], "identity warm start", p["progress"] and d.is_main) as adv:
             for _ in range(p["warmup"]):
                 ci = torch.randint(len(images), (p["batch_size"],), generator=gen)
+                if d.enabled:
+                    ci = ci[share]
                 x, xl = resize_pair(rgb_float(images[ci], dev), None if labels is None else labels[ci].to(dev),
                                     p["train_size"])
                 loss = torch.nn.functional.mse_loss(net(x, self._mask_input(xl, x.dtype)) / 255.0, x / 255.0)
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                (loss * scale if d.enabled else loss).backward()
                 opt.step()
                 adv(1, mse=float(loss.detach()))
 
@@ -316,10 +384,57 @@ class FeedForwardPurifier(Purifier):
         p, info = self.resolved(), self.fit_info_
         size = "x".join(map(str, p["train_size"])) if p["train_size"] else "native size"
         loss = f"{info['final_loss']:.4g}" if info.get("final_loss") is not None else "n/a"
+        ddp = (f", data-parallel over {info['processes']} processes ({info.get('backend')})"
+               if info.get("processes", 1) > 1 else "")
         return [f"{self.name or self.net_kind}: {note}" for note in self.loss_notes_] + [
             f"{self.name or self.net_kind}: preset {p['preset']}, {info['iterations']} Adam iterations "
             f"(lr {p['lr']:g}, batch {p['batch_size']}, {size}, style targets '{p['style_target']}'), "
-            f"final loss {loss}"]
+            f"final loss {loss}{ddp}"]
+
+
+def _rank_seed(seed: int, rank: int, iteration: int = 0) -> int:
+    """A seed for rank ``rank``'s dropout stream, distinct per rank and resume point."""
+    return (int(seed) * 1_000_003 + iteration * 7_919 + rank + 1) % 2**63
+
+
+def _rng_state(dev: torch.device) -> dict[str, torch.Tensor]:
+    """This process's global generators: the CPU's and, on CUDA, the device's."""
+    state = {"cpu": torch.get_rng_state()}
+    if dev.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(dev)
+    return state
+
+
+def _restore_rng(state: dict[str, Any], d: Dist, dev: torch.device, seed: int) -> None:
+    """Put back this rank's generators from a checkpoint; a checkpoint written by another number
+    of processes gives each rank a fresh stream (the weights, Adam state and batch draws resume
+    exactly; only dropout masks differ)."""
+    ranks = state.get("rng_ranks")
+    if ranks is not None and len(ranks) == d.world:
+        torch.set_rng_state(ranks[d.rank]["cpu"])
+        if dev.type == "cuda" and "cuda" in ranks[d.rank]:
+            torch.cuda.set_rng_state(ranks[d.rank]["cuda"], dev)
+    elif not d.enabled:
+        torch.set_rng_state(state["torch_rng"])
+    else:
+        torch.manual_seed(_rank_seed(seed, d.rank, int(state["iteration"])))
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any] | Exception | None:
+    """The training checkpoint at ``path``, ``None`` when there is none, or the error reading it."""
+    if not path.is_file():
+        return None
+    try:
+        return load_state(path)
+    except (ValueError, FileNotFoundError) as exc:
+        return exc
+
+
+def _global_parts(parts: dict[str, float], weight: float, dev: torch.device) -> dict[str, float]:
+    """The objective's terms over the global batch: each rank's share-mean weighted by its share
+    of the batch (``weight``), summed over ranks."""
+    t = all_reduce_sum(torch.tensor([parts[k] * weight for k in _PARTS], dtype=torch.float64, device=dev))
+    return dict(zip(_PARTS, t.tolist()))
 
 
 class AttentionPurifier(FeedForwardPurifier):
