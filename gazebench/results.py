@@ -24,6 +24,8 @@ SCHEMA_RUN = "gazebench.run/2"
 #: every run schema this version reads (/1: no seeds, intervals or per-sample errors)
 RUN_SCHEMAS = ("gazebench.run/1", SCHEMA_RUN)
 SCHEMA_SPEED = "gazebench.speed/1"
+#: ``gazebench realism``: two image sets measured against each other (:mod:`gazebench.realism`)
+SCHEMA_REALISM = "gazebench.realism/1"
 KNOWN_SCHEMAS = (*RUN_SCHEMAS, SCHEMA_SPEED)
 
 #: columns of a run table, defined once for every renderer: (record key, header, short header

@@ -32,7 +32,7 @@ def cli() -> None:
 
 
 def _add_builtin_commands() -> None:
-    from gazebench.cli import compare_cmd, plot_cmd, plugins_cmd, report_cmd, run_cmd, speed_cmd
+    from gazebench.cli import compare_cmd, plot_cmd, plugins_cmd, realism_cmd, report_cmd, run_cmd, speed_cmd
 
     cli.add_command(plugins_cmd.plugins)
     cli.add_command(run_cmd.run)
@@ -40,6 +40,7 @@ def _add_builtin_commands() -> None:
     cli.add_command(speed_cmd.speed)
     cli.add_command(compare_cmd.compare)
     cli.add_command(plot_cmd.plot)
+    cli.add_command(realism_cmd.realism)
 
 
 def _only_informational(args: list[str]) -> bool:

@@ -22,6 +22,12 @@ from .latents import LatentConfig, sample_latents
 from .render import render, single_thread
 from .wild import degrade, parse_effects, wild_light, wild_uniforms
 
+#: the renderer's version, in every dataset record (``info["renderer_version"]``) and in
+#: ``describe()``: numbers measured on different versions are different data. History:
+#: ``1`` the first renderer; ``2`` synth-wild re-tuned against real MPIIGaze patches (darker
+#: irises, greyer sclera, camera blur and grain, side light, JPEG 75, luma-exact colour
+#: pipeline; docs/renderer.md). ``synth`` renders the same bytes in 1 and 2.
+RENDERER_VERSION = "2"
 #: pixels rendered per chunk: bounds memory, and ~1 MB float32 maps stay in cache (fastest here)
 CHUNK_PIXELS = 300_000
 _LUMA = torch.tensor([0.299, 0.587, 0.114])
@@ -35,6 +41,7 @@ class _SynthData(EyeData):
         self.config = dataset.latent_config()
         self.info = {"name": dataset.name or type(dataset).__name__, "split": split, "size": list(size),
                      "seed": seed, "generated": True, "renderer": "gazebench_plugins.synth",
+                     "renderer_version": RENDERER_VERSION,
                      "style": dataset.style, "gray": dataset.channels == 1,
                      "params": dataset.describe()["params"]}
 
@@ -118,6 +125,10 @@ class SynthEyes(Dataset):
         self.pitch_range_deg, self.yaw_range_deg = pitch_range_deg, yaw_range_deg
         self.head_pose_std_deg = head_pose_std_deg
         self.channels = channels
+
+    def describe(self) -> dict[str, Any]:
+        """The component description plus the renderer's version (:data:`RENDERER_VERSION`)."""
+        return {**super().describe(), "renderer_version": RENDERER_VERSION}
 
     def latent_config(self) -> LatentConfig:
         """The latent distribution these parameters describe (checked)."""

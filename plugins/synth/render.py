@@ -49,6 +49,13 @@ class Light:
     shadow_angle: torch.Tensor   # orientation of the shadow's edge, radians
     shadow_offset: torch.Tensor  # signed distance of the edge from the eye centre, mm
     glint: torch.Tensor          # brightness of the corneal reflection
+    #: albedo factors of the iris and the sclera as a camera records them (None: 1); the wild
+    #: style's webcam exposes for the skin, so irises read near black and the sclera greyer
+    iris_gain: torch.Tensor | None = None
+    sclera_gain: torch.Tensor | None = None
+    #: depth of the ambient occlusion of the orbit around the eye opening (None: 0.3); a deep-set
+    #: eye under a side light darkens the skin next to the opening more than the crop's border
+    orbit_shade: torch.Tensor | None = None
 
 
 def clean_light(lat: Latents) -> Light:
@@ -245,7 +252,8 @@ def _render(lat: Latents, size: tuple[int, int], light: Light) -> Rendered:
     nl_skin = _skin_normal_dot(Xh, Yh, _v(lat.brow_y), L).clamp_(min=0)
     shade_skin = nl_skin.mul_(dif if lit is None else dif * lit).add_(amb)
     # ambient occlusion: the orbit around the opening receives less light
-    shade_skin.mul_(1 - 0.3 * torch.exp(inside_d.clamp(max=0) / 3.0))
+    occl = 0.3 if light.orbit_shade is None else _v(light.orbit_shade)
+    shade_skin.mul_(1 - occl * torch.exp(inside_d.clamp(max=0) / 3.0))
 
     # ---- skin albedo: texture, brow, crease ---------------------------------------------------
     skin_w = lat.skin_waves
@@ -339,10 +347,15 @@ def _render(lat: Latents, size: tuple[int, int], light: Light) -> Rendered:
         glint.mul_(ap),                                              # glint (white)
     ], 1).view(n, 7, h * w)
     sclera = lat.sclera_rgb.float()
+    if light.sclera_gain is not None:
+        sclera = sclera * light.sclera_gain.float().view(n, 1)
+    iris_rgb = lat.iris_rgb.float()
+    if light.iris_gain is not None:
+        iris_rgb = iris_rgb * light.iris_gain.float().view(n, 1)
     cols = torch.stack([
         lat.skin_rgb.float(), sclera,
         -sclera * _v(lat.redness).view(n, 1) * torch.tensor([0.0, 0.35, 0.35]),
-        lat.iris_rgb.float(), torch.tensor(_PUPIL_RGB).expand(n, 3),
+        iris_rgb, torch.tensor(_PUPIL_RGB).expand(n, 3),
         torch.tensor(_CARUNCLE_RGB) * (0.6 + 0.4 * lat.skin_rgb.float()), torch.ones(n, 3),
     ], 2)                                                            # (N, 3, 7)
     image = torch.bmm(cols, maps).view(n, 3, h, w)

@@ -1,17 +1,24 @@
-"""The ``synth-wild`` style: the same latent eyes as real outdoor webcam crops look.
+"""The ``synth-wild`` style: the same latent eyes as real webcam crops (MPIIGaze) look.
 
 Every degradation is drawn per sample from the sample's own key (slots from
 :data:`.latents.WILD_SLOT` on), so a wild image depends only on (seed, split, index), and is
 vectorised over the batch:
 
-- light: strong directional light from a random side, low ambient, a hard cast shadow
-  (in :func:`wild_light`, used by the renderer itself);
-- camera: exposure (over and under), gamma, colour cast, low contrast, glare or a glasses
-  reflection and frame, defocus blur, shot and read noise, 8-bit quantisation;
-- pipeline: MPIIGaze's histogram equalisation of the normalised crop (on luma), then JPEG
-  (8x8 DCT quantisation at a random quality, 4:2:0 chroma), the artefacts of the real patches.
+- light: strong directional light, mostly from a side, low ambient, rarely a hard cast shadow;
+  the camera records irises near black and the sclera greyer than the skin, and the orbit
+  around the opening in shade (in :func:`wild_light`, used by the renderer itself);
+- camera: exposure (often a little over, clipping the brightest skin), gamma, colour cast, some
+  contrast loss, rarely glare or a glasses reflection and frame, shot and read noise, the
+  normalising warp's blur, then fine grain at the crop's scale, 8-bit quantisation;
+- pipeline: MPIIGaze's histogram equalisation of the normalised crop (on luma), then JPEG at
+  quality about 75 (8x8 DCT quantisation, 4:2:0 chroma), the artefacts of the real patches.
+  Colour images keep their luma exact through both (out-of-gamut colours are desaturated, not
+  clipped), so their gray version has the histogram a gray crop has.
 
-``severity`` scales every degradation (0: clean camera, 1: the default, 2: harsh).
+The distributions (renderer version 2) were tuned against 400 of the 600 real MPIIGaze patches
+in ``../shared/data`` with :mod:`gazebench.realism` and checked on the other 200
+(``docs/renderer.md``). ``severity`` scales every degradation (0: clean camera, 1: the default,
+2: harsh).
 """
 
 from __future__ import annotations
@@ -62,14 +69,19 @@ def wild_light(lat: Latents, u: torch.Tensor, severity: float = 1.0) -> Light:
     """Outdoor light: directional from a random side, low ambient, sometimes a hard shadow."""
     s = float(severity)
     az = u[:, 0] * 2 * math.pi
-    el = torch.deg2rad(10 + (15 + 55 * u[:, 1]) * min(s, 1.5))     # angle off the camera axis
+    # concentrate the light's azimuth towards the sides (a monotonic map of the uniform angle)
+    az = az - 0.5 * torch.sin(2 * az) / 2
+    el = torch.deg2rad(10 + (40 + 35 * u[:, 1]) * min(s, 1.5))     # angle off the camera axis
     d = torch.stack([az.cos() * el.sin(), az.sin() * el.sin(), -el.cos()], 1)
-    ambient = 0.6 - (0.6 - (0.12 + 0.3 * u[:, 2])) * min(s, 1.0)
+    ambient = 0.6 - (0.6 - (0.05 + 0.2 * u[:, 2])) * min(s, 1.0)
     diffuse = 0.45 + (0.2 + 0.7 * u[:, 3]) * s
-    shadow = torch.where(u[:, 4] < 0.55 * min(s, 1.5), (0.35 + 0.45 * u[:, 5]) * min(s, 1.2), 0.0)
+    shadow = torch.where(u[:, 4] < 0.02 * min(s, 1.5), (0.35 + 0.45 * u[:, 5]) * min(s, 1.2), 0.0)
+    iris_gain = 1 - (1 - (0.25 + 0.17 * u[:, 27])) * min(s, 1.0)
+    sclera_gain = 1 - (1 - (0.4 + 0.37 * u[:, 28])) * min(s, 1.0)
     return Light(ambient=ambient, diffuse=diffuse, direction=d, shadow=shadow,
                  shadow_angle=u[:, 6] * 2 * math.pi, shadow_offset=(u[:, 7] - 0.5) * 20,
-                 glint=0.5 + 0.9 * u[:, 8])
+                 glint=0.5 + 0.9 * u[:, 8], iris_gain=iris_gain, sclera_gain=sclera_gain,
+                 orbit_shade=0.3 + (0.05 + 0.45 * u[:, 30]) * min(s, 1.0))
 
 
 def _per_sample_blur(img: torch.Tensor, sigma_px: torch.Tensor, rad: int) -> torch.Tensor:
@@ -98,6 +110,23 @@ def equalize(img: torch.Tensor) -> torch.Tensor:
     return _equalize(img, "opencv")
 
 
+def equalize_luma(img: torch.Tensor) -> torch.Tensor:
+    """Histogram equalisation of each image's luma that keeps the equalised luma exactly.
+
+    :func:`equalize` scales RGB by the luma ratio and clips each channel, so a bright coloured
+    pixel loses luma: the top of the gray histogram empties (gray MPIIGaze crops are equalised
+    as gray and fill it). Here a pixel that would clip is desaturated towards its equalised luma
+    instead, just enough to fit in [0, 255]. Gray images are as :func:`equalize`.
+    """
+    from gazebench.imaging import equalize as _equalize
+
+    if img.shape[1] == 1:
+        return _equalize(img, "opencv")
+    y = torch.einsum("nchw,c->nhw", img, _LUMA).unsqueeze(1)
+    y_eq = _equalize(y.round().clamp(0, 255), "opencv")
+    return _fit_gamut(y_eq, img * (y_eq / y.clamp(min=0.5))).round().clamp(0, 255)
+
+
 def _jpeg_plane(x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     """One plane (N, H, W) through 8x8 DCT quantisation with tables ``q`` (N, 8, 8)."""
     n, h, w = x.shape
@@ -113,11 +142,14 @@ def _jpeg_plane(x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return out[:, :h, :w]
 
 
-def jpeg(img: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
+def jpeg(img: torch.Tensor, quality: torch.Tensor, keep_luma: bool = False) -> torch.Tensor:
     """JPEG-compress and decode (baseline, 4:2:0 chroma) a float (N, C, H, W) image in [0, 255].
 
     Entropy coding is lossless, so DCT quantisation at the IJG-scaled tables of ``quality``
-    (N,) in [1, 100] reproduces JPEG's artefacts up to rounding.
+    (N,) in [1, 100] reproduces JPEG's artefacts up to rounding. ``keep_luma``: decoded colours
+    outside [0, 255] are desaturated instead of clipped per channel, so the decoded luma is the
+    quantised luma (a per-channel clip darkens bright coloured pixels: their gray version then
+    lacks the top of the histogram that gray crops have).
     """
     n, c, h, w = img.shape
     qf = quality.float().clamp(1, 100).view(n, 1, 1)
@@ -136,7 +168,17 @@ def jpeg(img: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
     chroma = F.interpolate(chroma, scale_factor=2, mode="nearest")[..., :h, :w]
     cb, cr = chroma[:, 0] - 128, chroma[:, 1] - 128
     out = torch.stack([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], 1)
+    if keep_luma:
+        out = _fit_gamut(y.unsqueeze(1).clamp(0, 255), out)
     return out.round().clamp(0, 255)
+
+
+def _fit_gamut(y: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
+    """Desaturate each pixel of ``rgb`` towards its luma ``y`` (N, 1, H, W) just enough to fit
+    [0, 255], so the luma survives where a per-channel clip would lower it."""
+    dev = rgb - y
+    room = torch.where(dev > 0, (255 - y) / dev.clamp(min=1e-6), y / (-dev).clamp(min=1e-6))
+    return y + room.amin(1, keepdim=True).clamp(0, 1) * dev
 
 
 def parse_effects(effects: str | Sequence[str] | None) -> frozenset[str]:
@@ -179,22 +221,22 @@ def degrade(image: torch.Tensor, lat: Latents, u: torch.Tensor, ppm: torch.Tenso
     yy = (torch.arange(h, dtype=torch.float32).view(1, h, 1) - (h - 1) / 2) / ppm.view(n, 1, 1)
     xx = (torch.arange(w, dtype=torch.float32).view(1, 1, w) - (w - 1) / 2) / ppm.view(n, 1, 1)
     on = (lambda fam: 1.0 if fam in effects else 0.0)
-    glare_on = (uf[:, 14] < 0.2 * min(s, 2.0)).float().view(n, 1, 1) * on("glare")
+    glare_on = (uf[:, 14] < 0.05 * min(s, 2.0)).float().view(n, 1, 1) * on("glare")
     ang = uf[:, 15].view(n, 1, 1) * math.pi
     band = (xx * ang.cos() + yy * ang.sin() - (uf[:, 16].view(n, 1, 1) - 0.5) * 16) / (2 + 5 * uf[:, 17].view(n, 1, 1))
     img = img + (glare_on * (0.1 + 0.35 * uf[:, 18].view(n, 1, 1)) * torch.exp(-band * band)).unsqueeze(1)
-    frame_on = (uf[:, 19] < 0.15 * min(s, 2.0)).float().view(n, 1, 1) * on("glare")
+    frame_on = (uf[:, 19] < 0.03 * min(s, 2.0)).float().view(n, 1, 1) * on("glare")
     fy = torch.where(uf[:, 20] < 0.5, -11.0 - uf[:, 21] * 1.5, 9.5 + uf[:, 21] * 1.5).view(n, 1, 1)
     frame = frame_on * 0.65 * torch.exp(-(((yy - fy - 0.01 * xx * xx) / 0.9) ** 2))
     img = img * (1 - frame).unsqueeze(1)
     # camera: exposure, colour cast, gamma, contrast (in display space, before the sensor clips)
     if "tone" in effects:
-        gain = torch.exp(0.55 * s * z[:, 0]).view(n, 1, 1, 1)
+        gain = torch.exp(0.2 * min(s, 1.0) + 0.25 * s * z[:, 0]).view(n, 1, 1, 1)
         cast = torch.exp(0.07 * s * z[:, 1:4]).view(n, 3, 1, 1)
         img = (img * gain * cast).clamp(0, 1)
         gamma = torch.exp(0.25 * s * z[:, 4]).view(n, 1, 1, 1)
         img = img.clamp(min=1e-4) ** gamma
-        contrast = (1 - 0.45 * min(s, 1.6) * uf[:, 22] ** 1.5).view(n, 1, 1, 1)
+        contrast = (1 - 0.15 * min(s, 1.6) * uf[:, 22] ** 1.5).view(n, 1, 1, 1)
         mean = img.mean((1, 2, 3), keepdim=True)
         img = (mean + contrast * (img - mean)) * 255
     else:
@@ -203,17 +245,21 @@ def degrade(image: torch.Tensor, lat: Latents, u: torch.Tensor, ppm: torch.Tenso
         img = torch.einsum("nchw,c->nhw", img, _LUMA).unsqueeze(1)
     # sensor: shot + read noise at capture; the normalising warp to the crop then low-passes it
     # (modelled as the blur), so noise is drawn before the blur, as a real pipeline does
-    read = ((0.3 + 1.7 * uf[:, 24]) * s).view(n, 1, 1, 1)
-    shot = ((0.05 + 0.25 * uf[:, 25]) * s).view(n, 1, 1, 1)
+    read = ((1.5 + 2.5 * uf[:, 24]) * s).view(n, 1, 1, 1)
+    shot = ((0.03 + 0.09 * uf[:, 25]) * s).view(n, 1, 1, 1)
     if "noise" in effects:
         noise = rng.pixel_normal(lat.keys, tuple(img.shape[1:]), salt=WILD_SLOT + 1)
         img = img + noise * torch.sqrt(read * read + shot * shot * img.clamp(min=0))
-    sigma_max = 1.25 * min(s, 2.0) * (w / 60)
-    sigma = (0.45 + 0.8 * uf[:, 23]) * min(s, 2.0) * (w / 60)
+    sigma_max = 1.3 * min(s, 2.0) * (w / 60)
+    sigma = (0.75 + 0.55 * uf[:, 23]) * min(s, 2.0) * (w / 60)
     if sigma_max > 0.05 and "blur" in effects:
         img = _per_sample_blur(img, sigma.clamp(min=1e-3), max(1, math.ceil(3 * sigma_max)))
+    if "noise" in effects:
+        # noise after the warp's low-pass: the sensor's own grain at the crop's scale
+        fine = ((1.0 + 1.5 * uf[:, 29]) * s).view(n, 1, 1, 1)
+        img = img + fine * rng.pixel_normal(lat.keys, tuple(img.shape[1:]), salt=WILD_SLOT + 2)
     img = img.round().clamp(0, 255)
     if equalize_hist and "equalize" in effects:
-        img = equalize(img)
-    quality = 95 - (20 + 55 * uf[:, 26]) * min(s, 1.2)
-    return (jpeg(img, quality) if "jpeg" in effects else img).to(torch.uint8)
+        img = equalize_luma(img)
+    quality = 95 - (17 + 6 * uf[:, 26]) * min(s, 1.2)
+    return (jpeg(img, quality, keep_luma=True) if "jpeg" in effects else img).to(torch.uint8)

@@ -1,0 +1,455 @@
+"""How far apart two sets of eye images are: domain classifiers and image statistics.
+
+Used by ``gazebench realism`` and by anyone tuning a renderer against real crops. Both sets are
+compared as gray uint8 images of one size. Two kinds of measurement:
+
+- **domain classifiers**: a classifier is trained to tell set A from set B; its held-out accuracy
+  under stratified k-fold cross-validation (fixed seed) is the distance. 0.5 means the classifier
+  finds nothing that separates the sets, 1.0 that every image gives itself away. Classifiers, from
+  blunt to sharp: ``intensity`` (logistic regression on a 32-bin intensity histogram), ``gradient``
+  (the same on a 32-bin gradient-magnitude histogram), ``hist`` (both histograms together: the
+  "histogram classifier"), ``pixels`` (logistic regression on 3x3-pooled pixels), ``hog`` (logistic
+  regression on HOG: 6x6-pixel cells, 9 unsigned orientations, 2x2-cell L2-Hys blocks) and ``convnet``
+  (a three-layer convolutional net trained from scratch). The sets are balanced first (the larger
+  one is subsampled with the seed), so chance is exactly 0.5.
+- **image statistics** (:data:`STATISTICS`): the gradient and Laplacian energy (blur), the dark
+  share of the centre (iris size and darkness), the border brightness (skin and lighting) and the
+  left-right shading asymmetry, each averaged over a set.
+
+Everything is deterministic for a seed (the CNN runs on one thread).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+
+#: (key, description) of every image statistic, in table order
+STATISTICS: tuple[tuple[str, str], ...] = (
+    ("grad_p99", "gradient magnitude, 99th percentile"),
+    ("laplacian", "mean absolute Laplacian"),
+    ("dark_centre", "dark fraction in the central region"),
+    ("border", "border brightness"),
+    ("lr_asymmetry", "left-right shading asymmetry (median)"),
+    ("intensity_mean", "mean intensity"),
+    ("intensity_std", "intensity standard deviation"),
+)
+#: the statistics a renderer is held to (the others are context)
+TARGET_STATISTICS = ("grad_p99", "laplacian", "dark_centre", "border", "lr_asymmetry")
+#: every domain classifier, blunt to sharp
+CLASSIFIERS = ("intensity", "gradient", "hist", "pixels", "hog", "convnet")
+DEFAULT_CLASSIFIERS = ("hist", "intensity", "gradient", "hog", "convnet")
+
+
+def gray_images(images: torch.Tensor | np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+    """uint8 (N, C, H, W) or (N, H, W) images -> float64 gray (N, H, W) in [0, 255], resized to ``size``.
+
+    Gray is BT.601 luma rounded to uint8 (as :func:`gazebench.types.to_gray`); resizing is bilinear
+    with antialiasing, rounded back to integers so both sets keep the quantisation of uint8.
+    """
+    import torch.nn.functional as F
+
+    from gazebench.types import to_gray
+
+    t = torch.as_tensor(np.asarray(images)) if not isinstance(images, torch.Tensor) else images
+    if t.dtype != torch.uint8:
+        raise ValueError(f"images must be uint8, got {t.dtype}")
+    if t.dim() == 3:
+        t = t.unsqueeze(1)
+    if t.dim() != 4 or t.shape[1] not in (1, 3):
+        raise ValueError(f"images must be (N, H, W) or (N, 1|3, H, W), got {tuple(t.shape)}")
+    g = to_gray(t.cpu())
+    if size is not None and tuple(g.shape[-2:]) != tuple(size):
+        g = F.interpolate(g.float(), size=tuple(size), mode="bilinear", align_corners=False,
+                          antialias=True).round().clamp(0, 255)
+    return g[:, 0].double().numpy()
+
+
+def _gradient(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Forward differences on the common (H-1, W-1) grid: (gx, gy)."""
+    return np.diff(x, axis=2)[:, :-1, :], np.diff(x, axis=1)[:, :, :-1]
+
+
+def image_statistics(x: np.ndarray) -> dict[str, float]:
+    """The :data:`STATISTICS` of a set of gray images ``x`` (N, H, W), values in [0, 255].
+
+    - ``grad_p99``: 99th percentile over all pixels of the forward-difference gradient magnitude
+      (low: a blurred camera);
+    - ``laplacian``: mean |4-neighbour Laplacian| over interior pixels (fine detail and noise);
+    - ``dark_centre``: share of the central region (middle half of the rows and of the columns)
+      darker than half the image's own border brightness (iris, pupil and lashes: their size and
+      darkness relative to the skin);
+    - ``border``: mean of the one-pixel frame (skin brightness after the crop's equalisation);
+    - ``lr_asymmetry``: median over images of |mean of the left third - mean of the right third|
+      (side light);
+    - ``intensity_mean``, ``intensity_std``: over all pixels.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 3 or x.shape[1] < 4 or x.shape[2] < 4 or len(x) == 0:
+        raise ValueError(f"image_statistics needs (N, H, W) images of at least 4x4, got {x.shape}")
+    n, h, w = x.shape
+    gx, gy = _gradient(x)
+    lap = (x[:, 1:-1, :-2] + x[:, 1:-1, 2:] + x[:, :-2, 1:-1] + x[:, 2:, 1:-1] - 4 * x[:, 1:-1, 1:-1])
+    frame = np.ones((h, w), bool)
+    frame[1:-1, 1:-1] = False
+    border = x[:, frame].mean(1)                                          # (N,)
+    centre = x[:, h // 4:h - h // 4, w // 4:w - w // 4]
+    dark = (centre < 0.5 * border[:, None, None]).mean()
+    third = max(1, w // 3)
+    lr = np.abs(x[:, :, :third].mean((1, 2)) - x[:, :, -third:].mean((1, 2)))
+    return {"grad_p99": float(np.percentile(np.hypot(gx, gy), 99)), "laplacian": float(np.abs(lap).mean()),
+            "dark_centre": float(dark), "border": float(border.mean()), "lr_asymmetry": float(np.median(lr)),
+            "intensity_mean": float(x.mean()), "intensity_std": float(x.std())}
+
+
+# ---------------------------------------------------------------------------------------------
+# features
+# ---------------------------------------------------------------------------------------------
+
+def _hist(v: np.ndarray, bins: int, hi: float) -> np.ndarray:
+    """Per-row normalised histogram of (N, P) values over [0, hi] (the last bin takes the rest)."""
+    idx = np.clip((v / hi * bins).astype(np.int64), 0, bins - 1)
+    out = np.zeros((len(v), bins))
+    np.add.at(out, (np.repeat(np.arange(len(v)), v.shape[1]), idx.ravel()), 1.0)
+    return out / v.shape[1]
+
+
+def intensity_histogram(x: np.ndarray, bins: int = 32) -> np.ndarray:
+    """(N, bins) share of pixels per intensity bin of [0, 256)."""
+    return _hist(x.reshape(len(x), -1), bins, 256.0)
+
+
+def gradient_histogram(x: np.ndarray, bins: int = 32) -> np.ndarray:
+    """(N, bins) share of pixels per gradient-magnitude bin of [0, 128] (larger ones in the last)."""
+    gx, gy = _gradient(x)
+    return _hist(np.hypot(gx, gy).reshape(len(x), -1), bins, 128.0)
+
+
+def pooled_pixels(x: np.ndarray) -> np.ndarray:
+    """3x3 average-pooled pixels / 255, (N, H//3 * W//3)."""
+    n, h, w = x.shape
+    h3, w3 = h // 3, w // 3
+    return x[:, :h3 * 3, :w3 * 3].reshape(n, h3, 3, w3, 3).mean((2, 4)).reshape(n, -1) / 255.0
+
+
+def hog(x: np.ndarray, cell: int = 6, orientations: int = 9) -> np.ndarray:
+    """Histogram of oriented gradients (Dalal and Triggs): (N, features).
+
+    Central-difference gradients, unsigned orientations with linear interpolation between bins,
+    ``cell`` x ``cell`` pixel cells, 2x2-cell blocks normalised with L2-Hys (clip 0.2).
+    """
+    n, h, w = x.shape
+    gx = np.zeros_like(x)
+    gy = np.zeros_like(x)
+    gx[:, :, 1:-1] = x[:, :, 2:] - x[:, :, :-2]
+    gy[:, 1:-1, :] = x[:, 2:, :] - x[:, :-2, :]
+    mag = np.hypot(gx, gy)
+    ang = np.rad2deg(np.arctan2(gy, gx)) % 180.0
+    pos = ang / (180.0 / orientations) - 0.5
+    lo = np.floor(pos).astype(np.int64)
+    frac = pos - lo
+    ch, cw = h // cell, w // cell
+    hist = np.zeros((n, ch, cw, orientations))
+    rows = (np.arange(ch * cell) // cell)
+    cols = (np.arange(cw * cell) // cell)
+    m = mag[:, :ch * cell, :cw * cell]
+    ni = np.broadcast_to(np.arange(n)[:, None, None], m.shape)
+    ri = np.broadcast_to(rows[None, :, None], m.shape)
+    ci = np.broadcast_to(cols[None, None, :], m.shape)
+    for b, wgt in ((lo % orientations, 1 - frac), ((lo + 1) % orientations, frac)):
+        np.add.at(hist, (ni, ri, ci, b[:, :ch * cell, :cw * cell]), m * wgt[:, :ch * cell, :cw * cell])
+    blocks = np.concatenate([hist[:, :-1, :-1], hist[:, 1:, :-1], hist[:, :-1, 1:], hist[:, 1:, 1:]], -1)
+    blocks = blocks / np.sqrt((blocks ** 2).sum(-1, keepdims=True) + 1e-6)
+    blocks = np.minimum(blocks, 0.2)
+    blocks = blocks / np.sqrt((blocks ** 2).sum(-1, keepdims=True) + 1e-6)
+    return blocks.reshape(n, -1)
+
+
+_FEATURES = {
+    "intensity": intensity_histogram,
+    "gradient": gradient_histogram,
+    "hist": lambda x: np.concatenate([intensity_histogram(x), gradient_histogram(x)], 1),
+    "pixels": pooled_pixels,
+    "hog": hog,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# classifiers
+# ---------------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class _SmallCNN(torch.nn.Module):
+    """Three 3x3 conv layers (8, 16, 32 channels) with pooling, global average, a linear output."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        c = torch.nn
+        self.net = c.Sequential(
+            c.Conv2d(1, 8, 3, padding=1), c.ReLU(), c.MaxPool2d(2),
+            c.Conv2d(8, 16, 3, padding=1), c.ReLU(), c.MaxPool2d(2),
+            c.Conv2d(16, 32, 3, padding=1), c.ReLU(),
+            c.AdaptiveAvgPool2d(1), c.Flatten(), c.Linear(32, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)[:, 0]
+
+
+def _cnn_fold(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, seed: int, epochs: int) -> np.ndarray:
+    """Train :class:`_SmallCNN` on one fold; predicted labels of ``x_te``."""
+    torch.manual_seed(seed)
+    net = _SmallCNN()
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3, weight_decay=1e-4)
+    xt = torch.from_numpy(x_tr).float().unsqueeze(1) / 127.5 - 1
+    yt = torch.from_numpy(y_tr).float()
+    gen = torch.Generator().manual_seed(seed)
+    batch = 32
+    net.train()
+    for _ in range(epochs):
+        perm = torch.randperm(len(xt), generator=gen)
+        for i in range(0, len(xt), batch):
+            j = perm[i:i + batch]
+            if len(j) < 2:
+                continue
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(net(xt[j]), yt[j])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    net.eval()
+    with torch.no_grad():
+        logits = net(torch.from_numpy(x_te).float().unsqueeze(1) / 127.5 - 1)
+    return (logits > 0).long().numpy()
+
+
+def balance(a: np.ndarray, b: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Subsample the larger set (seeded, without replacement) so both hold min(len(a), len(b))."""
+    n = min(len(a), len(b))
+    rng = np.random.default_rng(seed)
+    pick = (lambda s: s if len(s) == n else s[np.sort(rng.choice(len(s), n, replace=False))])
+    return pick(a), pick(b)
+
+
+def domain_accuracy(a: np.ndarray, b: np.ndarray, kind: str = "hist", *, folds: int = 5, seed: int = 0,
+                    cnn_epochs: int = 20) -> dict[str, Any]:
+    """Held-out accuracy of a classifier telling gray images ``a`` from ``b`` (each (N, H, W)).
+
+    Stratified ``folds``-fold cross-validation, shuffled with ``seed``; the sets are balanced first
+    (:func:`balance`). Returns ``{"classifier", "accuracy" (mean over folds), "std" (over folds),
+    "folds" (each fold's accuracy), "n" (images per set)}``.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if kind not in CLASSIFIERS:
+        raise ValueError(f"unknown classifier {kind!r}: choose from {', '.join(CLASSIFIERS)}")
+    a, b = balance(np.asarray(a, np.float64), np.asarray(b, np.float64), seed)
+    if a.shape[1:] != b.shape[1:]:
+        raise ValueError(f"the two sets differ in image size: {a.shape[1:]} vs {b.shape[1:]}")
+    n = len(a)
+    if n < folds:
+        raise ValueError(f"{folds}-fold cross-validation needs at least {folds} images per set, got {n}")
+    x = np.concatenate([a, b])
+    y = np.concatenate([np.zeros(n, np.int64), np.ones(n, np.int64)])
+    feats = None if kind == "convnet" else _FEATURES[kind](x)
+    accs: list[float] = []
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    with _one_thread():
+        for k, (tr, te) in enumerate(splitter.split(np.zeros(len(y)), y)):
+            if kind == "convnet":
+                pred = _cnn_fold(x[tr], y[tr], x[te], seed * 1000 + k, cnn_epochs)
+            else:
+                model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
+                pred = model.fit(feats[tr], y[tr]).predict(feats[te])
+            accs.append(float((pred == y[te]).mean()))
+    return {"classifier": kind, "accuracy": float(np.mean(accs)), "std": float(np.std(accs)),
+            "folds": accs, "n": n}
+
+
+def compare(a: np.ndarray, b: np.ndarray, *, classifiers: Sequence[str] = DEFAULT_CLASSIFIERS,
+            folds: int = 5, seed: int = 0, cnn_epochs: int = 20) -> dict[str, Any]:
+    """Every measurement between gray image sets ``a`` and ``b``: classifiers and statistics.
+
+    Returns ``{"classifiers": {kind: domain_accuracy(...)}, "statistics": {"a": {...}, "b": {...}},
+    "n_a", "n_b"}``.
+    """
+    return {
+        "classifiers": {k: domain_accuracy(a, b, k, folds=folds, seed=seed, cnn_epochs=cnn_epochs)
+                        for k in classifiers},
+        "statistics": {"a": image_statistics(a), "b": image_statistics(b)},
+        "n_a": int(len(a)), "n_b": int(len(b)),
+    }
+
+
+def relative_gaps(stats_a: dict[str, float], stats_b: dict[str, float],
+                  keys: Sequence[str] = TARGET_STATISTICS) -> dict[str, float]:
+    """|b - a| / |a| for each statistic (a is the reference, e.g. the real set)."""
+    return {k: abs(stats_b[k] - stats_a[k]) / max(abs(stats_a[k]), 1e-9) for k in keys}
+
+
+# ---------------------------------------------------------------------------------------------
+# two datasets, a record, a grid (``gazebench realism``)
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class RealismConfig:
+    """What ``gazebench realism`` compares: set A and set B, each a registered dataset's split.
+
+    ``*_slice``: ``"START:STOP"`` of the split's samples (a held-out part of a set), applied
+    before ``n`` (the most images per set). ``*_split``: default ``test`` where the dataset has
+    one, else ``unlabelled``, else its first split.
+    """
+
+    a: str
+    b: str
+    a_root: str | None = None
+    b_root: str | None = None
+    a_split: str | None = None
+    b_split: str | None = None
+    a_slice: str | None = None
+    b_slice: str | None = None
+    n: int = 600
+    size: tuple[int, int] = (36, 60)
+    classifiers: list[str] = field(default_factory=lambda: list(DEFAULT_CLASSIFIERS))
+    folds: int = 5
+    seed: int = 0
+    cnn_epochs: int = 20
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    grid: str | None = None
+    out: str | None = None
+    command: str = ""
+
+
+def parse_slice(text: str | None) -> tuple[int, int | None]:
+    """``"400:600"`` -> (400, 600); ``"400:"`` -> (400, None); None -> (0, None)."""
+    if text is None or text == "":
+        return 0, None
+    parts = text.split(":")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        start = int(parts[0]) if parts[0].strip() else 0
+        stop = int(parts[1]) if parts[1].strip() else None
+    except ValueError:
+        raise ValueError(f"slice {text!r}: expected START:STOP, e.g. 400:600") from None
+    if start < 0 or (stop is not None and stop <= start):
+        raise ValueError(f"slice {text!r}: expected 0 <= START < STOP")
+    return start, stop
+
+
+def _default_split(splits: Sequence[str]) -> str:
+    for s in ("test", "unlabelled"):
+        if s in splits:
+            return s
+    return splits[0]
+
+
+def load_set(pm: Any, name: str, *, root: str | None, split: str | None, slice_: str | None, n: int,
+             size: tuple[int, int], seed: int, params: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
+    """Gray images (N, H, W) of one side and what the record says of it (the dataset's own info)."""
+    from gazebench.stages import build
+
+    dataset = build(pm, "dataset", name, dict(params), "cpu")
+    split = split or _default_split(dataset.splits)
+    if split not in dataset.splits:
+        raise ValueError(f"dataset {name!r} has no split {split!r} (it has {', '.join(dataset.splits)})")
+    start, stop = parse_slice(slice_)
+    stop = start + n if stop is None else min(stop, start + n)
+    # a dataset's ``limit`` may draw a seeded subset rather than the first samples: a slice
+    # means positions in the whole split, so it opens the split whole (datasets read lazily)
+    data = dataset.load(split, root=root, size=tuple(size), limit=None if slice_ else n, seed=seed)
+    if len(data) <= start:
+        raise ValueError(f"dataset {name!r} split {split!r} has {len(data)} samples: none from {start} on")
+    batch = data.batch(list(range(start, min(stop, len(data)))))
+    info = {**getattr(data, "info", {}), "dataset": name, "split": split, "root": root,
+            "slice": [start, start + len(batch)], "n": len(batch), "component": dataset.describe()}
+    return gray_images(batch.images, size), info
+
+
+def grid_image(a: np.ndarray, b: np.ndarray, n: int = 8, scale: int = 3) -> np.ndarray:
+    """uint8 side-by-side grid: ``n`` rows, ``n`` images of A left, a gap, ``n`` of B right."""
+    k = min(n, len(a), len(b))
+    rows = min(n, len(a) // k, len(b) // k) if k else 0
+    h, w = a.shape[1:]
+    gap = np.full((h, max(2, w // 10)), 255.0)
+    lines = []
+    for r in range(max(rows, 1)):
+        left = np.concatenate(list(a[r * k:(r + 1) * k]), 1)
+        right = np.concatenate(list(b[r * k:(r + 1) * k]), 1)
+        lines.append(np.concatenate([left, gap, right], 1))
+    img = np.concatenate(lines, 0).clip(0, 255).astype(np.uint8)
+    return img.repeat(scale, 0).repeat(scale, 1)
+
+
+def run_realism(cfg: RealismConfig, pm: Any = None, log: Any = None) -> dict[str, Any]:
+    """Load both sets, measure them (:func:`compare`), write the grid and the record; return it."""
+    import sys
+
+    from gazebench.plugins import get_plugin_manager
+    from gazebench.results import SCHEMA_REALISM, finish_record, new_record
+
+    pm = pm or get_plugin_manager()
+    say = log or (lambda m: print(m, file=sys.stderr))
+    bad = [c for c in cfg.classifiers if c not in CLASSIFIERS]
+    if bad:
+        raise ValueError(f"unknown classifier(s) {', '.join(bad)}: choose from {', '.join(CLASSIFIERS)}")
+    if cfg.folds < 2:
+        raise ValueError(f"--folds must be at least 2, got {cfg.folds}")
+    record = new_record(SCHEMA_REALISM, cfg, pm, "cpu")
+    sets = {}
+    for side in ("a", "b"):
+        name = getattr(cfg, side)
+        sets[side] = load_set(pm, name, root=getattr(cfg, f"{side}_root"), split=getattr(cfg, f"{side}_split"),
+                              slice_=getattr(cfg, f"{side}_slice"), n=cfg.n, size=cfg.size, seed=cfg.seed,
+                              params=cfg.params.get(name, {}))
+        say(f"{side}: {sets[side][1]['n']} images of {name} ({sets[side][1]['split']})")
+    a, b = sets["a"][0], sets["b"][0]
+    say(f"measuring: statistics and {', '.join(cfg.classifiers)} ({cfg.folds}-fold, seed {cfg.seed})")
+    result = compare(a, b, classifiers=cfg.classifiers, folds=cfg.folds, seed=cfg.seed, cnn_epochs=cfg.cnn_epochs)
+    record.update(sets={"a": sets["a"][1], "b": sets["b"][1]}, **result,
+                  gaps=relative_gaps(result["statistics"]["a"], result["statistics"]["b"]),
+                  statistics_help=dict(STATISTICS))
+    if cfg.grid:
+        from PIL import Image
+
+        from gazebench.io import atomic_path
+
+        path = Path(cfg.grid)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            Image.fromarray(grid_image(a, b)).save(tmp, format="PNG")
+        record["grid"] = str(path)
+    return finish_record(record, cfg.out, "realism", pm)
+
+
+def table_lines(record: dict[str, Any]) -> list[str]:
+    """The record as plain text: classifier accuracies (mean +- std over folds), statistics A | B."""
+    sa, sb = record["sets"]["a"], record["sets"]["b"]
+    name = (lambda s: f"{s['dataset']}[{s['split']} {s['slice'][0]}:{s['slice'][1]}]")
+    out = [f"A = {name(sa)}, B = {name(sb)}: {record['n_a']} vs {record['n_b']} images",
+           "", "domain classifier (held-out accuracy; 0.5 = indistinguishable)"]
+    for k, v in record["classifiers"].items():
+        folds = " ".join(f"{f:.2f}" for f in v["folds"])
+        out.append(f"  {k:<10} {v['accuracy']:.3f} +- {v['std']:.3f}   folds {folds}  ({v['n']} per set)")
+    out += ["", f"  {'statistic':<40} {'A':>9} {'B':>9} {'B/A-1':>7}"]
+    for key, text in STATISTICS:
+        va, vb = record["statistics"]["a"][key], record["statistics"]["b"][key]
+        rel = (vb - va) / va if va else float("nan")
+        fmt = ".3f" if max(abs(va), abs(vb)) < 10 else ".1f"
+        out.append(f"  {text:<40} {va:>9{fmt}} {vb:>9{fmt}} {rel:>+7.0%}")
+    return out

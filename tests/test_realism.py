@@ -1,0 +1,141 @@
+"""gazebench realism: domain-classifier accuracy and image statistics between two image sets."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from gazebench.realism import (balance, domain_accuracy, gray_images, grid_image, hog, image_statistics,
+                               parse_slice, relative_gaps)
+from tests.conftest import run_cli
+
+
+def _blobs(n: int, seed: int, level: float = 128.0) -> np.ndarray:
+    """n gray 36x60 images: a smooth random field around ``level``, a dark disc, pixel noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:36, :60]
+    out = []
+    for _ in range(n):
+        cx, cy, r = rng.uniform(20, 40), rng.uniform(12, 24), rng.uniform(5, 9)
+        img = level + 30 * np.sin(xx / rng.uniform(6, 12) + rng.uniform(0, 6)) + rng.normal(0, 8, (36, 60))
+        img[(xx - cx) ** 2 + (yy - cy) ** 2 < r * r] = 20
+        out.append(img)
+    return np.clip(np.round(out), 0, 255)
+
+
+def test_statistics_of_a_hand_made_ramp():
+    # 4x6 ramp 0, 10, ..., 50 along x: every forward difference is 10 across and 0 down
+    x = np.tile(np.arange(6) * 10.0, (4, 1))[None]
+    s = image_statistics(x)
+    assert s["grad_p99"] == pytest.approx(10.0)
+    assert s["laplacian"] == pytest.approx(0.0)
+    # the one-pixel frame: rows 0 and 3 (mean 25 each), columns 0 and 5 of rows 1-2 (0, 50)
+    assert s["border"] == pytest.approx(400 / 16)
+    # left third (0, 10) vs right third (40, 50)
+    assert s["lr_asymmetry"] == pytest.approx(40.0)
+    # centre rows 1-2, columns 1-4 hold 10, 20, 30, 40: only 10 is below half the border (12.5)
+    assert s["dark_centre"] == pytest.approx(0.25)
+    assert s["intensity_mean"] == pytest.approx(25.0)
+
+
+def test_laplacian_of_a_single_bright_pixel():
+    x = np.zeros((1, 5, 5))
+    x[0, 2, 2] = 8
+    # interior 3x3: -32 at the pixel, +8 at its four neighbours, 0 at the corners
+    assert image_statistics(x)["laplacian"] == pytest.approx(64 / 9)
+    assert relative_gaps({"a": 2.0}, {"a": 3.0}, ["a"]) == {"a": 0.5}
+
+
+def test_two_halves_of_one_distribution_cannot_be_told_apart():
+    a, b = _blobs(100, 1), _blobs(100, 2)
+    for kind in ("hist", "intensity", "gradient", "hog"):
+        r = domain_accuracy(a, b, kind, folds=5, seed=0)
+        assert abs(r["accuracy"] - 0.5) < 0.15, (kind, r)
+        assert len(r["folds"]) == 5 and r["n"] == 100
+
+
+def test_trivially_different_sets_are_told_apart_by_every_classifier():
+    a, b = _blobs(40, 1, level=70), _blobs(40, 2, level=190)
+    for kind in ("hist", "intensity", "pixels"):
+        assert domain_accuracy(a, b, kind, folds=4)["accuracy"] > 0.95, kind
+    # HOG normalises contrast per block: a brightness offset alone does not show in it
+    assert domain_accuracy(a, b, "hog", folds=4)["accuracy"] < 0.95
+    # a texture difference only: the same scenes, one blurred (histograms of intensity barely move)
+    from scipy.ndimage import gaussian_filter
+
+    sharp = _blobs(40, 3)
+    soft = np.round(np.stack([gaussian_filter(i, 1.5) for i in _blobs(40, 4)]))
+    assert domain_accuracy(sharp, soft, "gradient", folds=4)["accuracy"] > 0.95
+    assert domain_accuracy(sharp, soft, "convnet", folds=4, cnn_epochs=20)["accuracy"] > 0.9
+
+
+def test_accuracy_is_deterministic_for_a_seed_and_sets_are_balanced():
+    a, b = _blobs(60, 5), _blobs(30, 6, level=140)
+    r1 = domain_accuracy(a, b, "convnet", folds=3, seed=4, cnn_epochs=2)
+    r2 = domain_accuracy(a, b, "convnet", folds=3, seed=4, cnn_epochs=2)
+    assert r1 == r2 and r1["n"] == 30
+    ba, bb = balance(a, b, seed=0)
+    assert len(ba) == len(bb) == 30 and set(map(bytes, ba)) <= set(map(bytes, a))
+    with pytest.raises(ValueError, match="unknown classifier"):
+        domain_accuracy(a, b, "svm")
+
+
+def test_hog_gradient_direction_lands_in_its_bin():
+    # a horizontal ramp has a gradient at 0 degrees: bin 0 (and its neighbour 8 by interpolation)
+    # gets all the weight in every cell; the blocks are L2-Hys normalised
+    x = np.tile(np.arange(24) * 5.0, (12, 1))[None]
+    f = hog(x).reshape(1, 1, 3, 4, 9)        # 2x4 cells -> 1x3 blocks of 2x2 cells
+    w = f[0, 0, 0, 0]
+    assert w[0] > 0 and w[8] > 0 and np.allclose(w[1:8], 0)
+    assert np.allclose(np.sqrt((f.reshape(1, 3, 36) ** 2).sum(-1)), 1, atol=1e-3)
+
+
+def test_helpers_parse_and_draw():
+    assert parse_slice("400:600") == (400, 600) and parse_slice("5:") == (5, None) and parse_slice(None) == (0, None)
+    for bad in ("600:400", "a:b", "3"):
+        with pytest.raises(ValueError):
+            parse_slice(bad)
+    g = grid_image(np.zeros((16, 4, 6)), np.full((16, 4, 6), 255.0), n=2, scale=2)
+    # 2 rows of (2 images | gap | 2 images), each 4x6, upscaled 2x; left dark, right bright
+    assert g.shape == (2 * 4 * 2, (6 * 2 + 2 + 6 * 2) * 2) and g[:, :24].max() == 0 and g[:, -24:].min() == 255
+    rgb = np.zeros((2, 3, 4, 4), np.uint8)
+    rgb[:, 0] = 255
+    assert np.allclose(gray_images(rgb), 76)  # BT.601 luma of pure red
+
+
+def test_cli_end_to_end_on_tiny_npz_files(tmp_path):
+    dark = _blobs(30, 1, level=70).astype(np.uint8)
+    bright = _blobs(30, 2, level=190).astype(np.uint8)
+    np.savez(tmp_path / "a.npz", images=np.concatenate([dark, bright]))
+    np.savez(tmp_path / "b.npz", images=bright)
+    out, grid = tmp_path / "r.json", tmp_path / "g.png"
+    # A's first 30 are dark: told apart from B's bright ones
+    res = run_cli("realism", "--a", "npz", "--a-root", str(tmp_path / "a.npz"), "--a-slice", "0:30",
+                  "--b", "npz", "--b-root", str(tmp_path / "b.npz"), "--classifiers", "hist,intensity",
+                  "--folds", "3", "--grid", str(grid), "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    assert "domain classifier" in res.stdout and "border brightness" in res.stdout
+    rec = json.loads(out.read_text())
+    assert rec["schema"] == "gazebench.realism/1" and rec["sets"]["a"]["slice"] == [0, 30]
+    assert rec["classifiers"]["hist"]["accuracy"] > 0.95 and len(rec["classifiers"]["hist"]["folds"]) == 3
+    assert rec["statistics"]["a"]["intensity_mean"] < rec["statistics"]["b"]["intensity_mean"]
+    from PIL import Image
+
+    assert Image.open(grid).size == ((8 * 60 * 2 + 6) * 3, 3 * 36 * 3)  # 30 images each: 3 full rows of 8
+    # A's last 30 are B's distribution (the same images): chance
+    res = run_cli("realism", "--a", "npz", "--a-root", str(tmp_path / "a.npz"), "--a-slice", "30:60",
+                  "--b", "npz", "--b-root", str(tmp_path / "b.npz"), "--classifiers", "hist", "--folds", "3",
+                  "--json", "--out", str(tmp_path / "r2.json"))
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["classifiers"]["hist"]["accuracy"] <= 0.6
+
+
+def test_cli_refuses_bad_input_in_one_line(tmp_path):
+    res = run_cli("realism", "--a", "npz", "--a-root", str(tmp_path / "none.npz"), "--b", "synth",
+                  "--classifiers", "hist", "--out", str(tmp_path / "r.json"))
+    assert res.returncode != 0 and "Traceback" not in res.stderr
+    res = run_cli("realism", "--a", "synth", "--b", "synth", "--classifiers", "svm", "-n", "10",
+                  "--out", str(tmp_path / "r.json"))
+    assert res.returncode != 0 and "unknown classifier" in res.stderr and "Traceback" not in res.stderr
