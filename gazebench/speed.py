@@ -57,6 +57,8 @@ class SpeedConfig:
     dtype: str = "float32"
     channels_last: bool = False
     compile: bool = False
+    #: further knob settings, each timed as its own rows (``parse_setting``: "bf16+channels_last")
+    settings: list[str] = field(default_factory=list)
     iterations: int = 400
     timed_iterations: tuple[int, int] = (2, 12)
     #: purifiers the speed-up columns compare against (empty: those declaring ``speed_baseline``)
@@ -77,17 +79,42 @@ KNOBS = (("dtype", "float32"), ("channels_last", False), ("compile", False))
 _SHORT = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
 
 
-def settings(cfg: SpeedConfig) -> list[dict[str, Any]]:
-    """The reference (fp32 eager) and, when any knob is set, the knob setting, each with its name."""
+def parse_setting(text: str) -> dict[str, Any]:
+    """A knob setting from ``+``-joined words: a precision (``fp32``/``bf16``/``fp16`` or their long
+    names), ``channels_last``, ``compile``; e.g. ``bf16+channels_last``. ``ValueError`` otherwise."""
     from gazebench.limit import DTYPES
 
-    ref = {"setting": REFERENCE, "dtype": "float32", "channels_last": False, "compile": False}
-    want = {"dtype": DTYPES[cfg.dtype], "channels_last": bool(cfg.channels_last), "compile": bool(cfg.compile)}
-    if all(want[k] == d for k, d in KNOBS):
-        return [ref]
-    parts = ([_SHORT[want["dtype"]]] if want["dtype"] != "float32" else []) + \
-        [k for k in ("channels_last", "compile") if want[k]]
-    return [ref, {"setting": " + ".join(parts), **want}]
+    out: dict[str, Any] = {"dtype": "float32", "channels_last": False, "compile": False}
+    for word in (w.strip().lower().replace("-", "_") for w in text.split("+")):
+        if word in DTYPES:
+            out["dtype"] = DTYPES[word]
+        elif word in ("channels_last", "compile"):
+            out[word] = True
+        elif word not in ("eager", ""):
+            raise ValueError(f"setting {text!r}: {word!r} is not fp32, bf16, fp16, channels_last or compile")
+    return out
+
+
+def _setting_name(st: dict[str, Any]) -> str:
+    parts = ([_SHORT[st["dtype"]]] if st["dtype"] != "float32" else []) + \
+        [k for k in ("channels_last", "compile") if st[k]]
+    return " + ".join(parts) or REFERENCE
+
+
+def settings(cfg: SpeedConfig) -> list[dict[str, Any]]:
+    """The reference (fp32 eager) first, then each distinct knob setting: those of ``cfg.settings``
+    and the one the ``dtype``/``channels_last``/``compile`` options make, each with its name."""
+    from gazebench.limit import DTYPES
+
+    wanted = [parse_setting(t) for t in cfg.settings]
+    wanted.append({"dtype": DTYPES[cfg.dtype], "channels_last": bool(cfg.channels_last),
+                   "compile": bool(cfg.compile)})
+    out = [{"setting": REFERENCE, "dtype": "float32", "channels_last": False, "compile": False}]
+    for st in wanted:
+        named = {"setting": _setting_name(st), **st}
+        if named not in out:
+            out.append(named)
+    return out
 
 
 def method_label(purifier: str, variant: str | None, setting: str) -> str:

@@ -165,3 +165,16 @@ def test_speed_cli_times_gatys_on_vgg19_with_limits_and_knob_rows(pm, tmp_path, 
     md = CliRunner().invoke(cli, ["report", str(out), "--table", "limit"]).output
     assert "| method | px | GFLOP/image | GFLOP/s | peak GFLOP/s | of peak |" in md
     assert "| johnson, bf16 + channels_last | 16 |" in md
+
+
+def test_settings_are_the_reference_then_each_distinct_knob_setting():
+    from gazebench.speed import SpeedConfig, parse_setting, settings
+
+    assert parse_setting("bf16+channels-last") == {"dtype": "bfloat16", "channels_last": True, "compile": False}
+    with pytest.raises(ValueError, match="'int8' is not"):
+        parse_setting("int8")
+    cfg = SpeedConfig(settings=["channels_last", "bfloat16+channels_last", "fp32"], dtype="bf16", channels_last=True)
+    assert [s["setting"] for s in settings(cfg)] == ["fp32 eager", "channels_last", "bf16 + channels_last"]
+    assert [s["setting"] for s in settings(SpeedConfig())] == ["fp32 eager"]
+    bad = CliRunner().invoke(cli, ["speed", "-p", "identity", "--setting", "turbo", "--device", "cpu"])
+    assert bad.exit_code == 2 and "'turbo' is not" in bad.output

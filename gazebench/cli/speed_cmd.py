@@ -40,6 +40,9 @@ def _ints(text: str, minimum: int = 8, what: str = "resolutions") -> list[int]:
 @click.option("--channels-last", is_flag=True, help="Channels-last memory format of the purifiers' networks.")
 @click.option("--compile", "compile_", is_flag=True,
               help="torch.compile the purifiers' networks (the first call per size compiles: seconds to a minute).")
+@click.option("--setting", "settings", multiple=True,
+              help="A further knob setting timed as its own rows, '+'-joined: fp32|bf16|fp16, channels_last, "
+                   "compile (e.g. --setting channels_last --setting bf16+channels_last). Repeatable.")
 @click.option("--no-probe", is_flag=True, help="Skip the matmul/conv peak probes (no fraction-of-peak column).")
 @click.option("--iterations", "iterations", type=click.IntRange(1), default=400, show_default=True,
               help="Iterations an optimisation-based purifier (one declaring an iteration parameter) is "
@@ -60,7 +63,7 @@ def _ints(text: str, minimum: int = 8, what: str = "resolutions") -> list[int]:
 def speed(purifiers: tuple[str, ...], resolutions: str, device: str, repeats: int, warmup: int, batch: int,
           dtype: str, channels_last: bool, compile_: bool, iterations: int, timed_iterations: str,
           baselines: tuple[str, ...], dataset: str | None, sets: dict[str, dict], seed: int, out: str | None,
-          as_json: bool, wide: bool, no_probe: bool) -> None:
+          as_json: bool, wide: bool, no_probe: bool, settings: tuple[str, ...]) -> None:
     """Time purifiers alone: seconds per image at each resolution, images/s, speed-ups.
 
     Optimisation-based purifiers (those with an `iterations` parameter, e.g. Gatys) are timed at
@@ -87,6 +90,13 @@ def speed(purifiers: tuple[str, ...], resolutions: str, device: str, repeats: in
     k = _ints(timed_iterations, 1, "iteration counts")
     if len(k) != 2 or k[0] >= k[1]:
         raise click.BadParameter(f"{timed_iterations!r}: expected two increasing counts, e.g. 2,4")
+    from gazebench.speed import parse_setting
+
+    for text in settings:
+        try:
+            parse_setting(text)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--setting") from None
     try:
         from gazebench.checks import check_output_file
 
@@ -97,7 +107,7 @@ def speed(purifiers: tuple[str, ...], resolutions: str, device: str, repeats: in
             get_plugin_manager().spec(kind, n)
         cfg = SpeedConfig(purifiers=names, resolutions=_ints(resolutions), device=device, repeats=repeats,
                           warmup=warmup, batch=batch, dtype=dtype, channels_last=channels_last,
-                          compile=compile_, probe=not no_probe, iterations=iterations, timed_iterations=(k[0], k[1]),
+                          compile=compile_, settings=list(settings), probe=not no_probe, iterations=iterations, timed_iterations=(k[0], k[1]),
                           baselines=split_names(baselines, "purifier"), dataset=dataset, params=sets, seed=seed, out=out, command=format_command(sys.argv[1:]))
         record = run_speed(cfg, log=lambda m: err.print(f"[dim]{m}[/dim]"))
     except (PluginError, RunError, ValueError) as exc:
