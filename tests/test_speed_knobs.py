@@ -178,3 +178,24 @@ def test_settings_are_the_reference_then_each_distinct_knob_setting():
     assert [s["setting"] for s in settings(SpeedConfig())] == ["fp32 eager"]
     bad = CliRunner().invoke(cli, ["speed", "-p", "identity", "--setting", "turbo", "--device", "cpu"])
     assert bad.exit_code == 2 and "'turbo' is not" in bad.output
+
+
+def test_refresh_tables_rewrites_only_the_generated_block(tmp_path):
+    """benchmarks/refresh_tables.py: the block under a report command becomes what it prints now."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("refresh_tables", root / "benchmarks" / "refresh_tables.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    record = {"schema": "gazebench.speed/1", "config": {}, "rows": [
+        {"purifier": "fast", "resolution": 16, "device": "cpu", "seconds_per_image": 0.5, "projected": False}]}
+    rec = tmp_path / "s.json"
+    rec.write_text(json.dumps(record))
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"intro\n\n`gazebench report {rec} --table table1`:\n\n{mod.BEGIN}\nstale table\n{mod.END}\n\nafter\n")
+    assert mod.refresh(doc) == 1
+    text = doc.read_text()
+    assert "stale" not in text and "| fast | 0.5 |" in text and text.endswith(f"{mod.END}\n\nafter\n")
+    assert text.startswith("intro\n")
