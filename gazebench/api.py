@@ -154,6 +154,18 @@ class Purifier(Component, abc.ABC):
     #: (one training step, no progress bar): ``gazebench speed`` times ``purify`` only
     timing_params: ClassVar[dict[str, Any]] = {}
 
+    def speed_variants(self) -> dict[str, dict[str, Any]]:
+        """Configurations ``gazebench speed`` times as separate, labelled rows: label -> constructor
+        parameters laid over this purifier's. The first is the purifier's row in the speed-up
+        columns. Parameters the user set with ``-o`` win over a variant's; empty (default): one row.
+
+        Speed knobs are plain constructor parameters: a purifier whose constructor takes
+        ``dtype`` (``"float32"``, ``"bfloat16"``, ``"float16"``), ``channels_last`` and ``compile``
+        (bools) gets them from ``gazebench speed --dtype/--channels-last/--compile`` and must honour
+        them in :meth:`purify` (``run``/``purify`` pass them with ``-o NAME.dtype=bf16``).
+        """
+        return {}
+
     def fit(self, content: "EyeBatch", style: "EyeBatch") -> "Purifier":
         """Learn to purify ``content`` images into the style of ``style`` images; returns ``self``."""
         return self
@@ -227,7 +239,8 @@ def missing_methods(kind: str, obj: Any) -> list[str]:
     """Names of interface methods that ``obj`` lacks or leaves abstract (duck typing allowed)."""
     base = INTERFACES[kind]
     required = [n for n, v in vars(base).items() if callable(v) and not n.startswith("_")
-                and n not in ("get_params", "describe", "prepare", "paired_params", "objective_curve")]
+                and n not in ("get_params", "describe", "prepare", "paired_params", "objective_curve",
+                              "speed_variants")]
     missing = []
     for n in required:
         attr = getattr(obj, n, None)

@@ -103,9 +103,11 @@ def speed_figure(record: dict[str, Any]) -> Any | None:
         return None
     plt = _pyplot()
     sizes = sorted({r["resolution"] for r in rows})
-    names = list(dict.fromkeys(r["purifier"] for r in rows))
+    from gazebench.layouts import speed_method
+
+    names = list(dict.fromkeys(speed_method(r) for r in rows))
     base = next((k[len("speedup_vs_"):] for r in rows for k in r if k.startswith("speedup_vs_")), None)
-    cell = {(r["purifier"], r["resolution"]): r for r in rows}
+    cell = {(speed_method(r), r["resolution"]): r for r in rows}
     fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(sizes) * max(1, len(names)) / 2, 4.2))
     width = 0.8 / len(names)
     for i, n in enumerate(names):
@@ -114,7 +116,8 @@ def speed_figure(record: dict[str, Any]) -> Any | None:
         proj = any((cell.get((n, px)) or {}).get("projected") for px in sizes)
         bars = ax.bar([x for x, y in zip(xs, ys) if y], [y for y in ys if y], width,
                       label=n + (" (projected)" if proj else ""), hatch="//" if proj else None)
-        if base and n != base:
+        if base and not any(r.get("purifier") == base and r.get("primary", True) and speed_method(r) == n
+                            for r in rows):
             for b, px in zip(bars, [px for px, y in zip(sizes, ys) if y]):
                 s = cell[(n, px)].get(f"speedup_vs_{base}")
                 if s:

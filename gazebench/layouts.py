@@ -35,6 +35,12 @@ def is_run(record: dict[str, Any]) -> bool:
     return str(record.get("schema", "")).startswith(RUN_PREFIX)
 
 
+def speed_method(row: dict[str, Any]) -> str:
+    """A speed row's name: ``method`` (purifier, speed variant, setting), or for records written
+    before variants and settings existed, the purifier."""
+    return str(row.get("method") or row.get("purifier"))
+
+
 def is_speed(record: dict[str, Any]) -> bool:
     """A ``gazebench.speed/*`` record (any version)."""
     return str(record.get("schema", "")).startswith(SPEED_PREFIX)
@@ -373,19 +379,21 @@ def summary_table(record: dict[str, Any], floors: set[str]) -> Layout | None:
 # -- Table 1 ----------------------------------------------------------------------------------
 
 def _speed_label(r: dict[str, Any]) -> str:
+    name = speed_method(r)
     if r.get("projected"):
         its = r.get("iterations")
-        return f"{r.get('purifier')} ({its} its, projected)" if its else f"{r.get('purifier')} (projected)"
-    return str(r.get("purifier"))
+        return f"{name} ({its} its, projected)" if its else f"{name} (projected)"
+    return name
 
 
 def table1(record: dict[str, Any]) -> list[Layout]:
-    """The speed record in the paper's layout: seconds per image per resolution, then speed-ups."""
+    """The speed record in the paper's layout: seconds per image per resolution, the speed-ups,
+    and (records that measured it) the distance to the machine's limit."""
     rows = [r for r in record.get("rows") or [] if isinstance(r, dict)]
     sizes = sorted({r.get("resolution") for r in rows if isinstance(r.get("resolution"), int)})
-    names = list(dict.fromkeys(r.get("purifier") for r in rows))
-    cell = {(r.get("purifier"), r.get("resolution")): r for r in rows}
-    label = {n: _speed_label(next(r for r in rows if r.get("purifier") == n)) for n in names}
+    names = list(dict.fromkeys(speed_method(r) for r in rows))
+    cell = {(speed_method(r), r.get("resolution")): r for r in rows}
+    label = {n: _speed_label(next(r for r in rows if speed_method(r) == n)) for n in names}
     heads = [f"{px}x{px}" for px in sizes]
     lines = []
     for n in names:
@@ -406,16 +414,50 @@ def table1(record: dict[str, Any]) -> list[Layout]:
     out = [Layout("table1", "seconds per image", ["method"] + heads, lines, notes)]
     baselines = list(dict.fromkeys(k[len("speedup_vs_"):] for r in rows for k in r if k.startswith("speedup_vs_")))
     for b in baselines:
+        # the baseline's own row (its first variant, fp32 eager; old records: its only row) is 1x
+        own = {speed_method(r) for r in rows if r.get("purifier") == b and r.get("primary", True)}
         sp = []
         for n in names:
-            if n == b:
+            if n in own:
                 continue
             sp.append([Cell(label[n])] + [Cell((cell.get((n, px)) or {}).get(f"speedup_vs_{b}"), suffix="x", sig=True)
                                           for px in sizes])
         if sp:
-            out.append(Layout(f"speedup_{b}", f"speed-up vs {b} (its seconds / each method's; >1: faster)",
+            base = next((n for n in names if n in own), b)
+            out.append(Layout(f"speedup_{b}", f"speed-up vs {base} (its seconds / each method's; >1: faster)",
                               ["method"] + heads, sp))
+    limit = limit_table(rows)
+    if limit is not None:
+        out.append(limit)
     return out
+
+
+def limit_table(rows: Sequence[dict[str, Any]]) -> Layout | None:
+    """Distance to the machine's limit: per method and size, GFLOP per image, achieved GFLOP/s, the
+    peak measured beside it and the fraction; best-batch throughput; a knob setting's speed-up and
+    output error against fp32 eager. ``None`` for records that did not count FLOPs."""
+    if not any(r.get("gflop_per_image") is not None for r in rows):
+        return None
+    heads = ["method", "px", "GFLOP/image", "GFLOP/s", "peak GFLOP/s", "of peak", "images/s (batch)",
+             "x vs fp32 eager", "max err", "mean err"]
+    lines = []
+    for r in sorted(rows, key=lambda r: (r.get("resolution") or 0)):
+        if r.get("error"):
+            continue
+        ips, batch = r.get("images_per_second"), r.get("batch")
+        lines.append([Cell(_speed_label(r)), Cell(r.get("resolution")), Cell(r.get("gflop_per_image"), sig=True),
+                      Cell(r.get("gflops"), sig=True), Cell(r.get("peak_gflops"), sig=True),
+                      Cell(r.get("fraction_of_peak"), percent=True, digits=1),
+                      Cell(ips, shown=f"{ips:.3g} ({batch})" if ips else None),
+                      Cell(r.get("speedup_over_reference"), suffix="x", sig=True),
+                      Cell(r.get("max_error"), digits=0), Cell(r.get("mean_error"), digits=3)])
+    notes = ["GFLOP: matmuls and convolutions counted by torch.utils.flop_counter (forward, and backward for "
+             "an optimisation), once per method and size; GFLOP/s: GFLOP / seconds per image",
+             "peak: median of a matmul and a conv probe in the row's precision and layout, run before and after "
+             "every timed round; images/s at the best batch (in brackets)",
+             "err: |output - fp32 eager output| on the same image in grey levels (optimisations: after the "
+             "larger timed iteration count)"]
+    return Layout("limit", "distance to the machine's limit", heads, lines, notes, 2)
 
 
 def layouts(record: dict[str, Any]) -> list[Layout]:
@@ -464,7 +506,7 @@ def comparison(records: Sequence[tuple[str, dict[str, Any]]]) -> list[Layout]:
         for name, rec in speeds:
             index[name] = {}
             for r in rec.get("rows") or []:
-                k = (r.get("purifier"), r.get("resolution"))
+                k = (speed_method(r), r.get("resolution"))
                 index[name][k] = r
                 if k not in keys:
                     keys.append(k)

@@ -85,12 +85,20 @@ def run_cell(row: dict[str, Any], key: str, spec: str, ci: bool = True) -> str:
 
 
 SPEED_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("purifier", "purifier", "s"),
+    ("method", "method", "s"),
     ("resolution", "px", "d"),
     ("seconds_per_image", "s/image", ".4g"),
     ("seconds_min", "min", ".4g"),
     ("seconds_max", "max", ".4g"),
-    ("images_per_second", "images/s (batched)", ".3g"),
+    ("images_per_second", "images/s (best batch)", ".3g"),
+    ("batch", "batch", "d"),
+    ("gflop_per_image", "GFLOP/image", ".4g"),
+    ("gflops", "GFLOP/s", ".4g"),
+    ("peak_gflops", "peak GFLOP/s", ".4g"),
+    ("fraction_of_peak", "of peak", ".1%"),
+    ("speedup_over_reference", "x vs fp32 eager", ".3g"),
+    ("max_error", "max err", ".0f"),
+    ("mean_error", "mean err", ".3f"),
     # one "x vs NAME" column per baseline follows here (speed_columns)
     ("projected", "projected", "yn"),
     ("error", "error", "s"),
@@ -312,8 +320,11 @@ def table(record: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         rows = record["rows"]
         cols = [c for c in RUN_COLUMNS if c[0] != "seed" or len({r.get("seed") for r in rows}) > 1]
         return [c[1] for c in cols], [[run_cell(r, k, f) for k, _, f in cols] for r in rows]
+    from gazebench.layouts import speed_method
+
     cols = speed_columns(record.get("rows") or [])
-    return [c[1] for c in cols], [[_fmt(r.get(k), f) for k, _, f in cols] for r in record.get("rows") or []]
+    return [c[1] for c in cols], [[_fmt(speed_method(r) if k == "method" else r.get(k), f) for k, _, f in cols]
+                                  for r in record.get("rows") or []]
 
 
 def caption(record: dict[str, Any]) -> str:
@@ -336,10 +347,12 @@ def compact(headers: list[str], rows: list[list[str]]) -> tuple[list[str], list[
 
 def speed_pivot(record: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """The paper's Table 1 layout: one row per purifier, seconds per image per resolution."""
+    from gazebench.layouts import speed_method
+
     rows = record.get("rows") or []
     sizes = sorted({r["resolution"] for r in rows})
-    names = list(dict.fromkeys(r["purifier"] for r in rows))
-    cell = {(r["purifier"], r["resolution"]): r for r in rows}
+    names = list(dict.fromkeys(speed_method(r) for r in rows))
+    cell = {(speed_method(r), r["resolution"]): r for r in rows}
     out = []
     for n in names:
         line = [n]

@@ -41,12 +41,23 @@ def test_train_purifier_then_purify_from_checkpoint(tmp_path):
                 "-n", "4", "--out", str(out))
     assert r.returncode == 0, r.stderr
     assert len(list((out / "attention" / "images").glob("*.png"))) == 4
+    # the speed knobs are purifier parameters purify honours: same checkpoint, bf16 + channels_last
+    knob = tmp_path / "k"
+    r = run_cli("purify", "-p", "attention", "--checkpoint", str(ckpt), "-d", "toy-wild", "--style", "toy",
+                "-n", "4", "--out", str(knob), "-o", "attention.dtype=bf16", "-o", "attention.channels_last=true")
+    assert r.returncode == 0, r.stderr
+    import numpy as np
+
+    for png in sorted((out / "attention" / "images").glob("*.png")):
+        a, b = (np.asarray(Image.open(d / "attention" / "images" / png.name), dtype=int) for d in (out, knob))
+        assert a.shape == b.shape and np.abs(a - b).max() <= 3
     bad = run_cli("train-purifier", "-p", "reinhard", "--preset", "paper", "--content", "toy-wild", "--style", "toy")
     assert bad.returncode != 0 and "has no presets" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_run_with_attention_records_the_loss_network(tmp_path):
     sets = [s if s == "-o" else f"attention.{s}" for s in TINY]  # run's COMPONENT.PARAM=VALUE
+    sets += ["-o", "attention.channels_last=true"]  # a speed knob: a parameter like any other
     rec = tmp_path / "run.json"
     r = run_cli("run", "--purifier", "identity,reinhard,attention", "--estimator", "mean", "--train", "toy",
                 "--test", "toy-wild", "--n-train", "40", "--n-test", "12", "--n-unlabelled", "12",
@@ -57,6 +68,8 @@ def test_run_with_attention_records_the_loss_network(tmp_path):
     notes = " ".join(record["notes"])
     assert "attention: loss network: efficientnet_lite0, RANDOM" in notes and "2 Adam iterations" in notes
     assert record["config"]["masks_from"] == "dataset"
+    att = next(p for p in record["purifiers"] if p["purifier"] == "attention")
+    assert att["component"]["params"]["channels_last"] is True and att["component"]["params"]["dtype"] == "float32"
 
 
 def test_purify_unpaired_data_reports_the_segmenter_shift_beside_its_floor(tmp_path):

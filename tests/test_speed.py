@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from gazebench.api import Purifier
 from gazebench.cli import cli
 from gazebench.plugins import hookimpl
-from gazebench.speed import SpeedConfig, measure, project, time_call
+from gazebench.speed import SpeedConfig, measure, project, time_call, time_interleaved
 
 
 def test_projection_known_answer():
@@ -21,6 +21,14 @@ def test_time_call_counts_runs():
     calls = []
     times = time_call(lambda: calls.append(1), repeats=3, warmup=2, sync=lambda: None)
     assert len(calls) == 5 and len(times) == 3 and all(t >= 0 for t in times)
+
+
+def test_interleaved_timing_alternates_and_probes_between_rounds():
+    calls = []
+    times = time_interleaved([lambda: calls.append("a"), lambda: calls.append("b")], repeats=3, warmup=1,
+                             sync=lambda: None, between=lambda: calls.append("|"))
+    # warm-up round, a probe, then rounds in alternating order each followed by a probe
+    assert "".join(calls) == "ab|ab|ba|ab|" and [len(t) for t in times] == [3, 3]
 
 
 class Iterative(Purifier):
@@ -64,7 +72,8 @@ def speed_plugins(pm):
 
 def test_measure_rows(speed_plugins):
     cfg = SpeedConfig(purifiers=["identity", "iter-test", "fails-large"], resolutions=[16, 24], device="cpu",
-                      repeats=2, warmup=1, batch=2, iterations=50, timed_iterations=(1, 300), baselines=["identity"])
+                      repeats=2, warmup=1, batch=2, iterations=50, timed_iterations=(1, 300), baselines=["identity"],
+                      probe=False)
     rows = measure(cfg, pm=speed_plugins, log=lambda m: None)
     assert [(r["purifier"], r["resolution"]) for r in rows] == [
         ("identity", 16), ("identity", 24), ("iter-test", 16), ("iter-test", 24), ("fails-large", 16), ("fails-large", 24)]
@@ -104,21 +113,25 @@ def test_fitted_purifier_timed_after_a_minimal_fit(pm):
             register("needs-fit", NeedsFit)
 
     pm.register(Plugin(), "needs-fit-plugin")
-    (row,) = measure(SpeedConfig(purifiers=["needs-fit"], resolutions=[16], device="cpu", repeats=1, batch=1),
+    (row,) = measure(SpeedConfig(purifiers=["needs-fit"], resolutions=[16], device="cpu", repeats=1, batch=1,
+                                 probe=False),
                      pm=pm, log=lambda m: None)
     assert row["error"] is None and row["seconds_per_image"] > 0 and row["projected"] is False
 
 
 def test_unsupported_option_is_a_row_not_a_silent_change(speed_plugins):
-    cfg = SpeedConfig(purifiers=["identity"], resolutions=[16], device="cpu", repeats=1, dtype="float16")
-    (row,) = measure(cfg, pm=speed_plugins, log=lambda m: None)
+    cfg = SpeedConfig(purifiers=["identity"], resolutions=[16], device="cpu", repeats=1, dtype="float16",
+                      probe=False)
+    ref, row = measure(cfg, pm=speed_plugins, log=lambda m: None)
+    assert ref["setting"] == "fp32 eager" and ref["error"] is None and ref["seconds_per_image"] > 0
+    assert row["setting"] == "fp16" and row["method"] == "identity, fp16"
     assert row["error"] == "purifier does not take dtype" and row["seconds_per_image"] is None
 
 
 def test_speed_cli_writes_record_and_report(pm, tmp_path):
     out = tmp_path / "speed.json"
     res = CliRunner().invoke(cli, ["speed", "-p", "identity", "--resolutions", "16,32", "--repeats", "1",
-                                   "--device", "cpu", "--out", str(out)])
+                                   "--device", "cpu", "--no-probe", "--out", str(out)])
     assert res.exit_code == 0, res.output
     rec = json.loads(out.read_text())
     assert rec["schema"] == "gazebench.speed/1" and [r["resolution"] for r in rec["rows"]] == [16, 32]
@@ -131,8 +144,8 @@ def test_speed_cli_writes_record_and_report(pm, tmp_path):
 def test_noisy_projection_is_an_error_row(speed_plugins, monkeypatch):
     import gazebench.speed as speed_mod
 
-    calls = iter([[2.0], [1.0]] * 10)  # 12 iterations "faster" than 2: cannot be projected
-    monkeypatch.setattr(speed_mod, "time_call", lambda fn, **kw: next(calls))
-    cfg = SpeedConfig(purifiers=["iter-test"], resolutions=[16], device="cpu", repeats=1)
+    # 12 iterations "faster" than 2: cannot be projected
+    monkeypatch.setattr(speed_mod, "time_interleaved", lambda fns, **kw: [[2.0], [1.0]])
+    cfg = SpeedConfig(purifiers=["iter-test"], resolutions=[16], device="cpu", repeats=1, probe=False)
     (row,) = measure(cfg, pm=speed_plugins, log=lambda m: None)
     assert row["seconds_per_image"] is None and "timing too noisy to project" in row["error"]

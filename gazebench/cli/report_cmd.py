@@ -99,7 +99,7 @@ def render_records(recs: list[tuple[str, dict[str, Any]]], fmt: str, layout: str
                    "per record row, every column.")
 @click.option("--table", "only", multiple=True, metavar="KEY",
               help="Only this paper table (repeatable), without the record's caption: table2, improvement, gap, "
-                   "pupil, summary (run records); table1, speedup_NAME (speed records). For README tables.")
+                   "pupil, summary (run records); table1, speedup_NAME, limit (speed records). For README tables.")
 @click.option("--json", "as_json", is_flag=True, help="Print the tables as JSON (shown text and raw values).")
 @click.option("--out", "out", type=click.Path(path_type=Path), default=None,
               help="Write to this file (atomically) instead of standard output.")

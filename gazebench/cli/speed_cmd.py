@@ -30,10 +30,20 @@ def _ints(text: str, minimum: int = 8, what: str = "resolutions") -> list[int]:
               help="Timed runs per measurement (median reported).")
 @click.option("--warmup", type=click.IntRange(0), default=1, show_default=True, help="Untimed runs first.")
 @click.option("--batch", type=click.IntRange(1), default=4, show_default=True,
-              help="Batch size of the throughput column (1: skip).")
-@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True)
-@click.option("--channels-last", is_flag=True, help="Channels-last memory format, where a purifier supports it.")
-@click.option("--compile", "compile_", is_flag=True, help="torch.compile the network, where a purifier supports it.")
+              help="Largest batch of the throughput column: 1, 2, 4, ... up to it are timed and the best "
+                   "images/s reported (1: batch 1 only).")
+@click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16", "fp32", "bf16", "fp16"]),
+              default="float32", show_default=True,
+              help="Autocast precision of the purifiers' networks (a purifier parameter, e.g. "
+                   "-o attention.dtype=bf16 for run/purify). Any knob adds a row per purifier beside "
+                   "fp32 eager, with its speed-up and its output error against it.")
+@click.option("--channels-last", is_flag=True, help="Channels-last memory format of the purifiers' networks.")
+@click.option("--compile", "compile_", is_flag=True,
+              help="torch.compile the purifiers' networks (the first call per size compiles: seconds to a minute).")
+@click.option("--setting", "settings", multiple=True,
+              help="A further knob setting timed as its own rows, '+'-joined: fp32|bf16|fp16, channels_last, "
+                   "compile (e.g. --setting channels_last --setting bf16+channels_last). Repeatable.")
+@click.option("--no-probe", is_flag=True, help="Skip the matmul/conv peak probes (no fraction-of-peak column).")
 @click.option("--iterations", "iterations", type=click.IntRange(1), default=400, show_default=True,
               help="Iterations an optimisation-based purifier (one declaring an iteration parameter) is "
                    "projected to; the paper times Gatys at 400.")
@@ -53,17 +63,22 @@ def _ints(text: str, minimum: int = 8, what: str = "resolutions") -> list[int]:
 def speed(purifiers: tuple[str, ...], resolutions: str, device: str, repeats: int, warmup: int, batch: int,
           dtype: str, channels_last: bool, compile_: bool, iterations: int, timed_iterations: str,
           baselines: tuple[str, ...], dataset: str | None, sets: dict[str, dict], seed: int, out: str | None,
-          as_json: bool, wide: bool) -> None:
+          as_json: bool, wide: bool, no_probe: bool, settings: tuple[str, ...]) -> None:
     """Time purifiers alone: seconds per image at each resolution, images/s, speed-ups.
 
     Optimisation-based purifiers (those with an `iterations` parameter, e.g. Gatys) are timed at
-    two small iteration counts and projected to --iterations; their rows say so.
+    two small iteration counts and projected to --iterations; their rows say so. Gatys is timed on
+    the paper's VGG-19 (random weights: the same cost) and on the run's own loss network.
+
+    Every row also says how far it is from this machine's limit: GFLOP per image (counted),
+    GFLOP/s achieved, and the fraction of the peak a matmul and a conv probe measure beside it.
 
     \b
     Examples:
       gazebench speed                                   # every purifier, 256/512/1024, best device
       gazebench speed -p attention,johnson --resolutions 256,512 --device cpu
       gazebench speed -p gatys --iterations 400 --timed-iterations 2,12
+      gazebench speed -p attention,johnson --channels-last --dtype bf16   # + rows vs fp32 eager
     """
     from rich.console import Console
 
@@ -75,6 +90,13 @@ def speed(purifiers: tuple[str, ...], resolutions: str, device: str, repeats: in
     k = _ints(timed_iterations, 1, "iteration counts")
     if len(k) != 2 or k[0] >= k[1]:
         raise click.BadParameter(f"{timed_iterations!r}: expected two increasing counts, e.g. 2,4")
+    from gazebench.speed import parse_setting
+
+    for text in settings:
+        try:
+            parse_setting(text)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--setting") from None
     try:
         from gazebench.checks import check_output_file
 
@@ -85,7 +107,7 @@ def speed(purifiers: tuple[str, ...], resolutions: str, device: str, repeats: in
             get_plugin_manager().spec(kind, n)
         cfg = SpeedConfig(purifiers=names, resolutions=_ints(resolutions), device=device, repeats=repeats,
                           warmup=warmup, batch=batch, dtype=dtype, channels_last=channels_last,
-                          compile=compile_, iterations=iterations, timed_iterations=(k[0], k[1]),
+                          compile=compile_, settings=list(settings), probe=not no_probe, iterations=iterations, timed_iterations=(k[0], k[1]),
                           baselines=split_names(baselines, "purifier"), dataset=dataset, params=sets, seed=seed, out=out, command=format_command(sys.argv[1:]))
         record = run_speed(cfg, log=lambda m: err.print(f"[dim]{m}[/dim]"))
     except (PluginError, RunError, ValueError) as exc:

@@ -76,3 +76,56 @@ def need_masks(batch: EyeBatch, who: str, what: str) -> torch.Tensor:
 def fingerprint(config: dict[str, Any], *tensors: torch.Tensor) -> str:
     """A short hash of a configuration and the data it is fitted on (:func:`gazebench.cache.fingerprint`)."""
     return _fingerprint(config, *tensors)[:16]
+
+
+# -- speed knobs: precision, memory layout, compilation (``dtype``, ``channels_last``, ``compile``) --
+
+#: the names a purifier's ``dtype`` parameter accepts (aliases of three precisions)
+DTYPE_NAMES = ("float32", "bfloat16", "float16", "fp32", "bf16", "fp16")
+_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+           "float16": torch.float16, "fp16": torch.float16}
+
+
+def check_knobs(dtype: str, channels_last: Any, compile: Any) -> None:
+    """One-line errors for speed-knob values a constructor must refuse before any work."""
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype={dtype!r}: expected one of {', '.join(DTYPE_NAMES)}")
+    for name, value in (("channels_last", channels_last), ("compile", compile)):
+        if not isinstance(value, bool):
+            raise ValueError(f"{name}={value!r}: expected true or false")
+
+
+def autocast(device: torch.device | str, dtype: str) -> Any:
+    """Autocast to ``dtype`` on ``device`` (a no-op for float32): convolutions and matmuls run in
+    the low precision, reductions and the caller's tensors stay float32."""
+    import contextlib
+
+    dt = _DTYPES[dtype]
+    if dt == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=dt)
+
+
+def to_layout(x: torch.Tensor | None, channels_last: bool) -> torch.Tensor | None:
+    """``x`` in channels-last memory format when asked (4-D tensors only), else unchanged."""
+    if x is None or not channels_last or x.ndim != 4:
+        return x
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def knob_module(net: torch.nn.Module, *, channels_last: bool, compile: bool, copy: bool = False) -> torch.nn.Module:
+    """``net`` ready for the speed knobs: channels-last parameters, then ``torch.compile``.
+
+    Args:
+        copy: convert a deep copy (for a module shared with others, e.g. a cached loss network)
+            rather than ``net`` itself; only where ``channels_last`` changes anything.
+    """
+    if channels_last:
+        if copy:
+            import copy as _copy
+
+            net = _copy.deepcopy(net)
+        net = net.to(memory_format=torch.channels_last)
+    if compile:
+        net = torch.compile(net)
+    return net

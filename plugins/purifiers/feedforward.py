@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, Literal, Sequence
 
 import torch
 
@@ -39,8 +39,9 @@ from gazebench.distributed import current as current_dist
 from gazebench.io import load_state, save_state
 from gazebench_plugins.purifiers.losses import get_loss_network, paper_layers
 from gazebench.types import EyeBatch
-from gazebench_plugins.purifiers.common import (fingerprint, jsonable, loss_network_of, need_masks, pick_device,
-                                                progress_bar, resize_pair, rgb_float, to_uint8)
+from gazebench_plugins.purifiers.common import (autocast, check_knobs, fingerprint, jsonable, knob_module,
+                                                loss_network_of, need_masks, pick_device, progress_bar, resize_pair,
+                                                rgb_float, to_layout, to_uint8)
 from gazebench_plugins.purifiers.nets import AttentionTransformNet, JohnsonTransformNet
 from gazebench_plugins.purifiers.objective import PerceptualObjective, RegionObjective
 
@@ -61,7 +62,8 @@ JOHNSON_WEIGHTS = {"paper": dict(content_weight=1.0, style_weight=5.0, tv_weight
 #: the objective's weighted terms recorded per step (``objective_trace``)
 _PARTS = ("content", "style", "tv", "total")
 # parameters that do not change what is learned: left out of the checkpoint fingerprint
-_NOT_LEARNED = ("iterations", "checkpoint", "checkpoint_every", "resume", "device", "progress", "purify_size")
+_NOT_LEARNED = ("iterations", "checkpoint", "checkpoint_every", "resume", "device", "progress", "purify_size",
+                "dtype", "channels_last", "compile")
 
 
 class FeedForwardPurifier(Purifier):
@@ -317,16 +319,28 @@ class FeedForwardPurifier(Purifier):
         labels = need_masks(batch, self.name or self.net_kind, "input") if self.needs_masks else None
         dev = next(net.parameters()).device
         work = getattr(self, "train_size_", None) if self.purify_size == "train" else self.purify_size
+        run, cl = self._inference_net(), bool(self.channels_last)
         outs = []
         with torch.no_grad():
             for i in range(0, len(batch), 64):
                 x = rgb_float(batch.images[i:i + 64], dev)
                 lab = None if labels is None else labels[i:i + 64].to(dev)
                 xs, ls = resize_pair(x, lab, tuple(work) if work else None)
-                y = net(xs, None if ls is None else self._mask_input(ls, x.dtype))
-                y, _ = resize_pair(y, None, tuple(x.shape[-2:]))
+                with autocast(dev, self.dtype):
+                    y = run(to_layout(xs, cl), None if ls is None else to_layout(self._mask_input(ls, x.dtype), cl))
+                y, _ = resize_pair(y.float().contiguous(), None, tuple(x.shape[-2:]))
                 outs.append(to_uint8(y, batch.channels))
         return torch.cat(outs)
+
+    def _inference_net(self) -> torch.nn.Module:
+        """The fitted net as ``purify`` runs it: channels-last and/or compiled when asked (built
+        once per fitted net; the speed knobs apply to inference only, ``fit`` trains in fp32)."""
+        key = (id(self.net_), bool(self.channels_last), bool(self.compile))
+        cached = getattr(self, "_inference", None)
+        if cached is None or cached[0] != key:
+            cached = (key, knob_module(self.net_, channels_last=key[1], compile=key[2]))
+            self._inference = cached
+        return cached[1]
 
     # -- persistence and records -------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
@@ -461,6 +475,9 @@ class AttentionPurifier(FeedForwardPurifier):
         seed: initialisation and batch seed; ``None`` (default): torch's global seed at fit time,
             which ``gazebench run --seed N`` sets, so each run seed gives its own network.
         device, progress: torch device (``auto``), show a progress bar.
+        dtype, channels_last, compile: how :meth:`purify` runs the trained net (speed knobs;
+            training is unchanged): autocast to ``bfloat16``/``float16`` (``bf16``/``fp16``),
+            channels-last memory format, ``torch.compile`` (first call per image size: seconds).
     """
 
     needs_masks = True
@@ -478,7 +495,11 @@ class AttentionPurifier(FeedForwardPurifier):
                  lambda_g: float = 1.0, lambda_l: float = 1.0, layers: dict[str, Sequence[str]] | None = None,
                  style_target: str | None = None, loss_net: str = "vgg19", loss_weights: str | None = None,
                  purify_size: Any = "train", checkpoint: str | None = None, checkpoint_every: int = 500,
-                 resume: bool = True, seed: int | None = None, device: str = "cpu", progress: bool = True) -> None:
+                 resume: bool = True, seed: int | None = None, device: str = "cpu", progress: bool = True,
+                 dtype: Literal["float32", "bfloat16", "float16", "fp32", "bf16", "fp16"] = "float32",
+                 channels_last: bool = False, compile: bool = False) -> None:
+        check_knobs(dtype, channels_last, compile)
+        self.dtype, self.channels_last, self.compile = dtype, channels_last, compile
         self.preset, self.iterations, self.batch_size, self.lr = preset, iterations, batch_size, lr
         self.train_size, self.width, self.n_residual, self.dropout = train_size, width, n_residual, dropout
         self.purify_size, self.warmup = purify_size, warmup
@@ -513,7 +534,8 @@ class JohnsonPurifier(FeedForwardPurifier):
     Args: as :class:`AttentionPurifier` where shared; ``content_weight`` / ``style_weight`` /
     ``tv_weight`` (``None``: the preset's, ``JOHNSON_WEIGHTS``; ``paper``: Johnson's code's
     defaults 1, 5, 1e-6) apply to content at relu2_2 and style at relu1_2, relu2_2, relu3_3,
-    relu4_3 (``content_layers`` / ``style_layers`` to override). No masks.
+    relu4_3 (``content_layers`` / ``style_layers`` to override). No masks. ``dtype``,
+    ``channels_last``, ``compile``: the speed knobs of :meth:`purify`, as for ``attention``.
     """
 
     net_kind = "johnson"
@@ -531,7 +553,11 @@ class JohnsonPurifier(FeedForwardPurifier):
                  style_target: str | None = None,
                  loss_net: str = "vgg16", loss_weights: str | None = None, purify_size: Any = "train",
                  checkpoint: str | None = None, checkpoint_every: int = 500, resume: bool = True,
-                 seed: int | None = None, device: str = "cpu", progress: bool = True) -> None:
+                 seed: int | None = None, device: str = "cpu", progress: bool = True,
+                 dtype: Literal["float32", "bfloat16", "float16", "fp32", "bf16", "fp16"] = "float32",
+                 channels_last: bool = False, compile: bool = False) -> None:
+        check_knobs(dtype, channels_last, compile)
+        self.dtype, self.channels_last, self.compile = dtype, channels_last, compile
         self.preset, self.iterations, self.batch_size, self.lr = preset, iterations, batch_size, lr
         self.train_size, self.width, self.n_residual, self.purify_size = train_size, width, n_residual, purify_size
         self.warmup = warmup

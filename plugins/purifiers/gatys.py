@@ -15,7 +15,7 @@ on the paper's objective, the yardstick of the paper's objective comparison (Fig
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, Literal, Sequence
 
 import torch
 
@@ -23,8 +23,8 @@ from gazebench.api import Purifier
 from gazebench.io import load_state, save_state
 from gazebench_plugins.purifiers.losses import get_loss_network, paper_layers
 from gazebench.types import EyeBatch
-from gazebench_plugins.purifiers.common import (loss_network_of, need_masks, pick_device, progress_bar, rgb_float,
-                                                to_uint8)
+from gazebench_plugins.purifiers.common import (autocast, check_knobs, knob_module, loss_network_of, need_masks,
+                                                pick_device, progress_bar, rgb_float, to_layout, to_uint8)
 from gazebench_plugins.purifiers.objective import PerceptualObjective, RegionObjective
 
 
@@ -45,6 +45,10 @@ class GatysPurifier(Purifier):
         seed: noise and style-subset seed; ``None`` (default): torch's global seed when used (the
             run's ``--seed``).
         device, progress: torch device, progress bar.
+        dtype, channels_last, compile: speed knobs of :meth:`purify`'s optimisation: the loss
+            network's forward runs under autocast to ``bfloat16``/``float16`` (``bf16``/``fp16``;
+            the image and L-BFGS stay float32), in channels-last memory format (on a private copy
+            of the shared loss network), and/or ``torch.compile``d.
     """
 
     needs_fit = True
@@ -59,7 +63,11 @@ class GatysPurifier(Purifier):
                  beta: float = 1e4, tv_weight: float = 1e-6, regions: Sequence[Sequence[int]] = ((2, 3),),
                  n_style: int = 64, batch_size: int = 1, history_size: int = 100, loss_net: str = "vgg19",
                  loss_weights: str | None = None, seed: int | None = None, device: str = "cpu",
-                 progress: bool = True) -> None:
+                 progress: bool = True,
+                 dtype: Literal["float32", "bfloat16", "float16", "fp32", "bf16", "fp16"] = "float32",
+                 channels_last: bool = False, compile: bool = False) -> None:
+        check_knobs(dtype, channels_last, compile)
+        self.dtype, self.channels_last, self.compile = dtype, channels_last, compile
         self.iterations, self.init, self.loss, self.alpha, self.beta = iterations, init, loss, alpha, beta
         self.tv_weight, self.regions, self.n_style, self.batch_size = tv_weight, regions, n_style, batch_size
         self.history_size, self.loss_net, self.loss_weights = history_size, loss_net, loss_weights
@@ -82,13 +90,35 @@ class GatysPurifier(Purifier):
         """The paper's region-level objective with this purifier's weights."""
         return RegionObjective(self._net(), self.regions, alpha=self.alpha, beta=self.beta, tv_weight=self.tv_weight)
 
-    def _objective(self) -> Any:
+    def _objective(self, net: Any = None) -> Any:
         if self.loss == "paper":
-            return self.paper_objective()
-        net = self._net()
+            net = net if net is not None else self._net()
+            return RegionObjective(net, self.regions, alpha=self.alpha, beta=self.beta, tv_weight=self.tv_weight)
+        net = net if net is not None else self._net()
         return PerceptualObjective(net, paper_layers(net.arch, "gatys_content"), paper_layers(net.arch, "gatys_style"),
                                    content_weight=self.alpha, style_weight=self.beta, tv_weight=self.tv_weight,
                                    normalisation="gatys")
+
+    def _purify_net(self) -> Any:
+        """The loss network as :meth:`purify` runs it: the shared one, or (channels-last and/or
+        compiled) a private version built once per purifier and network."""
+        net = self._net()
+        if not (self.channels_last or self.compile):
+            return net
+        key = (id(net), bool(self.channels_last), bool(self.compile))
+        cached = getattr(self, "_knob_net", None)
+        if cached is None or cached[0] != key:
+            cached = (key, knob_module(net, channels_last=key[1], compile=key[2], copy=True))
+            self._knob_net = cached
+        return cached[1]
+
+    def speed_variants(self) -> dict[str, dict[str, Any]]:
+        """Table 1 as the paper timed it: Gatys on the VGG-19 architecture (random weights cost
+        what ImageNet weights cost), then on the loss network this purifier resolves to here."""
+        own = loss_network_of(self)
+        own_text = own.get("error") or f"{own['arch']}, {'random' if own['weights'] == 'random' else 'pretrained'} weights"
+        return {"VGG-19, random weights (same cost)": dict(loss_net="vgg19", loss_weights="random"),
+                f"run's loss net: {own_text}": {}}
 
     def _seed(self) -> int:
         return int(torch.initial_seed()) % 2**63 if self.seed is None else int(self.seed)
@@ -109,7 +139,7 @@ class GatysPurifier(Purifier):
         """Optimise each image (block of ``batch_size``) for ``iterations`` projected L-BFGS steps."""
         if getattr(self, "targets_", None) is None:
             raise ValueError("purifier 'gatys' is not fitted: call fit(content, style) or load(path) first")
-        obj, dev = self._objective(), pick_device(self.device)
+        obj, dev = self._objective(self._purify_net()), pick_device(self.device)
         targets = {k: v.to(dev) for k, v in self.targets_.items()}
         labels = need_masks(batch, "gatys", "input") if self.needs_masks else None
         gen = torch.Generator().manual_seed(self._seed())
@@ -131,7 +161,9 @@ class GatysPurifier(Purifier):
         else:
             x0 = content.clone()
         x = x0.requires_grad_(True)
-        with torch.no_grad():
+        cl, dev = bool(self.channels_last), content.device
+        content = to_layout(content, cl)
+        with torch.no_grad(), autocast(dev, self.dtype):
             feats = obj.net(content, obj.all_layers)
         opt = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=self.history_size,
                                 tolerance_grad=0.0, tolerance_change=0.0)
@@ -139,8 +171,10 @@ class GatysPurifier(Purifier):
 
         def closure() -> torch.Tensor:
             opt.zero_grad()
-            loss, _ = obj(x, content, labels, targets, content_feats=feats)
-            loss.backward()
+            # x itself stays contiguous float32: L-BFGS flattens its gradient with view(-1)
+            with autocast(dev, self.dtype):
+                loss, _ = obj(to_layout(x, cl), content, labels, targets, content_feats=feats)
+            loss.float().backward()
             return loss.detach()
 
         for _ in range(self.iterations):
