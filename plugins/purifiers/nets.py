@@ -151,6 +151,20 @@ def _row_split_conv(x: torch.Tensor, rs: dict[str, Any]) -> torch.Tensor:
     return shifted.sum(1).permute(0, 3, 1, 2)
 
 
+def _taps_conv(x: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
+    """A valid 3x3 conv with one output (``taps``: (C, 9)) as a matmul and a shifted sum.
+
+    One output channel leaves 15 of oneDNN's 16 lanes idle (measured 2-4 GFLOP/s); a (C -> 9)
+    matmul over channels_last pixels computes every tap's products, then tap (i, j) is read
+    shifted by (i, j) in one strided reduction.
+    """
+    z = x.permute(0, 2, 3, 1).contiguous() @ taps  # (B, H + 2, W + 2, 9); a view for channels_last x
+    bsz, hp, wp, _ = z.shape
+    s = z.stride()
+    shifted = z.as_strided((bsz, 3, 3, hp - 2, wp - 2), (s[0], s[1] + 3, s[2] + 1, s[1], s[2]))
+    return shifted.sum((1, 2)).unsqueeze(1)
+
+
 def _stage(name: str) -> Any:
     """A profiler label (benchmarks/attention_net.py times the stages); about a microsecond otherwise."""
     return torch.profiler.record_function(name)
@@ -303,14 +317,9 @@ class AttentionTransformNet(_SizeKeeping, _FastEval):
             layer = getattr(self, name)
             wf, bf = _fold_after(layer[1].weight, layer[1].bias, layer[2])
             d[name] = (wf.contiguous(memory_format=cl), bf)
-        wa, ba = self.attention[1].weight, self.attention[1].bias  # (1, J, 3, 3)
-        # the 1-output 3x3 conv as a (J -> 9 taps) matmul plus a one-hot depthwise shift-sum
-        d["att_taps"] = wa[0].permute(1, 2, 0).reshape(9, -1).t().contiguous()
-        shift = wa.new_zeros(9, 1, 3, 3)
-        idx = torch.arange(9, device=wa.device)
-        shift[idx, 0, idx // 3, idx % 3] = 1.0
-        d["att_shift"] = shift
-        d["att_bias"] = torch.cat([ba, ba.new_zeros(8)])
+        wa = self.attention[1].weight  # (1, J, 3, 3) -> (J, 9): column i * 3 + j is tap (i, j)
+        d["att_taps"] = wa.reshape(wa.shape[1], 9).contiguous()
+        d["att_bias"] = self.attention[1].bias.view(1, 1, 1, 1)
         wd, bd = _fold_after(*self.stream_weight(), self.down[0][2])
         joint = wd.shape[1] // 2
         d["down0_x"], d["down0_att"] = (v.contiguous(memory_format=cl) for v in (wd[:, :joint], wd[:, joint:]))
@@ -337,8 +346,7 @@ class AttentionTransformNet(_SizeKeeping, _FastEval):
             f_mask = _conv_relu(_reflect(m, 4).contiguous(memory_format=_CL), *d["mask"]).contiguous(memory_format=_CL)
             pj = _reflect(torch.cat([f_full, f_mask], 1), 1).contiguous(memory_format=_CL)
         with _stage("attention"):
-            z = (pj.permute(0, 2, 3, 1) @ d["att_taps"]).permute(0, 3, 1, 2)  # (B, 9 taps, H + 2, W + 2)
-            att = torch.sigmoid(F.conv2d(z, d["att_shift"], d["att_bias"], groups=9).sum(1, keepdim=True))
+            att = torch.sigmoid(_taps_conv(pj, d["att_taps"]) + d["att_bias"])
             self.last_attention = att[..., :h, :w].detach()
         with _stage("down0"):
             # [x, x * att] @ W as two convs: a concatenated copy costs more than the second conv call
