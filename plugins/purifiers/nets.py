@@ -19,10 +19,21 @@ are kept (Johnson's networks pad by reflection too).
 :class:`JohnsonTransformNet`: Johnson et al.'s image transformation network: 9x9, two 3x3/2
 downsampling convs, five residual blocks (conv-BN-ReLU-conv-BN), two 3x3/2 fractionally strided
 convs, 9x9, scaled tanh; RGB input only.
+
+Speed (eval mode): both nets run the same layers through exact reformulations, with the same
+parameters and ``state_dict`` keys: BatchNorm folded into the neighbouring convolutions (into the
+next conv too, which reflection padding makes exact), channels_last activations, oneDNN's fused
+conv + ReLU / conv + residual-add / transposed conv + ReLU ops, the 9x9 16->3 output conv split by
+kernel rows (27 output channels then a shifted sum), and in the attention net eq. 9's three
+streams as two convolutions over ``[x, x * att+]`` and the 1-output attention conv as a tap matmul.
+Training mode runs the layer modules (only the stream reformulation, which is differentiable).
+``tests/test_nets_fast.py`` checks outputs (< 1e-3 grey levels) and gradients against the original
+forward; ``benchmarks/attention_net.py`` and ``results/cpu/attention_net.md`` give the timings.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import torch
@@ -167,6 +178,8 @@ def _taps_conv(x: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
 
 def _stage(name: str) -> Any:
     """A profiler label (benchmarks/attention_net.py times the stages); about a microsecond otherwise."""
+    if torch.compiler.is_compiling():  # dynamo drops record_function with a warning
+        return contextlib.nullcontext()
     return torch.profiler.record_function(name)
 
 
