@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -133,6 +134,112 @@ def measure(size: int, width: int, rounds: int) -> dict:
                               for k, (_, g) in probes.items()})
 
 
+def train_step(size: tuple[int, int], batch: int, width: int, rounds: int) -> str:
+    """Forward + backward in training mode (the fit loop's network work), reference vs the net's own."""
+    torch.manual_seed(0)
+    net = AttentionTransformNet(1, width, max(1, width // 2)).train()
+    x = torch.rand(batch, 3, *size) * 255
+    m = (torch.rand(batch, 1, *size) > 0.5).float()
+    runs = {"reference": lambda: _ref.reference_attention_forward(net, x, m), "reformulated": lambda: net(x, m)}
+
+    def step(fn):
+        t = time.perf_counter()
+        fn().mean().backward()
+        return (time.perf_counter() - t) * 1e3
+
+    for fn in runs.values():
+        step(fn), step(fn)
+    times = {k: [] for k in runs}
+    for _ in range(rounds):
+        for k, fn in runs.items():
+            times[k].append(step(fn))
+    ratio = [a / b for a, b in zip(times["reformulated"], times["reference"])]
+    return (f"Training step (forward + backward, train mode) at {size[0]}x{size[1]}, batch {batch}, width {width}, "
+            f"{rounds} interleaved rounds: reference {_fmt(times['reference'])} ms, reformulated "
+            f"{_fmt(times['reformulated'])} ms; ratio {st.median(ratio):.2f} ({min(ratio):.2f}-{max(ratio):.2f}).\n")
+
+
+def _unshuffle_conv(w: torch.Tensor, b: torch.Tensor, s: int = 4):
+    """A stride-1 k x k conv as a conv over ``pixel_unshuffle(x, s)`` (s^2 x the outputs, some zero taps)."""
+    o, c, k, _ = w.shape
+    kk = (k + 2 * (s - 1)) // s
+    wn = w.new_zeros(o, s, s, c, s, s, kk, kk)
+    for a in range(s):
+        for bb in range(s):
+            for i in range(k):
+                for j in range(k):
+                    di, r = divmod(a + i, s)
+                    dj, t = divmod(bb + j, s)
+                    wn[:, a, bb, :, r, t, di, dj] = w[:, :, i, j]
+    wn = wn.reshape(o * s * s, c * s * s, kk, kk).contiguous(memory_format=torch.channels_last)
+    bn = b.repeat_interleave(s * s)
+    return lambda x: F.pixel_shuffle(F.conv2d(F.pixel_unshuffle(x, s), wn, bn), s)
+
+
+def variants(size: int, width: int, rounds: int) -> str:
+    """The slow layers in isolation, written the ways tried (all exact; medians over interleaved rounds)."""
+    from gazebench_plugins.purifiers import nets
+
+    cl = torch.channels_last
+    torch.manual_seed(0)
+    w, b = torch.randn(3, width, 9, 9) * 0.05, torch.randn(3)
+    x = torch.rand(1, width, size + 8, size + 8)
+    xc = x.contiguous(memory_format=cl)
+    rs = nets._row_split(w, b)
+    joint = width + max(1, width // 2)
+    wa, ba = torch.randn(1, joint, 3, 3), torch.randn(1)
+    a = torch.rand(1, joint, size + 2, size + 2)
+    ac = a.contiguous(memory_format=cl)
+    taps = wa.reshape(joint, 9).contiguous()
+    wd = torch.randn(2 * width, joint * 2, 3, 3)
+    d = torch.rand(1, joint * 2, size + 2, size + 2)
+    ct = torch.nn.ConvTranspose2d(2 * width, width, 4, 2, 1).requires_grad_(False)
+    u = torch.rand(1, 2 * width, size // 2, size // 2)
+    cases = {
+        "9x9 16->3 output conv: NCHW": (lambda: F.conv2d(x, w, b), 2 * width * 81 * 3 * size * size),
+        "9x9 16->3 output conv: channels_last": (lambda: F.conv2d(xc, w.contiguous(memory_format=cl), b), None),
+        "9x9 16->3 output conv: pixel_unshuffle(4) + 3x3 conv (1.78x the multiply-adds)": (
+            (lambda f=_unshuffle_conv(w, b): f(xc)), None),
+        "9x9 16->3 output conv: row split, 1x9 conv to 27 channels only": (
+            lambda: F.conv2d(xc, rs["rows"], rs["bias"]), None),
+        "9x9 16->3 output conv: row split + shifted sum (used)": (lambda: nets._row_split_conv(xc, rs), None),
+        "3x3 24->1 attention conv: NCHW": (lambda: F.conv2d(a, wa, ba), 2 * joint * 9 * size * size),
+        "3x3 24->1 attention conv: channels_last": (lambda: F.conv2d(ac, wa, ba), None),
+        "3x3 24->1 attention conv: tap matmul + shifted sum (used)": (lambda: nets._taps_conv(ac, taps) + ba, None),
+        "3x3/2 48->32 stream conv: NCHW": (lambda: F.conv2d(d, wd, stride=2), 2 * 2 * joint * 9 * 2 * width * size * size / 4),
+        "3x3/2 48->32 stream conv: channels_last": (
+            lambda: F.conv2d(d.contiguous(memory_format=cl), wd.contiguous(memory_format=cl), stride=2), None),
+        "4x4/2 transposed 32->16: NCHW": (lambda: ct(u), 2 * 2 * width * width * 16 * (size // 2) ** 2),
+        "4x4/2 transposed 32->16: channels_last": ((lambda uc=u.contiguous(memory_format=cl): ct(uc)), None),
+    }
+    times = {k: [] for k in cases}
+    with torch.no_grad():
+        for fn, _ in cases.values():
+            fn(), fn()
+        for _ in range(rounds):
+            for k, (fn, _) in cases.items():
+                times[k].append(timed(fn))
+    lines = [f"Slow layers in isolation at {size}x{size}, width {width} ({rounds} interleaved rounds):", "",
+             "| layer, written as | ms (min-max) | GFLOP/s of the original layer |", "|---|---|---|"]
+    flops = None
+    for k, (_, f) in cases.items():
+        flops = f or flops
+        lines.append(f"| {k} | {_fmt(times[k])} | {flops / 1e9 / (st.median(times[k]) / 1e3):.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def page_faults(rounds: int) -> str:
+    """A reflection pad of a full-resolution activation with glibc's defaults, then keeping freed memory."""
+    x = torch.rand(1, 24, 256, 256).contiguous(memory_format=torch.channels_last)
+    out = []
+    for label in ("glibc defaults", "after keep_freed_memory()"):
+        if label != "glibc defaults" and not keep_freed_memory():
+            break
+        ts = [timed(lambda: F.pad(x, (1, 1, 1, 1), mode="reflect")) for _ in range(rounds)]
+        out.append(f"{label} {_fmt(ts)} ms")
+    return "Reflection pad of 24 x 256 x 256 floats (6.4 MB out), " + "; ".join(out) + ".\n"
+
+
 def _fmt(v: list[float]) -> str:
     return f"{st.median(v):.1f} ({min(v):.1f}-{max(v):.1f})"
 
@@ -184,11 +291,23 @@ def main() -> None:
     ap.add_argument("--markdown", type=Path, default=None, help="write the tables here (else print)")
     ap.add_argument("--keep-freed-memory", action="store_true",
                     help="mallopt: no mmap per large tensor and no trimming (see keep_freed_memory)")
+    ap.add_argument("--train-step", action="store_true", help="also time a training step at 36x60, batch 4")
+    ap.add_argument("--variants", action="store_true",
+                    help="also time the slow layers in isolation, written the ways tried (at the first size)")
+    ap.add_argument("--page-faults", action="store_true",
+                    help="first time a reflection pad with glibc's defaults, then with keep_freed_memory()")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    parts = []
+    if args.page_faults:
+        parts.append(page_faults(3 * args.rounds))
     if args.keep_freed_memory:
         keep_freed_memory()
-    parts = [markdown(measure(int(s), args.width, args.rounds)) for s in args.sizes.split(",")]
+    if args.variants:
+        parts.append(variants(int(args.sizes.split(",")[0]), args.width, args.rounds))
+    parts += [markdown(measure(int(s), args.width, args.rounds)) for s in args.sizes.split(",") if s]
+    if args.train_step:
+        parts.append(train_step((36, 60), 4, args.width, 3 * args.rounds))
     text = "\n".join(parts)
     if args.markdown:
         args.markdown.write_text(text)

@@ -195,7 +195,8 @@ def _fusable(x: torch.Tensor) -> bool:
     """Whether oneDNN's fused conv + ReLU op may run: fp32 CPU inference outside autocast and compile."""
     return (x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_grad_enabled()
             and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling()
-            and torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise"))
+            and torch.backends.mkldnn.is_available() and torch._C._get_mkldnn_enabled()
+            and hasattr(torch.ops.mkldnn, "_convolution_pointwise"))
 
 
 def _conv_relu(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, stride: int = 1, padding: int = 0,
