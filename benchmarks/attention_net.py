@@ -205,7 +205,7 @@ def variants(size: int, width: int, rounds: int) -> str:
         "9x9 16->3 output conv: row split + shifted sum (used)": (lambda: nets._row_split_conv(xc, rs), None),
         "3x3 24->1 attention conv: NCHW": (lambda: F.conv2d(a, wa, ba), 2 * joint * 9 * size * size),
         "3x3 24->1 attention conv: channels_last": (lambda: F.conv2d(ac, wa, ba), None),
-        "3x3 24->1 attention conv: tap matmul + shifted sum (used)": (lambda: nets._taps_conv(ac, taps) + ba, None),
+        "3x3 24->1 attention conv: tap matmul + shifted adds (used)": (lambda: nets._taps_conv(ac, taps) + ba, None),
         "3x3/2 48->32 stream conv: NCHW": (lambda: F.conv2d(d, wd, stride=2), 2 * 2 * joint * 9 * 2 * width * size * size / 4),
         "3x3/2 48->32 stream conv: channels_last": (
             lambda: F.conv2d(d.contiguous(memory_format=cl), wd.contiguous(memory_format=cl), stride=2), None),
@@ -228,16 +228,26 @@ def variants(size: int, width: int, rounds: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def page_faults(rounds: int) -> str:
-    """A reflection pad of a full-resolution activation with glibc's defaults, then keeping freed memory."""
-    x = torch.rand(1, 24, 256, 256).contiguous(memory_format=torch.channels_last)
+def page_faults(size: int, width: int, rounds: int) -> str:
+    """The reformulated attention forward with glibc's default allocator settings, then after
+    keep_freed_memory() (not interleaved: the switch is one-way), each beside the matmul probe."""
+    torch.manual_seed(0)
+    net = AttentionTransformNet(1, width, max(1, width // 2)).eval()
+    x = torch.rand(1, 3, size, size) * 255
+    m = (torch.rand(1, 1, size, size) > 0.5).float()
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
     out = []
     for label in ("glibc defaults", "after keep_freed_memory()"):
         if label != "glibc defaults" and not keep_freed_memory():
             break
-        ts = [timed(lambda: F.pad(x, (1, 1, 1, 1), mode="reflect")) for _ in range(rounds)]
-        out.append(f"{label} {_fmt(ts)} ms")
-    return "Reflection pad of 24 x 256 x 256 floats (6.4 MB out), " + "; ".join(out) + ".\n"
+        timed(lambda: net(x, m))
+        fwd, mm = [], []
+        for _ in range(rounds):
+            fwd.append(timed(lambda: net(x, m)))
+            mm.append(2 * 2048 ** 3 / 1e6 / timed(lambda: a @ b))
+        out.append(f"{label}: forward {_fmt(fwd)} ms, matmul probe {_fmt(mm)} GFLOP/s")
+    return (f"Allocator: reformulated attention forward at {size}x{size}, width {width}, {rounds} rounds per "
+            f"setting; " + "; ".join(out) + ".\n")
 
 
 def _fmt(v: list[float]) -> str:
@@ -295,12 +305,12 @@ def main() -> None:
     ap.add_argument("--variants", action="store_true",
                     help="also time the slow layers in isolation, written the ways tried (at the first size)")
     ap.add_argument("--page-faults", action="store_true",
-                    help="first time a reflection pad with glibc's defaults, then with keep_freed_memory()")
+                    help="first time the forward with glibc's defaults, then after keep_freed_memory()")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     parts = []
     if args.page_faults:
-        parts.append(page_faults(3 * args.rounds))
+        parts.append(page_faults(int(args.sizes.split(",")[0]), args.width, args.rounds))
     if args.keep_freed_memory:
         keep_freed_memory()
     if args.variants:
