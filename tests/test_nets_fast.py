@@ -260,3 +260,15 @@ def test_state_dict_keys_unchanged_and_round_trip(kind):
         b = fresh(images, masks) if kind == "attention" else fresh(images)
     assert torch.equal(a, b)
     assert "_fast_cache" not in fresh.state_dict() and not any("fast" in k for k in fresh.state_dict())
+
+
+@pytest.mark.parametrize("size", [(2, 3), (5, 4), (9, 12)])
+def test_cat_into_padded_buffer_is_reflection_padding(size):
+    from gazebench_plugins.purifiers.nets import _cat_reflect1
+
+    g = torch.Generator().manual_seed(0)
+    parts = [torch.randn(2, c, *size, generator=g).contiguous(memory_format=torch.channels_last) for c in (3, 2)]
+    expected = F.pad(torch.cat(parts, 1), (1, 1, 1, 1), mode="reflect")
+    with torch.no_grad():
+        got = _cat_reflect1(parts)
+    assert torch.equal(got, expected) and got.is_contiguous(memory_format=torch.channels_last)
