@@ -25,21 +25,24 @@ def _toy(n, stream, wild, size=(36, 60)):
 
 
 def _first_conv_seen(module: torch.nn.Module, call) -> dict:
-    """Calls ``call()`` and reports what the first Conv2d of ``module`` received and returned."""
+    """Calls ``call()`` and reports what the network received and returned, and the layout of its
+    first convolution's weights (the eval path of the nets runs fused functional convs over
+    folded weights, so a hook on a Conv2d module would not fire: hook the whole net)."""
     conv = next(m for m in module.modules() if isinstance(m, torch.nn.Conv2d))
     seen = {}
 
     def hook(mod, args, out):
+        out = next(iter(out.values())) if isinstance(out, dict) else out  # a loss net returns its layers
         seen.update(channels_last=args[0].is_contiguous(memory_format=torch.channels_last) and args[0].shape[1] > 1,
-                    out_dtype=out.dtype,
-                    weight_channels_last=mod.weight.is_contiguous(memory_format=torch.channels_last))
+                    in_dtype=args[0].dtype, out_dtype=out.dtype)
 
-    handle = conv.register_forward_hook(hook)
+    handle = module.register_forward_hook(hook)
     try:
         result = call()
     finally:
         handle.remove()
-    return {**seen, "result": result}
+    return {**seen, "result": result,
+            "weight_channels_last": conv.weight.is_contiguous(memory_format=torch.channels_last)}
 
 
 @pytest.mark.parametrize("cls", [AttentionPurifier, JohnsonPurifier])
