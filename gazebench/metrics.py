@@ -116,6 +116,21 @@ def photometric_control(images: torch.Tensor, gain: float = 0.75, gamma: float =
     return (x * 255).round().clamp(0, 255).to(torch.uint8)
 
 
+def content_kept(raw: torch.Tensor, purified: torch.Tensor) -> dict[str, float]:
+    """Did purification keep each image's own content, or paint a generic eye? For unpaired data
+    (no reference): ``raw_corr``, the mean per-image Pearson correlation of purified with raw
+    grey levels (1 for any gain/offset change), and ``spread_ratio``, the mean per-pixel std
+    across the purified set over the same across the raw set (1: as varied as the input; near 0:
+    every image made alike). Grey level: the mean over channels."""
+    a = raw.double().mean(1).flatten(1)
+    b = purified.double().mean(1).flatten(1)
+    a0, b0 = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
+    den = (a0.norm(dim=1) * b0.norm(dim=1)).clamp_min(1e-12)
+    corr = (a0 * b0).sum(1) / den
+    spread = float(b.std(0, unbiased=False).mean() / a.std(0, unbiased=False).mean().clamp_min(1e-12))
+    return {"raw_corr": float(corr.mean()), "spread_ratio": spread}
+
+
 def summarize(values: torch.Tensor) -> dict[str, float | None]:
     """``mean``, ``std`` (population) and ``found`` (share of finite values) of (N,) px values."""
     v = values.double().cpu()

@@ -102,3 +102,15 @@ def test_run_rows_carry_the_pupil_fields(pm, tmp_path):
     rows2 = {r["purifier"]: r for r in run(cfg2, pm=pm, log=lambda m: None)["rows"]}
     assert rows2["identity"]["pupil_seg_shift_px"] == 0.0
     assert rows2["reinhard"]["pupil_seg_floor_px"] is not None and rows2["reinhard"]["pupil_seg_shift_px"] is not None
+
+
+def test_content_kept_known_answers():
+    """Gain and offset keep every image's content (corr 1, spread scaled by the gain); replacing
+    every image by one template keeps none of their spread."""
+    g = torch.Generator().manual_seed(0)
+    raw = torch.randint(0, 200, (5, 1, 6, 8), generator=g, dtype=torch.uint8)
+    relit = (raw.double() * 0.5 + 20).round().to(torch.uint8)
+    k = metrics.content_kept(raw, relit)
+    assert abs(k["raw_corr"] - 1) < 1e-3 and abs(k["spread_ratio"] - 0.5) < 0.01
+    same = raw[:1].expand(5, -1, -1, -1).contiguous()
+    assert metrics.content_kept(raw, same)["spread_ratio"] == 0.0

@@ -90,6 +90,7 @@ def test_purify_unpaired_data_reports_the_segmenter_shift_beside_its_floor(tmp_p
     assert m["paired"] is False and m["segmenter"] == "threshold" and m["n"] == 12
     ident, rein = m["purifiers"]["identity"], m["purifiers"]["reinhard"]
     assert ident["pupil_seg_shift_px"] == 0.0 and ident["pupil_seg_found"] > 0.5
+    assert abs(ident["raw_corr"] - 1) < 1e-9 and abs(ident["spread_ratio"] - 1) < 1e-9
     assert rein["pupil_seg_shift_px"] is not None and rein["pupil_seg_shift_px"] >= 0
     assert m["pupil_seg_floor_px"] is not None and m["pupil_seg_floor_px"] >= 0
     assert "floor px" in r.stdout and "threshold" in r.stdout

@@ -294,13 +294,17 @@ class _ShiftProbe:
             self.why = str(exc)
             return
         self._shift, self._summarize = segmenter_shift, summarize
+        self.raw_images = batch.images
         self.raw_labels = self.seg.segment(batch.images).cpu()
         self.floor = summarize(segmenter_shift(self.raw_labels, self.seg.segment(photometric_control(batch.images)).cpu()))["mean"]
         self.ready = True
 
     def __call__(self, images: Any) -> dict[str, Any]:
+        from gazebench.metrics import content_kept
+
         d = self._summarize(self._shift(self.raw_labels, self.seg.segment(images).cpu()))
-        return {"pupil_seg_shift_px": d["mean"], "pupil_seg_shift_std_px": d["std"], "pupil_seg_found": d["found"]}
+        return {"pupil_seg_shift_px": d["mean"], "pupil_seg_shift_std_px": d["std"], "pupil_seg_found": d["found"],
+                **content_kept(self.raw_images, images)}
 
 
 def _print_shift(results: dict[str, dict[str, Any]], segmenter: str, floor: float | None) -> None:
@@ -308,12 +312,13 @@ def _print_shift(results: dict[str, dict[str, Any]], segmenter: str, floor: floa
     from rich.table import Table
 
     t = Table(title=f"pupil shift raw -> purified, found by segmenter {segmenter!r} (unpaired data)")
-    for h in ("purifier", "shift px", "std px", "pupil found", "floor px (photometric control)"):
+    for h in ("purifier", "shift px", "std px", "pupil found", "floor px (photometric control)",
+              "corr with raw", "spread vs raw"):
         t.add_column(h, justify="right")
     fmt = (lambda v: "n/a" if v is None else f"{v:.2f}")
     for name, r in results.items():
         t.add_row(name, fmt(r["pupil_seg_shift_px"]), fmt(r["pupil_seg_shift_std_px"]),
-                  f"{r['pupil_seg_found']:.0%}", fmt(floor))
+                  f"{r['pupil_seg_found']:.0%}", fmt(floor), fmt(r["raw_corr"]), fmt(r["spread_ratio"]))
     Console().print(t)
 
 
