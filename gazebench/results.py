@@ -171,6 +171,21 @@ def environment(device: str | None = None, plugins: Sequence[dict[str, Any]] = (
     return env
 
 
+def data_versions(record: dict[str, Any]) -> dict[str, str | None]:
+    """``{"ROLE NAME": version}`` of every generated dataset a run record used (its info's
+    ``renderer_version``; ``None`` where the record predates versions): two records whose
+    versions differ measured different data, even under the same names."""
+    out: dict[str, str | None] = {}
+    for role, info in (record.get("datasets") or {}).items():
+        if not isinstance(info, dict):
+            continue
+        items = info.items() if role == "train" else [(info.get("name"), info)]
+        for name, entry in items:
+            if isinstance(entry, dict) and entry.get("renderer"):
+                out[f"{role} {name}"] = entry.get("renderer_version")
+    return out
+
+
 def new_record(schema: str, cfg: Any, pm: Any, device: str | None) -> dict[str, Any]:
     """The skeleton every record starts from: schema, command, configuration, seed, start time.
 

@@ -139,3 +139,23 @@ def test_cli_refuses_bad_input_in_one_line(tmp_path):
     res = run_cli("realism", "--a", "synth", "--b", "synth", "--classifiers", "svm", "-n", "10",
                   "--out", str(tmp_path / "r.json"))
     assert res.returncode != 0 and "unknown classifier" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_compare_warns_when_two_runs_used_different_renderer_versions(tmp_path):
+    from tests.conftest import ROOT
+
+    old = json.loads((ROOT / "tests" / "data" / "table2_run1.json").read_text())  # before versions
+    new = json.loads(json.dumps(old))
+    for role in ("test", "oracle", "unlabelled"):
+        new["datasets"][role]["renderer_version"] = "2"
+    new["datasets"]["train"]["synth"]["renderer_version"] = "2"
+    (tmp_path / "a.json").write_text(json.dumps(old))
+    (tmp_path / "b.json").write_text(json.dumps(new))
+    res = run_cli("compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--json")
+    assert res.returncode == 0, res.stderr
+    mixed = json.loads(res.stdout)["mixed_data_versions"]
+    assert len(mixed) == 4 and any(m.startswith("test synth-wild: renderer version unrecorded") for m in mixed)
+    res = run_cli("compare", str(tmp_path / "b.json"), str(tmp_path / "b.json"))
+    assert res.returncode == 0 and "warning" not in res.stderr
+    res = run_cli("compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"))
+    assert "warning: test synth-wild: renderer version unrecorded" in res.stderr

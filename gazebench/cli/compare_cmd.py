@@ -66,6 +66,16 @@ def _shared_test(ra: dict[str, Any], rb: dict[str, Any], sa: dict[str, Any] | No
             "p_value": paired_test(pa, pb)}
 
 
+def _mixed_versions(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """One line per generated dataset that A and B both used at different renderer versions."""
+    from gazebench.results import data_versions
+
+    va, vb = data_versions(a), data_versions(b)
+    show = (lambda v: "unrecorded (older than versioning)" if v is None else repr(v))
+    return [f"{k}: renderer version {show(va[k])} in A, {show(vb[k])} in B: different data under one name, "
+            "so the rows are not comparable" for k in sorted(va.keys() & vb.keys()) if va[k] != vb[k]]
+
+
 @click.command("compare")
 @click.argument("a", type=click.Path(path_type=Path))
 @click.argument("b", type=click.Path(path_type=Path))
@@ -90,11 +100,14 @@ def compare(a: Path, b: Path, wide: bool, as_json: bool) -> None:
         rows = compare_rows(ra, rb)
     except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+    mixed = _mixed_versions(ra, rb)
     if as_json:
         import json
 
-        click.echo(json.dumps({"a": str(a), "b": str(b), "rows": rows}, indent=2))
+        click.echo(json.dumps({"a": str(a), "b": str(b), "rows": rows, "mixed_data_versions": mixed}, indent=2))
         return
+    for line in mixed:
+        click.echo(f"warning: {line}", err=True)
     from gazebench.cli.screen import echo_layouts
     from gazebench.layouts import compare_layout
 
