@@ -21,11 +21,45 @@ DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16
           "float16": "float16", "fp16": "float16"}
 
 
+_FUSED_REGISTERED = False
+
+
+def _register_fused_conv_formulas() -> None:
+    """Teach FlopCounterMode oneDNN's fused conv ops (``torch.ops.mkldnn._convolution_pointwise``
+    and its ``binary`` and transposed forms: conv + ReLU/add in one kernel, which networks may
+    call directly for inference). The counter has no formula for them and would count such a
+    network's convolutions as zero; each is the FLOPs of its convolution."""
+    global _FUSED_REGISTERED
+    if _FUSED_REGISTERED:
+        return
+    import torch
+    from torch.utils.flop_counter import conv_flop_count, register_flop_formula
+
+    ops = getattr(torch.ops, "mkldnn", None)
+
+    def conv(*args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+        # default overload: (x, w, b, ...); binary: (x, other, w, b, ...), told apart by the
+        # third argument being a 4-d weight rather than a 1-d bias
+        w = args[2] if len(args) > 2 and args[2] is not None and len(args[2]) == 4 else args[1]
+        return conv_flop_count(args[0], w, out_shape, transposed=False)
+
+    def deconv(*args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+        return conv_flop_count(args[0], args[1], out_shape, transposed=True)
+
+    for name, formula in (("_convolution_pointwise", conv), ("_convolution_transpose_pointwise", deconv)):
+        packet = getattr(ops, name, None) if ops is not None else None
+        if packet is not None:
+            register_flop_formula(packet)(formula)
+    _FUSED_REGISTERED = True
+
+
 def count_flops(fn: Callable[[], Any]) -> float:
     """Floating-point operations ``fn()`` dispatches (a multiply-add counts 2), forward and
-    backward; it runs ``fn`` once, outside any timing."""
+    backward; it runs ``fn`` once, outside any timing. oneDNN's fused conv ops count as their
+    convolutions."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    _register_fused_conv_formulas()
     with FlopCounterMode(display=False) as counter:
         fn()
     return float(counter.get_total_flops())

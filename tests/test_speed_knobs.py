@@ -120,6 +120,28 @@ def test_flop_count_of_a_known_convolution():
     assert count_flops(lambda: torch.randn(64, 32) @ torch.randn(32, 16)) == 2 * 64 * 32 * 16
 
 
+def test_fused_onednn_convolutions_count_as_their_convolutions():
+    """The reformulated nets run oneDNN's fused conv + ReLU/add ops in fp32 inference; the counter
+    has no formula of its own for them (it counted the Johnson net at 256 px as 0.53 GFLOP instead
+    of 4.66). Known answers, and a whole net: the fused eval path counts what the plain one does."""
+    if not hasattr(torch.ops.mkldnn, "_convolution_pointwise"):
+        pytest.skip("this torch build has no oneDNN fused convolution ops")
+    from gazebench_plugins.purifiers.nets import JohnsonTransformNet
+
+    x, w, b, other = torch.randn(1, 16, 12, 12), torch.randn(8, 16, 3, 3), torch.zeros(8), torch.randn(1, 8, 10, 10)
+    with torch.no_grad():
+        relu = count_flops(lambda: torch.ops.mkldnn._convolution_pointwise(
+            x, w, b, [1, 1], [1, 1], [1, 1], 1, "relu", [], ""))
+        add = count_flops(lambda: torch.ops.mkldnn._convolution_pointwise.binary(
+            x, other, w, b, [0, 0], [1, 1], [1, 1], 1, "add", None, None, [], ""))
+        assert relu == conv_flops(1, 16, 8, 12, 12, 3) and add == conv_flops(1, 16, 8, 10, 10, 3)
+        net, img = JohnsonTransformNet(width=4, n_residual=1).eval(), torch.rand(1, 3, 32, 32) * 255
+        fused = count_flops(lambda: net(img))
+        with torch.backends.mkldnn.flags(enabled=False):  # the plain F.conv2d path
+            plain = count_flops(lambda: net(img))
+    assert fused == plain > 0
+
+
 def test_peak_probe_reports_both_probes():
     p = probe_peak("cpu", "float32", repeats=1)
     assert p["matmul"] > 0 and p["conv"] > 0 and p["peak"] == max(p["matmul"], p["conv"])
