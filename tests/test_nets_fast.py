@@ -34,6 +34,11 @@ def reference_attention_forward(net: AttentionTransformNet, images: torch.Tensor
         y = net.down[0](torch.cat([f_full, joint * att, joint * (1.0 - att)], 1))
     with record_function("down1"):
         y = net.down[1](y)
+    return _reference_tail(net, y, h, w)
+
+
+def _reference_tail(net: nn.Module, y: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """The stages both nets share after downsampling: residual body, upsampling, output conv."""
     with record_function("body"):
         y = net.body(y)
     for i, up in enumerate(net.up):
@@ -50,13 +55,7 @@ def reference_johnson_forward(net: JohnsonTransformNet, images: torch.Tensor) ->
     for i, layer in enumerate(net.down):
         with record_function(f"down{i}"):
             y = layer(y)
-    with record_function("body"):
-        y = net.body(y)
-    for i, up in enumerate(net.up):
-        with record_function(f"up{i}"):
-            y = up(y)
-    with record_function("out"):
-        return net._to_pixels(net.out(y)[..., :h, :w])
+    return _reference_tail(net, y, h, w)
 
 
 def _randomised(net: nn.Module, seed: int = 0) -> nn.Module:

@@ -280,7 +280,7 @@ class _ShiftProbe:
     nothing moved. A purifier near the floor kept the pupil as well as the segmenter can tell."""
 
     def __init__(self, segmenters: Any, batch: Any, style: Any, masks: str) -> None:
-        from gazebench.metrics import photometric_control, segmenter_shift, summarize
+        from gazebench.metrics import photometric_control
         from gazebench.stages import RunError
 
         self.ready, self.why, self.floor = False, "", None
@@ -293,16 +293,20 @@ class _ShiftProbe:
         except RunError as exc:
             self.why = str(exc)
             return
-        self._shift, self._summarize = segmenter_shift, summarize
         self.raw_images = batch.images
         self.raw_labels = self.seg.segment(batch.images).cpu()
-        self.floor = summarize(segmenter_shift(self.raw_labels, self.seg.segment(photometric_control(batch.images)).cpu()))["mean"]
+        self.floor = self._shift(photometric_control(batch.images))["mean"]
         self.ready = True
+
+    def _shift(self, images: Any) -> dict[str, Any]:
+        from gazebench.metrics import segmenter_shift, summarize
+
+        return summarize(segmenter_shift(self.raw_labels, self.seg.segment(images).cpu()))
 
     def __call__(self, images: Any) -> dict[str, Any]:
         from gazebench.metrics import content_kept
 
-        d = self._summarize(self._shift(self.raw_labels, self.seg.segment(images).cpu()))
+        d = self._shift(images)
         return {"pupil_seg_shift_px": d["mean"], "pupil_seg_shift_std_px": d["std"], "pupil_seg_found": d["found"],
                 **content_kept(self.raw_images, images)}
 
