@@ -228,3 +228,40 @@ def test_refresh_tables_rewrites_only_the_generated_block(tmp_path):
     text = doc.read_text()
     assert "stale" not in text and "| fast | 0.5 |" in text and text.endswith(f"{mod.END}\n\nafter\n")
     assert text.startswith("intro\n")
+
+
+def _low_precision_module():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "low_precision", Path(__file__).resolve().parents[1] / "benchmarks" / "low_precision.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_low_precision_benchmark_runs_and_its_bf16_path_is_the_same_net(tmp_path):
+    """benchmarks/low_precision.py: every primitive and precision timed, and the attention net's
+    bf16-weights path (the exact eval path with weights cast once) within a grey level of fp32."""
+    mod = _low_precision_module()
+    out = tmp_path / "lp.md"
+    text = mod.main(["--rounds", "1", "--sizes", "24", "--out", str(out)])
+    assert out.read_text().strip() == text.strip()
+    rows = [ln for ln in text.splitlines() if ln.startswith("| conv") or ln.startswith("| matmul")]
+    assert len(rows) == 6 and all(float(r.split("|")[5]) > 0 for r in rows)  # GFLOP/s column
+    net_row = next(ln for ln in text.splitlines() if ln.startswith("| 24 |"))
+    max_err, mean_err = (float(v) for v in net_row.split("|")[7].split("/"))
+    assert max_err <= 2.0 and mean_err < 0.5
+    # the patched fusability check is restored afterwards
+    from gazebench_plugins.purifiers import nets
+
+    assert nets._fusable(torch.zeros(1, dtype=torch.bfloat16)) is False
+
+
+def test_low_precision_cast_keeps_structure():
+    mod = _low_precision_module()
+    d = {"a": (torch.ones(2), 3, [torch.zeros(1, dtype=torch.int64)])}
+    c = mod._cast(d, torch.bfloat16)
+    assert c["a"][0].dtype == torch.bfloat16 and c["a"][1] == 3 and c["a"][2][0].dtype == torch.int64
+    assert isinstance(c["a"], tuple) and isinstance(c["a"][2], list)

@@ -2,6 +2,7 @@
 
     python results/cpu/sweep.py attention [--seeds 0,1,2]   # -> sweep_attention.{json,md,png}
     python results/cpu/sweep.py johnson   [--seeds 0,1,2]   # -> sweep_johnson.{json,md,png}
+    python results/cpu/sweep.py gatys     [--seeds 0,1,2]   # -> sweep_gatys.{json,md,png}
     python results/cpu/sweep.py masks     [--seeds 0,1,2]   # -> sweep_masks.{json,md,png}: attention
                                                              #    on renderer masks vs segmenter masks
     python results/cpu/sweep.py ablation  [--seeds 0]       # -> ablation.{json,md}
@@ -43,6 +44,19 @@ JOHNSON_GRID: list[tuple[str, dict[str, Any]]] = [
     ("style 3", {"style_weight": 3.0}),
     ("style 30", {"style_weight": 30.0}),
 ]
+#: Gatys at about the attention fit's budget: 40 projected L-BFGS iterations on all 200 test eyes
+#: jointly (~55 s here, the attention fit ~45-50 s), from the content image; first on the very
+#: objective the attention network is trained on (its cpu weights and regions), style weight
+#: swept, then on Gatys' own loss; the last point gives the best setting three times the budget
+GATYS_BASE = {"init": "content", "batch_size": 200, "iterations": 40}
+GATYS_PAPER = {**GATYS_BASE, "loss": "paper", "alpha": 1e2, "tv_weight": 1e-2, "regions": THREE}
+GATYS_GRID: list[tuple[str, dict[str, Any]]] = [
+    ("attention's objective, beta 3, 40 iterations", {**GATYS_PAPER, "beta": 3.0}),
+    ("attention's objective, beta 30, 40 iterations", {**GATYS_PAPER, "beta": 30.0}),
+    ("attention's objective, beta 300, 40 iterations", {**GATYS_PAPER, "beta": 300.0}),
+    ("Gatys' loss (1e2 / 1e4, one region), 40 iterations", {**GATYS_BASE, "loss": "gatys"}),
+    ("attention's objective, beta 30, 120 iterations", {**GATYS_PAPER, "beta": 30.0, "iterations": 120}),
+]
 #: where the attention purifier's masks of the wild (real-side) images come from: the renderer's
 #: ground truth (the default, ``--masks auto``) or a segmenter, as real eyes would get them
 MASKS_GRID: list[tuple[str, dict[str, Any]]] = [
@@ -53,7 +67,7 @@ MASKS_GRID: list[tuple[str, dict[str, Any]]] = [
 FAMILIES = ["light", "glare", "tone", "noise", "blur", "jpeg", "equalize"]
 
 
-GRIDS = {"attention": ATTENTION_GRID, "johnson": JOHNSON_GRID, "masks": MASKS_GRID}
+GRIDS = {"attention": ATTENTION_GRID, "johnson": JOHNSON_GRID, "gatys": GATYS_GRID, "masks": MASKS_GRID}
 
 
 def _opts(name: str, params: dict[str, Any]) -> list[str]:
@@ -84,7 +98,7 @@ def _stats(values: list[float | None]) -> dict[str, float | None]:
 
 
 def sweep(kind: str, seeds: list[int], tmp: Path, only: list[int] | None = None) -> dict[str, Any]:
-    """Each grid point of ``kind`` (attention / johnson) with the CNN over ``seeds`` (``only``:
+    """Each grid point of ``kind`` (a key of ``GRIDS``) with the CNN over ``seeds`` (``only``:
     those grid indices)."""
     grid = GRIDS[kind]
     pur = "attention" if kind == "masks" else kind
@@ -250,7 +264,7 @@ def locator_table(seeds: list[int]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["attention", "johnson", "masks", "ablation", "trace", "locator"])
+    ap.add_argument("what", choices=[*GRIDS, "ablation", "trace", "locator"])
     ap.add_argument("record", nargs="?", help="trace only: a run record (JSON)")
     ap.add_argument("--seeds", default=None, help="comma-separated (default: 0,1,2; ablation: 0)")
     ap.add_argument("--estimators", default="svr,knn,cnn", help="ablation only")
@@ -260,6 +274,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default=str(HERE), help="folder for the outputs")
     ap.add_argument("--points", default=None,
                     help="sweeps only: comma-separated grid indices to (re)run, merged into the existing JSON")
+    ap.add_argument("--name", default=None,
+                    help="sweeps only: output file stem (default sweep_WHAT; e.g. sweep_johnson_v2)")
     a = ap.parse_args(argv)
     seeds = [int(s) for s in (a.seeds or ("0" if a.what == "ablation" else "0,1,2")).split(",")]
     out = Path(a.out)
@@ -281,16 +297,17 @@ def main(argv: list[str] | None = None) -> None:
             return
         only = [int(v) for v in a.points.split(",")] if a.points else None
         res = sweep(a.what, seeds, Path(t), only)
-    prev = out / f"sweep_{a.what}.json"
+    stem = a.name or f"sweep_{a.what}"
+    prev = out / f"{stem}.json"
     if only is not None and prev.is_file():
         # keep the other grid points of an earlier sweep, in grid order
         old = {p["label"]: p for p in json.loads(prev.read_text())["points"]}
         old.update({p["label"]: p for p in res["points"]})
         grid = GRIDS[a.what]
         res["points"] = [old[label] for label, _ in grid if label in old]
-    (out / f"sweep_{a.what}.json").write_text(json.dumps(res, indent=1))
-    (out / f"sweep_{a.what}.md").write_text(sweep_markdown(res))
-    sweep_plot(res, out / f"sweep_{a.what}.png")
+    (out / f"{stem}.json").write_text(json.dumps(res, indent=1))
+    (out / f"{stem}.md").write_text(sweep_markdown(res))
+    sweep_plot(res, out / f"{stem}.png")
     print(sweep_markdown(res))
 
 

@@ -1,0 +1,144 @@
+"""Is bf16 / fp16 faster than fp32 on this CPU? The primitives, then the attention net.
+
+    python benchmarks/low_precision.py [--rounds 7] [--out results/cpu/low_precision.md]
+
+Issue 14 asks for ``--dtype bf16`` rows that are faster than fp32 eager. Whether that can happen
+is a property of the machine's oneDNN kernels, so this measures it at the bottom first: a 3x3
+64->64 convolution (channels_last, 128x128) and a 1024^3 matmul in each precision, interleaved
+round by round (medians, min-max), then the attention net's forward at 256 and 512 px in fp32
+(the exact fused eval path), under bf16 autocast (what ``-o attention.dtype=bf16`` runs), and with
+the eval path's derived weights cast to bf16 once and the input in bf16 (no per-call casts).
+Prints a markdown report; ``--out`` also writes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def cpu_flags() -> list[str]:
+    """The low-precision ISA flags of this CPU (from /proc/cpuinfo; empty elsewhere)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    flags = next((ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), [])
+    return sorted(f for f in flags if "bf16" in f or "fp16" in f or f.startswith("amx") or f == "avx512f")
+
+
+def interleaved(fns: dict[str, Callable[[], Any]], rounds: int, reps: int) -> dict[str, list[float]]:
+    """Seconds per call of each function, one timing of each per round (so load drifts hit all)."""
+    for f in fns.values():
+        f(), f()  # oneDNN builds its primitives on the first calls
+    out: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, f in fns.items():
+            t = time.perf_counter()
+            for _ in range(reps):
+                f()
+            out[k].append((time.perf_counter() - t) / reps)
+    return out
+
+
+def _cast(v: Any, dtype: torch.dtype) -> Any:
+    if isinstance(v, torch.Tensor):
+        return v.to(dtype) if v.is_floating_point() else v
+    if isinstance(v, (list, tuple)):
+        return type(v)(_cast(x, dtype) for x in v)
+    if isinstance(v, dict):
+        return {k: _cast(x, dtype) for k, x in v.items()}
+    return v
+
+
+def primitives(rounds: int) -> list[str]:
+    x = torch.randn(1, 64, 128, 128).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(64, 64, 3, 3).contiguous(memory_format=torch.channels_last)
+    a = torch.randn(1024, 1024)
+    conv_flop, mm_flop = 2 * 64 * 64 * 9 * 128 * 128, 2 * 1024 ** 3
+    fns: dict[str, Callable[[], Any]] = {}
+    with torch.no_grad():
+        for name, dt in DTYPES.items():
+            xx, ww, aa = x.to(dt), w.to(dt), a.to(dt)
+            fns[f"conv {name}"] = lambda xx=xx, ww=ww: F.conv2d(xx, ww, padding=1)
+            fns[f"matmul {name}"] = lambda aa=aa: aa @ aa
+        t = interleaved(fns, rounds, reps=10)
+    lines = ["| primitive | precision | ms (median) | min-max | GFLOP/s | x vs fp32 |", "|---|---|---|---|---|---|"]
+    for prim, flop in (("conv", conv_flop), ("matmul", mm_flop)):
+        base = statistics.median(t[f"{prim} fp32"])
+        for name in DTYPES:
+            v = t[f"{prim} {name}"]
+            m = statistics.median(v)
+            lines.append(f"| {prim} | {name} | {m * 1e3:.2f} | {min(v) * 1e3:.2f}-{max(v) * 1e3:.2f} | "
+                         f"{flop / m / 1e9:.0f} | {base / m:.2f} |")
+    return lines
+
+
+def attention_net(rounds: int, sizes: list[int]) -> list[str]:
+    from gazebench_plugins.purifiers import nets
+
+    lines = ["| px | fp32 (fused eval) ms | bf16 autocast ms | bf16 weights + input ms | autocast x vs fp32 | "
+             "bf16 weights x vs fp32 | max / mean grey-level error (bf16 weights) |", "|---|---|---|---|---|---|---|"]
+    for px in sizes:
+        torch.manual_seed(0)
+        net = nets.AttentionTransformNet(mask_channels=3, width=16).eval()
+        img, m = torch.rand(1, 3, px, px) * 255, (torch.rand(1, 3, px, px) > 0.5).float()
+        with torch.no_grad():
+            ref = net(img, m)
+            low = _cast(net._derived(), torch.bfloat16)
+            fusable = nets._fusable
+
+            def native() -> torch.Tensor:
+                # the same exact eval path with bf16 weights and activations, fused ops included
+                nets._fusable = lambda x: x.dtype in (torch.float32, torch.bfloat16) and not torch.is_grad_enabled()
+                net.__dict__["_derived"] = lambda: low
+                try:
+                    return net(img.to(torch.bfloat16), m.to(torch.bfloat16))
+                finally:
+                    nets._fusable = fusable
+                    del net.__dict__["_derived"]
+
+            def auto() -> torch.Tensor:
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    return net(img, m)
+
+            err = (native().float() - ref).abs()
+            t = interleaved({"fp32": lambda: net(img, m), "auto": auto, "native": native}, rounds, reps=2)
+        med = {k: statistics.median(v) for k, v in t.items()}
+        lines.append(f"| {px} | {med['fp32'] * 1e3:.1f} | {med['auto'] * 1e3:.1f} | {med['native'] * 1e3:.1f} | "
+                     f"{med['fp32'] / med['auto']:.2f} | {med['fp32'] / med['native']:.2f} | "
+                     f"{err.max():.2f} / {err.mean():.3f} |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> str:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--sizes", default="256,512")
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args(argv)
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "?"
+    from gazebench.results import device_name
+
+    head = [f"CPU: {device_name('cpu')}; low-precision flags: "
+            f"{', '.join(cpu_flags()) or 'none found'}; torch {torch.__version__}, {torch.get_num_threads()} "
+            f"threads, oneDNN bf16 support reported: {torch.ops.mkldnn._is_mkldnn_bf16_supported()}, "
+            f"fp16: {torch.ops.mkldnn._is_mkldnn_fp16_supported()}; load average at start {load}; "
+            f"{a.rounds} interleaved rounds.", ""]
+    text = "\n".join(head + primitives(a.rounds) + [""] + attention_net(a.rounds, [int(s) for s in a.sizes.split(",")]))
+    print(text)
+    if a.out:
+        Path(a.out).write_text(text + "\n")
+    return text
+
+
+if __name__ == "__main__":
+    main()
