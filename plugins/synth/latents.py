@@ -39,8 +39,8 @@ N_SKIN_WAVES = 16
 N_IRIS_WAVES = 6
 
 
-#: ranges (low, high) of the eye's geometry, uniform unless noted; renderer version 3 widened the
-#: lid opening, enlarged the eye in the crop, darkened the crease and the lid margin (docs/renderer.md)
+#: ranges (low, high) of the eye's geometry, uniform. Module constants so that a tuning script can
+#: try other distributions (results/realism/tune.py); the defaults are renderer version 2's
 GEOMETRY: dict[str, tuple[float, float]] = {
     "scale": (0.93, 1.07),         # zoom of the normalised crop
     "shift_x": (-1.0, 1.0),        # eyeball centre from the crop centre, mm
@@ -53,6 +53,8 @@ GEOMETRY: dict[str, tuple[float, float]] = {
     "brow_y": (10.5, 14.0),
     "openness": (0.8, 1.1),
     "iris_r": (5.6, 6.3),
+    "lid_arch": (1.0, 1.0),        # exponent of the upper lid's profile: 1 parabola, < 1 rounder
+    "lower_crease_gap": (3.0, 5.0),  # the lower lid's fold below its margin, mm (drawn if CREASE["lower"])
 }
 
 
@@ -94,6 +96,8 @@ class Latents:
     crease_gap: torch.Tensor
     crease_dark: torch.Tensor
     lash: torch.Tensor          # lash darkness and thickness, 0..1
+    lid_arch: torch.Tensor      # exponent of the upper lid's profile (1: parabola)
+    lower_crease_gap: torch.Tensor
     brow_y: torch.Tensor
     brow_thick: torch.Tensor
     brow_dark: torch.Tensor
@@ -157,7 +161,8 @@ def _subjects(seed: int, subject: torch.Tensor) -> dict[str, torch.Tensor]:
         "lash": _geo(u[:, 16], "lash"), "brow_y": _geo(u[:, 17], "brow_y"),
         "brow_thick": _lerp(u[:, 18], 2.5, 4.0), "brow_dark": _lerp(u[:, 19], 0.25, 0.75),
         "skin_rgb": skin, "iris_rgb": iris, "sclera_rgb": sclera, "redness": _lerp(u[:, 20], 0.0, 0.12),
-        "skin_waves": skin_waves, "iris_waves": iris_waves,
+        "skin_waves": skin_waves, "iris_waves": iris_waves, "lid_arch": _geo(u[:, 21], "lid_arch"),
+        "lower_crease_gap": _geo(u[:, 22], "lower_crease_gap"),
     }
 
 

@@ -33,7 +33,7 @@ from . import rng
 from .latents import WILD_SLOT, Latents
 from .render import Light
 
-_N_WILD = 32
+_N_WILD = 34
 #: ranges (low, high) of the wild style at severity 1, uniform in the sample's draw
 WILD: dict[str, tuple[float, float]] = {
     "elevation_deg": (50.0, 85.0),   # the light's angle off the camera axis
@@ -43,10 +43,13 @@ WILD: dict[str, tuple[float, float]] = {
     "iris_gain": (0.25, 0.42),
     "sclera_gain": (0.40, 0.77),
     "orbit_shade": (0.35, 0.8),
+    "orbit_reach": (3.0, 3.0),       # mm
+    "eye_direct": (1.0, 1.0),        # render.Light.eye_direct
     "read_noise": (1.5, 4.0),        # levels, before the blur
     "shot_noise": (0.03, 0.12),
     "grain": (1.0, 2.5),             # levels, after the blur
     "blur_px": (0.75, 1.3),          # sigma at 60 px wide
+    "black": (0.0, 0.0),             # the sensor's black level, levels subtracted before the clip
 }
 
 
@@ -101,7 +104,8 @@ def wild_light(lat: Latents, u: torch.Tensor, severity: float = 1.0) -> Light:
                  shadow_angle=u[:, 6] * 2 * math.pi, shadow_offset=(u[:, 7] - 0.5) * 20,
                  glint=0.5 + 0.9 * u[:, 8], iris_gain=iris_gain, sclera_gain=sclera_gain,
                  orbit_shade=0.3 + (_w(u[:, 30], "orbit_shade") - 0.3) * min(s, 1.0),
-                 wrap=_w(u[:, 31], "wrap") * min(s, 1.0))
+                 wrap=_w(u[:, 31], "wrap") * min(s, 1.0), orbit_reach=_w(u[:, 30], "orbit_reach"),
+                 eye_direct=1 - (1 - _w(u[:, 8], "eye_direct")) * min(s, 1.0))
 
 
 def _per_sample_blur(img: torch.Tensor, sigma_px: torch.Tensor, rad: int) -> torch.Tensor:
@@ -278,6 +282,10 @@ def degrade(image: torch.Tensor, lat: Latents, u: torch.Tensor, ppm: torch.Tenso
         # noise after the warp's low-pass: the sensor's own grain at the crop's scale
         fine = (_w(uf[:, 29], "grain") * s).view(n, 1, 1, 1)
         img = img + fine * rng.pixel_normal(lat.keys, tuple(img.shape[1:]), salt=WILD_SLOT + 2)
+    if "noise" in effects and WILD["black"][1] > 0:
+        # the camera subtracts its black level and clips: the darkest noise piles up at 0
+        black = (_w(uf[:, 32], "black") * s).view(n, 1, 1, 1)
+        img = (img - black) * (255 / (255 - black))
     img = img.round().clamp(0, 255)
     if equalize_hist and "equalize" in effects:
         img = equalize_luma(img)
