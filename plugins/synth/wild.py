@@ -104,6 +104,8 @@ def wild_light(lat: Latents, u: torch.Tensor, severity: float = 1.0) -> Light:
                  shadow_angle=u[:, 6] * 2 * math.pi, shadow_offset=(u[:, 7] - 0.5) * 20,
                  glint=0.5 + 0.9 * u[:, 8], iris_gain=iris_gain, sclera_gain=sclera_gain,
                  orbit_shade=0.3 + (_w(u[:, 30], "orbit_shade") - 0.3) * min(s, 1.0),
+                 # the reach shares the orbit depth's draw (a deeper-set eye shades further) and the
+                 # eyeball's direct light the glint's (more light on the eye, a brighter glint)
                  wrap=_w(u[:, 31], "wrap") * min(s, 1.0), orbit_reach=_w(u[:, 30], "orbit_reach"),
                  eye_direct=1 - (1 - _w(u[:, 8], "eye_direct")) * min(s, 1.0))
 
