@@ -73,3 +73,23 @@ def test_effects_are_checked_and_parsed():
         SynthEyesWild(effects="light,fog").load("test", limit=2)
     # the oracle must be the same eyes whatever the effects
     assert "effects" not in SynthEyesWild(effects="light").paired_params()
+
+
+def test_the_tuning_ranges_are_off_by_default_and_each_one_acts(monkeypatch):
+    # the module constants results/realism/tune.py turns (renderer version 2's values by default)
+    from gazebench_plugins.synth import latents, render, wild
+
+    base = SynthEyesWild().load("test", size=(36, 60), limit=24, seed=3).take()
+    knobs = [(latents.GEOMETRY, "lid_arch", (0.6, 0.6)), (render.CREASE, "lower", 0.7),
+             (wild.WILD, "eye_direct", (0.4, 0.4)), (wild.WILD, "orbit_reach", (6.0, 6.0)),
+             (wild.WILD, "black", (6.0, 6.0)), (wild.WILD, "wrap", (0.5, 0.5))]
+    for table, key, value in knobs:
+        with monkeypatch.context() as m:
+            m.setitem(table, key, value)
+            got = SynthEyesWild().load("test", size=(36, 60), limit=24, seed=3).take()
+            assert not torch.equal(got.images, base.images), key
+            assert torch.equal(got.gaze, base.gaze), key
+            if key == "lid_arch":
+                # a rounder upper lid (exponent < 1) opens the fissure towards the corners
+                assert int((got.masks > 0).sum()) > 1.03 * int((base.masks > 0).sum())  # measured: +6%
+    assert _digest(SynthEyesWild().load("test", size=(36, 60), limit=24, seed=3).take().images) == "b75657a9385f97c8"

@@ -39,8 +39,31 @@ N_SKIN_WAVES = 16
 N_IRIS_WAVES = 6
 
 
+#: ranges (low, high) of the eye's geometry, uniform. Module constants so that a tuning script can
+#: try other distributions (results/realism/tune.py); the defaults are renderer version 2's
+GEOMETRY: dict[str, tuple[float, float]] = {
+    "scale": (0.93, 1.07),         # zoom of the normalised crop
+    "shift_x": (-1.0, 1.0),        # eyeball centre from the crop centre, mm
+    "shift_y": (-1.0, 1.0),
+    "cover": (0.6, 2.8),           # upper lid over the iris top, mm
+    "lower_apex": (4.0, 5.4),
+    "crease_gap": (2.5, 5.0),
+    "crease_dark": (0.1, 0.45),
+    "lash": (0.4, 1.0),
+    "brow_y": (10.5, 14.0),
+    "openness": (0.8, 1.1),
+    "iris_r": (5.6, 6.3),
+    "lid_arch": (1.0, 1.0),        # exponent of the upper lid's profile: 1 parabola, < 1 rounder
+    "lower_crease_gap": (3.0, 5.0),  # the lower lid's fold below its margin, mm (drawn if CREASE["lower"])
+}
+
+
 def _lerp(u: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
     return lo + (hi - lo) * u
+
+
+def _geo(u: torch.Tensor, name: str) -> torch.Tensor:
+    return _lerp(u, *GEOMETRY[name])
 
 
 @dataclass
@@ -73,6 +96,8 @@ class Latents:
     crease_gap: torch.Tensor
     crease_dark: torch.Tensor
     lash: torch.Tensor          # lash darkness and thickness, 0..1
+    lid_arch: torch.Tensor      # exponent of the upper lid's profile (1: parabola)
+    lower_crease_gap: torch.Tensor
     brow_y: torch.Tensor
     brow_thick: torch.Tensor
     brow_dark: torch.Tensor
@@ -128,15 +153,16 @@ def _subjects(seed: int, subject: torch.Tensor) -> dict[str, torch.Tensor]:
     iw = u[:, o:o + 2 * N_IRIS_WAVES].view(-1, N_IRIS_WAVES, 2)
     iris_waves = torch.stack([torch.floor(_lerp(iw[..., 0], 7.0, 40.0)), iw[..., 1] * 2 * math.pi], -1)
     return {
-        "eyeball_r": _lerp(u[:, 0], 11.6, 12.4), "iris_r": _lerp(u[:, 1], 5.6, 6.3),
+        "eyeball_r": _lerp(u[:, 0], 11.6, 12.4), "iris_r": _geo(u[:, 1], "iris_r"),
         "half_width": _lerp(u[:, 2], 13.5, 15.5), "corner_y": _lerp(u[:, 3], 0.0, 1.2),
         "tilt": _lerp(u[:, 4], -0.8, 1.6), "skew": _lerp(u[:, 5], -0.25, 0.25),
-        "cover": _lerp(u[:, 6], 0.6, 2.8), "lower_apex": _lerp(u[:, 7], 4.0, 5.4),
-        "crease_gap": _lerp(u[:, 8], 2.5, 5.0), "crease_dark": _lerp(u[:, 9], 0.1, 0.45),
-        "lash": _lerp(u[:, 16], 0.4, 1.0), "brow_y": _lerp(u[:, 17], 10.5, 14.0),
+        "cover": _geo(u[:, 6], "cover"), "lower_apex": _geo(u[:, 7], "lower_apex"),
+        "crease_gap": _geo(u[:, 8], "crease_gap"), "crease_dark": _geo(u[:, 9], "crease_dark"),
+        "lash": _geo(u[:, 16], "lash"), "brow_y": _geo(u[:, 17], "brow_y"),
         "brow_thick": _lerp(u[:, 18], 2.5, 4.0), "brow_dark": _lerp(u[:, 19], 0.25, 0.75),
         "skin_rgb": skin, "iris_rgb": iris, "sclera_rgb": sclera, "redness": _lerp(u[:, 20], 0.0, 0.12),
-        "skin_waves": skin_waves, "iris_waves": iris_waves,
+        "skin_waves": skin_waves, "iris_waves": iris_waves, "lid_arch": _geo(u[:, 21], "lid_arch"),
+        "lower_crease_gap": _geo(u[:, 22], "lower_crease_gap"),
     }
 
 
@@ -170,8 +196,8 @@ def sample_latents(indices: Sequence[int] | torch.Tensor, *, seed: int, split: s
         head_pitch=head[:, 0], head_yaw=head[:, 1], subject=subject,
         # pupils between 2.6 and 6.4 mm wide, more often mid-sized
         pupil_r=_lerp((u[:, 4] + u[:, 5]) / 2, 1.3, 3.2),
-        shift=(u[:, 6:8] - 0.5) * 2.0, scale=_lerp(u[:, 8], 0.93, 1.07),
-        mirror=torch.where(u[:, 9] < 0.5, 1.0, -1.0).double(), openness=_lerp(u[:, 10], 0.8, 1.1),
+        shift=torch.stack([_geo(u[:, 6], "shift_x"), _geo(u[:, 7], "shift_y")], 1), scale=_geo(u[:, 8], "scale"),
+        mirror=torch.where(u[:, 9] < 0.5, 1.0, -1.0).double(), openness=_geo(u[:, 10], "openness"),
         light=torch.stack([_lerp(u[:, 11], 0.92, 1.06), (u[:, 12] - 0.5) * 0.4, _lerp(u[:, 13], -0.5, -0.1)], 1),
         keys=key, **_subjects(seed, subject),
     )

@@ -27,7 +27,7 @@ from typing import Iterator
 
 import torch
 
-from .latents import Latents
+from .latents import GEOMETRY, Latents
 
 #: horizontal field of view of a crop at scale 1, mm (the fissure, ~29 mm, spans ~78% of it)
 FOV_MM = 37.0
@@ -36,6 +36,10 @@ _CORNEA_D = 5.3      # eyeball centre to corneal centre along the gaze, mm
 _FACE_DEPTH = 6.0    # lids and skin sit this far in front of the eyeball centre, mm
 _PUPIL_RGB = (0.035, 0.03, 0.03)
 _CARUNCLE_RGB = (0.80, 0.45, 0.45)
+#: skin detail: the upper-lid crease's line width (mm) and how far past the corners it runs (in
+#: half-widths of the fissure), the lower lid's fold (darkness relative to the crease; 0: none)
+#: and the amplitude of the skin's albedo texture
+CREASE = {"width": 0.6, "extent": 1.15, "lower": 0.0, "texture": 0.05}
 
 
 @dataclass
@@ -56,6 +60,14 @@ class Light:
     #: depth of the ambient occlusion of the orbit around the eye opening (None: 0.3); a deep-set
     #: eye under a side light darkens the skin next to the opening more than the crop's border
     orbit_shade: torch.Tensor | None = None
+    #: wrap lighting of the skin (None: 0, Lambert): light scattered under the skin carries past
+    #: the terminator, so a side light shades skin in a gradient, not a hard dark half
+    wrap: torch.Tensor | None = None
+    #: share of the direct light that reaches the eyeball (None: 1): it sits recessed in the
+    #: orbit, so a light from the side is partly cut off by the lids, brow and nose
+    eye_direct: torch.Tensor | None = None
+    #: how far (mm) the orbit's ambient occlusion reaches out from the opening (None: 3)
+    orbit_reach: torch.Tensor | None = None
 
 
 def clean_light(lat: Latents) -> Light:
@@ -223,7 +235,9 @@ def _render(lat: Latents, size: tuple[int, int], light: Light) -> Rendered:
     apex_u = torch.maximum(iris_top + _v(lat.cover), -(ri + 2.5))
     lid_u = (corner_y - apex_u).clamp(min=0.8) * _v(lat.openness)
     lid_l = (_v(lat.lower_apex) - 0.3 * depth * theta.sin() - corner_y).clamp(min=1.5)
-    yu = yc - lid_u * base * (1 + skew * s)                          # (N, 1, W) upper lid margin
+    arch = _v(lat.lid_arch)
+    base_u = base if bool((lat.lid_arch == 1).all()) else base ** arch
+    yu = yc - lid_u * base_u * (1 + skew * s)                        # (N, 1, W) upper lid margin
     yl = yc + lid_l * base * (1 - 0.6 * skew * s)
     ppm_y = ppm * hp.cos()
     du = Yh - yu                                                     # (N, H, W) mm below the upper lid
@@ -246,21 +260,27 @@ def _render(lat: Latents, size: tuple[int, int], light: Light) -> Rendered:
     z2 = (R * R - X * X) - Y * Y
     nl_eye = torch.sqrt(z2.clamp(min=0)).mul_(-lz).add_(X * lx + Y * ly).div_(R).clamp_(min=0)
     nl_eye.div_(z2.neg_().clamp_(min=0).div_(25).add_(1))
-    shade_eye = nl_eye.mul_(dif if lit is None else dif * lit).add_(amb)
+    dif_eye = dif if light.eye_direct is None else dif * _v(light.eye_direct)
+    shade_eye = nl_eye.mul_(dif_eye if lit is None else dif_eye * lit).add_(amb)
     shade_eye.mul_(1 - 0.55 * torch.exp(du.clamp(min=0) / -1.3)).mul_(1 - 0.25 * torch.exp(dl.clamp(min=0) / -0.5))
 
-    nl_skin = _skin_normal_dot(Xh, Yh, _v(lat.brow_y), L).clamp_(min=0)
+    nl_skin = _skin_normal_dot(Xh, Yh, _v(lat.brow_y), L)
+    if light.wrap is not None:
+        wrap = _v(light.wrap)
+        nl_skin = (nl_skin + wrap) / (1 + wrap)
+    nl_skin = nl_skin.clamp_(min=0)
     shade_skin = nl_skin.mul_(dif if lit is None else dif * lit).add_(amb)
     # ambient occlusion: the orbit around the opening receives less light
     occl = 0.3 if light.orbit_shade is None else _v(light.orbit_shade)
-    shade_skin.mul_(1 - occl * torch.exp(inside_d.clamp(max=0) / 3.0))
+    reach = 3.0 if light.orbit_reach is None else _v(light.orbit_reach)
+    shade_skin.mul_(1 - occl * torch.exp(inside_d.clamp(max=0) / reach))
 
     # ---- skin albedo: texture, brow, crease ---------------------------------------------------
     skin_w = lat.skin_waves
     freq = skin_w[..., 1].float()
     # amplitude ~ f^-1/2: blotches stronger than pores, no regular weave at high resolution
     tex = _waves(Xh, Yh, skin_w, _band(ppm.view(n, 1), freq) * freq.rsqrt() * 0.6)
-    skin_mod = tex.mul_(0.05 / math.sqrt(skin_w.shape[1])).add_(1)
+    skin_mod = tex.mul_(CREASE["texture"] / math.sqrt(skin_w.shape[1])).add_(1)
     yb = -_v(lat.brow_y) - 1.5 * (1 - (Xh / 22) ** 2).clamp(min=0)
     brow = ((Yh - yb) / (_v(lat.brow_thick) / 2)) ** 2
     brow = torch.exp(-(brow * brow)).mul_(torch.exp(-((Xh / 24) ** 6)) * _v(lat.brow_dark))
@@ -268,10 +288,15 @@ def _render(lat: Latents, size: tuple[int, int], light: Light) -> Rendered:
     if bool((hair_w > 0).any()):  # strands only where resolvable; a no-op (x 1) elsewhere
         brow.mul_(1 - 0.25 * hair_w * (1 - torch.cos(2 * math.pi * 1.4 * (Xh * 0.8 + Yh * 0.6))))
     skin_mod.mul_(1 - brow)
-    y_cr = yu - _v(lat.crease_gap) * (1 - (s / 1.15) ** 2).clamp(min=0)
-    crease_w = (0.6 * ppm_y).clamp(min=1.0) / ppm_y                  # at least one pixel wide
+    y_cr = yu - _v(lat.crease_gap) * (1 - (s / CREASE["extent"]) ** 2).clamp(min=0)
+    crease_w = (CREASE["width"] * ppm_y).clamp(min=1.0) / ppm_y       # at least one pixel wide
     crease = torch.exp(-(((Yh - y_cr) / crease_w) ** 2))
-    skin_mod.mul_(1 - crease.mul_(_v(lat.crease_dark) * (s.abs() < 1.1)))
+    skin_mod.mul_(1 - crease.mul_(_v(lat.crease_dark) * (s.abs() < CREASE["extent"] - 0.05)))
+    if CREASE["lower"] > 0:
+        # the lower lid's fold: a fainter line below the lower margin, shorter than the fissure
+        y_lc = yl + _v(lat.lower_crease_gap) * (1 - (s / 1.05) ** 2).clamp(min=0)
+        low = torch.exp(-(((Yh - y_lc) / crease_w) ** 2)) * (1 - s * s).clamp(min=0)
+        skin_mod.mul_(1 - low.mul_(CREASE["lower"] * _v(lat.crease_dark)))
 
     # lashes on the lid margins (denser towards the temporal side), drawn over both
     t_u = 0.5 + 0.7 * _v(lat.lash)
@@ -284,8 +309,8 @@ def _render(lat: Latents, size: tuple[int, int], light: Light) -> Rendered:
     gx, gy, gz = (g[:, i].view(n, 1, 1) for i in range(3))
     px, py = depth * gx, depth * gy                                  # pupil centre, mm
     pupil = torch.stack([(cx + px * ppm).view(n), (cy + py * ppm).view(n)], 1)
-    # window size from the largest possible iris (6.3 mm at zoom 1.07), never from the batch
-    k = int(math.ceil(2 * 6.3 * 1.07 * w / FOV_MM * 1.08)) + 4
+    # window size from the largest possible iris at the largest zoom, never from the batch
+    k = int(math.ceil(2 * GEOMETRY["iris_r"][1] * GEOMETRY["scale"][1] * w / FOV_MM * 1.08)) + 4
     win = _Window(pupil, k, h, w)
     Xw = (win.xs.float().view(n, 1, k) - cx) / ppm
     Yw = (win.ys.float().view(n, k, 1) - cy) / ppm

@@ -33,7 +33,29 @@ from . import rng
 from .latents import WILD_SLOT, Latents
 from .render import Light
 
-_N_WILD = 32
+_N_WILD = 34
+#: ranges (low, high) of the wild style at severity 1, uniform in the sample's draw
+WILD: dict[str, tuple[float, float]] = {
+    "elevation_deg": (50.0, 85.0),   # the light's angle off the camera axis
+    "ambient": (0.05, 0.25),
+    "diffuse": (0.65, 1.35),
+    "wrap": (0.0, 0.0),              # skin wrap lighting (render.Light.wrap)
+    "iris_gain": (0.25, 0.42),
+    "sclera_gain": (0.40, 0.77),
+    "orbit_shade": (0.35, 0.8),
+    "orbit_reach": (3.0, 3.0),       # mm
+    "eye_direct": (1.0, 1.0),        # render.Light.eye_direct
+    "read_noise": (1.5, 4.0),        # levels, before the blur
+    "shot_noise": (0.03, 0.12),
+    "grain": (1.0, 2.5),             # levels, after the blur
+    "blur_px": (0.75, 1.3),          # sigma at 60 px wide
+    "black": (0.0, 0.0),             # the sensor's black level, levels subtracted before the clip
+}
+
+
+def _w(u: torch.Tensor, name: str) -> torch.Tensor:
+    lo, hi = WILD[name]
+    return lo + (hi - lo) * u
 #: the effect families of ``synth-wild`` (``-o synth-wild.effects=light,blur``): the outdoor light
 #: (rendered), glare/glasses, tone (exposure, colour cast, gamma, contrast), sensor noise, blur,
 #: JPEG, MPIIGaze's histogram equalisation
@@ -71,17 +93,21 @@ def wild_light(lat: Latents, u: torch.Tensor, severity: float = 1.0) -> Light:
     az = u[:, 0] * 2 * math.pi
     # concentrate the light's azimuth towards the sides (a monotonic map of the uniform angle)
     az = az - 0.5 * torch.sin(2 * az) / 2
-    el = torch.deg2rad(10 + (40 + 35 * u[:, 1]) * min(s, 1.5))     # angle off the camera axis
+    el = torch.deg2rad(10 + (_w(u[:, 1], "elevation_deg") - 10) * min(s, 1.5))   # off the camera axis
     d = torch.stack([az.cos() * el.sin(), az.sin() * el.sin(), -el.cos()], 1)
-    ambient = 0.6 - (0.6 - (0.05 + 0.2 * u[:, 2])) * min(s, 1.0)
-    diffuse = 0.45 + (0.2 + 0.7 * u[:, 3]) * s
+    ambient = 0.6 - (0.6 - _w(u[:, 2], "ambient")) * min(s, 1.0)
+    diffuse = 0.45 + (_w(u[:, 3], "diffuse") - 0.45) * s
     shadow = torch.where(u[:, 4] < 0.02 * min(s, 1.5), (0.35 + 0.45 * u[:, 5]) * min(s, 1.2), 0.0)
-    iris_gain = 1 - (1 - (0.25 + 0.17 * u[:, 27])) * min(s, 1.0)
-    sclera_gain = 1 - (1 - (0.4 + 0.37 * u[:, 28])) * min(s, 1.0)
+    iris_gain = 1 - (1 - _w(u[:, 27], "iris_gain")) * min(s, 1.0)
+    sclera_gain = 1 - (1 - _w(u[:, 28], "sclera_gain")) * min(s, 1.0)
     return Light(ambient=ambient, diffuse=diffuse, direction=d, shadow=shadow,
                  shadow_angle=u[:, 6] * 2 * math.pi, shadow_offset=(u[:, 7] - 0.5) * 20,
                  glint=0.5 + 0.9 * u[:, 8], iris_gain=iris_gain, sclera_gain=sclera_gain,
-                 orbit_shade=0.3 + (0.05 + 0.45 * u[:, 30]) * min(s, 1.0))
+                 orbit_shade=0.3 + (_w(u[:, 30], "orbit_shade") - 0.3) * min(s, 1.0),
+                 # the reach shares the orbit depth's draw (a deeper-set eye shades further) and the
+                 # eyeball's direct light the glint's (more light on the eye, a brighter glint)
+                 wrap=_w(u[:, 31], "wrap") * min(s, 1.0), orbit_reach=_w(u[:, 30], "orbit_reach"),
+                 eye_direct=1 - (1 - _w(u[:, 8], "eye_direct")) * min(s, 1.0))
 
 
 def _per_sample_blur(img: torch.Tensor, sigma_px: torch.Tensor, rad: int) -> torch.Tensor:
@@ -245,19 +271,23 @@ def degrade(image: torch.Tensor, lat: Latents, u: torch.Tensor, ppm: torch.Tenso
         img = torch.einsum("nchw,c->nhw", img, _LUMA).unsqueeze(1)
     # sensor: shot + read noise at capture; the normalising warp to the crop then low-passes it
     # (modelled as the blur), so noise is drawn before the blur, as a real pipeline does
-    read = ((1.5 + 2.5 * uf[:, 24]) * s).view(n, 1, 1, 1)
-    shot = ((0.03 + 0.09 * uf[:, 25]) * s).view(n, 1, 1, 1)
+    read = (_w(uf[:, 24], "read_noise") * s).view(n, 1, 1, 1)
+    shot = (_w(uf[:, 25], "shot_noise") * s).view(n, 1, 1, 1)
     if "noise" in effects:
         noise = rng.pixel_normal(lat.keys, tuple(img.shape[1:]), salt=WILD_SLOT + 1)
         img = img + noise * torch.sqrt(read * read + shot * shot * img.clamp(min=0))
-    sigma_max = 1.3 * min(s, 2.0) * (w / 60)
-    sigma = (0.75 + 0.55 * uf[:, 23]) * min(s, 2.0) * (w / 60)
+    sigma_max = WILD["blur_px"][1] * min(s, 2.0) * (w / 60)
+    sigma = _w(uf[:, 23], "blur_px") * min(s, 2.0) * (w / 60)
     if sigma_max > 0.05 and "blur" in effects:
         img = _per_sample_blur(img, sigma.clamp(min=1e-3), max(1, math.ceil(3 * sigma_max)))
     if "noise" in effects:
         # noise after the warp's low-pass: the sensor's own grain at the crop's scale
-        fine = ((1.0 + 1.5 * uf[:, 29]) * s).view(n, 1, 1, 1)
+        fine = (_w(uf[:, 29], "grain") * s).view(n, 1, 1, 1)
         img = img + fine * rng.pixel_normal(lat.keys, tuple(img.shape[1:]), salt=WILD_SLOT + 2)
+    if "noise" in effects and WILD["black"][1] > 0:
+        # the camera subtracts its black level and clips: the darkest noise piles up at 0
+        black = (_w(uf[:, 32], "black") * s).view(n, 1, 1, 1)
+        img = (img - black) * (255 / (255 - black))
     img = img.round().clamp(0, 255)
     if equalize_hist and "equalize" in effects:
         img = equalize_luma(img)
