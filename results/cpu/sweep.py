@@ -6,6 +6,7 @@
     python results/cpu/sweep.py masks     [--seeds 0,1,2]   # -> sweep_masks.{json,md,png}: attention
                                                              #    on renderer masks vs segmenter masks
     python results/cpu/sweep.py ablation  [--seeds 0]       # -> ablation.{json,md}
+    python results/cpu/sweep.py objective [--seeds 0,1]     # the objective scored on raw, oracle, attention, gatys
     python results/cpu/sweep.py trace RECORD.json           # -> objective_trace.png (a run's fit terms)
     python results/cpu/sweep.py locator [--seeds 0,1,2]     # the pupil locator on raw vs oracle (no fit)
 
@@ -47,7 +48,7 @@ JOHNSON_GRID: list[tuple[str, dict[str, Any]]] = [
 #: Gatys at about the attention fit's budget: 40 projected L-BFGS iterations on all 200 test eyes
 #: jointly (~55 s here, the attention fit ~45-50 s), from the content image; first on the very
 #: objective the attention network is trained on (its cpu weights and regions), style weight
-#: swept, then on Gatys' own loss; the last point gives the best setting three times the budget
+#: swept, then on Gatys' own loss; the last point gives the attention's own weights three times the budget
 GATYS_BASE = {"init": "content", "batch_size": 200, "iterations": 40}
 GATYS_PAPER = {**GATYS_BASE, "loss": "paper", "alpha": 1e2, "tv_weight": 1e-2, "regions": THREE}
 GATYS_GRID: list[tuple[str, dict[str, Any]]] = [
@@ -55,7 +56,7 @@ GATYS_GRID: list[tuple[str, dict[str, Any]]] = [
     ("attention's objective, beta 30, 40 iterations", {**GATYS_PAPER, "beta": 30.0}),
     ("attention's objective, beta 300, 40 iterations", {**GATYS_PAPER, "beta": 300.0}),
     ("Gatys' loss (1e2 / 1e4, one region), 40 iterations", {**GATYS_BASE, "loss": "gatys"}),
-    ("attention's objective, beta 30, 120 iterations", {**GATYS_PAPER, "beta": 30.0, "iterations": 120}),
+    ("attention's objective, beta 3, 120 iterations", {**GATYS_PAPER, "beta": 3.0, "iterations": 120}),
 ]
 #: where the attention purifier's masks of the wild (real-side) images come from: the renderer's
 #: ground truth (the default, ``--masks auto``) or a segmenter, as real eyes would get them
@@ -262,9 +263,49 @@ def locator_table(seeds: list[int]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def objective_table(seeds: list[int], n: int = 200, gatys_iterations: int = 120) -> str:
+    """The purifiers' objective scored on the answer a perfect purifier gives (issue 12's rule:
+    score the ideal on a proxy before trusting it). For 200 test eyes: the objective (eq. 20, the
+    attention cpu preset's weights and the paper's) of the raw image, of its paired clean render
+    (the oracle), of the attention purifier's output (default cpu preset) and of Gatys run on the
+    attention's own objective (from the content, ``gatys_iterations`` joint L-BFGS steps), and
+    each one's mean absolute pixel distance to the oracle."""
+    from gazebench_plugins.purifiers.feedforward import ATTENTION_WEIGHTS, AttentionPurifier
+    from gazebench_plugins.purifiers.gatys import GatysPurifier
+    from gazebench_plugins.synth.dataset import SynthEyes, SynthEyesWild
+
+    import torch
+
+    lines = ["| seed | weights | raw | oracle | attention | gatys (attention's objective) | oracle / raw |",
+             "|---|---|---|---|---|---|---|"]
+    dist_lines = ["| seed | raw | attention | gatys |", "|---|---|---|---|"]
+    for seed in seeds:
+        torch.manual_seed(seed)
+        w = SynthEyesWild().load("test", size=(36, 60), limit=n, seed=seed).take()
+        c = SynthEyes().load("test", size=(36, 60), limit=n, seed=seed).take()
+        style = SynthEyes().load("train", size=(36, 60), limit=1000, seed=seed).take()
+        content = SynthEyesWild().load("unlabelled", size=(36, 60), limit=200, seed=seed).take()
+        att = AttentionPurifier(seed=seed, progress=False).fit(content, style).purify(w)
+        cpu = ATTENTION_WEIGHTS["cpu"]
+        gat = GatysPurifier(iterations=gatys_iterations, init="content", loss="paper", batch_size=n, seed=seed,
+                            progress=False, **cpu).fit(content, style).purify(w)
+        outs = {"raw": w.images, "oracle": c.images, "attention": att, "gatys": gat}
+        for label, weights in (("attention cpu (beta 3, three regions)", cpu),
+                               ("paper (beta 1e4, iris+pupil)", ATTENTION_WEIGHTS["paper"])):
+            judge = GatysPurifier(loss="paper", seed=seed, progress=False, **weights)
+            score = {k: float(judge.objective(v, w.images, style.images[:64], (w.masks, style.masks[:64])).mean())
+                     for k, v in outs.items()}
+            lines.append(f"| {seed} | {label} | {score['raw']:.4g} | {score['oracle']:.4g} | {score['attention']:.4g}"
+                         f" | {score['gatys']:.4g} | {score['oracle'] / score['raw']:.2f} |")
+        dist = {k: float((v.float() - c.images.float()).abs().mean()) for k, v in outs.items() if k != "oracle"}
+        dist_lines.append(f"| {seed} | {dist['raw']:.1f} | {dist['attention']:.1f} | {dist['gatys']:.1f} |")
+    return ("Mean objective per image (lower is what the purifiers optimise):\n\n" + "\n".join(lines)
+            + "\n\nMean absolute grey-level distance to the oracle (0-255):\n\n" + "\n".join(dist_lines) + "\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=[*GRIDS, "ablation", "trace", "locator"])
+    ap.add_argument("what", choices=[*GRIDS, "ablation", "trace", "locator", "objective"])
     ap.add_argument("record", nargs="?", help="trace only: a run record (JSON)")
     ap.add_argument("--seeds", default=None, help="comma-separated (default: 0,1,2; ablation: 0)")
     ap.add_argument("--estimators", default="svr,knn,cnn", help="ablation only")
@@ -281,6 +322,9 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(a.out)
     if a.what == "locator":
         print(locator_table(seeds))
+        return
+    if a.what == "objective":
+        print(objective_table(seeds))
         return
     if a.what == "trace":
         print("\n".join(trace_plot(json.loads(Path(a.record).read_text()), out / "objective_trace.png")))
