@@ -277,7 +277,7 @@ class UNetSegmenter(Segmenter):
 
     def __init__(self, width: int = 16, depth: int = 3, iterations: int = 400, batch_size: int = 16,
                  lr: float = 2e-3, augment: str = "wild", loss: Literal["ce", "balanced", "dice"] = "dice",
-                 norm: Literal["fixed", "standardize", "equalize"] = "fixed", seed: int = 0,
+                 norm: Literal["fixed", "standardize", "equalize"] = "standardize", seed: int = 0,
                  device: str = "cpu", progress: bool = True) -> None:
         if augment not in ("wild", "basic", "none"):
             unknown = {f.strip() for f in augment.split(",") if f.strip()} - set(WILD_FAMILIES)
