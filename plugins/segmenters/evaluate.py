@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from gazebench.cli.options import set_option
+
 if TYPE_CHECKING:  # torch loads only when a command runs: `gazebench plugins` stays fast
     import torch
 
@@ -47,13 +49,18 @@ def pupil_error(pred: torch.Tensor, true_pupil: torch.Tensor) -> float | None:
 @click.option("--size", default="36x60", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one object per segmenter as JSON instead of a table.")
+@set_option("A constructor parameter of a segmenter or dataset, e.g. -o unet.seed=1 -o unet.augment=basic "
+            "(values parse as JSON; repeat for more).")
 def segment_eval(segmenter: str, train: str, test: str, n_train: int, n_test: int, size: str, seed: int,
-                 as_json: bool = False) -> None:
+                 as_json: bool = False, sets: dict[str, dict[str, Any]] | None = None) -> None:
     """Fit segmenters on TRAIN's masks and print mean IoU per region on TEST.
 
     \b
     Example:
       gazebench segment-eval -s threshold,unet --train synth --test synth-wild
+      gazebench segment-eval -s unet -o unet.seed=1 -o unet.augment=basic
+
+    ``--seed`` draws the data; a segmenter's own seed is ``-o NAME.seed=N``.
     """
     import torch
     from rich.console import Console
@@ -66,13 +73,18 @@ def segment_eval(segmenter: str, train: str, test: str, n_train: int, n_test: in
     pm = get_plugin_manager()
     try:
         hw = tuple(int(v) for v in size.lower().split("x"))
-        tr = pm.create("dataset", train).load("train", size=hw, limit=n_train, seed=seed).take()
-        te = pm.create("dataset", test).load("test", size=hw, limit=n_test, seed=seed).take()
+        sets = sets or {}
+        names = [s.strip() for s in segmenter.split(",") if s.strip()]
+        stray = set(sets) - set(names) - {train, test}
+        if stray:
+            raise click.UsageError(f"-o names {', '.join(sorted(stray))}, which is neither a segmenter nor a dataset here")
+        tr = pm.create("dataset", train, **sets.get(train, {})).load("train", size=hw, limit=n_train, seed=seed).take()
+        te = pm.create("dataset", test, **sets.get(test, {})).load("test", size=hw, limit=n_test, seed=seed).take()
         if tr.masks is None or te.masks is None:
             raise click.ClickException(f"{train} and {test} must both have masks")
         rows: list[list[Any]] = []
-        for name in [s.strip() for s in segmenter.split(",") if s.strip()]:
-            seg = pm.create("segmenter", name)
+        for name in names:
+            seg = pm.create("segmenter", name, **sets.get(name, {}))
             torch.manual_seed(seed)
             t0 = time.perf_counter()
             seg.fit(tr)
@@ -87,7 +99,7 @@ def segment_eval(segmenter: str, train: str, test: str, n_train: int, n_test: in
         import json
 
         keys = ["segmenter", *[f"iou_{r}" for r in REGIONS.values()], "pupil_centre_err_px", "fit_seconds"]
-        click.echo(json.dumps({"train": train, "test": test, "n_train": len(tr), "n_test": len(te),
+        click.echo(json.dumps({"train": train, "test": test, "n_train": len(tr), "n_test": len(te), "params": sets,
                                "rows": [dict(zip(keys, r)) for r in rows]}, indent=2))
         return
     table = Table(title=f"mean IoU per region on {len(te)} {test} images (fitted on {len(tr)} {train})")
