@@ -7,6 +7,12 @@ first iteration at which L-BFGS reaches a value at least as low. Choices the pap
 feed-forward networks are fitted at the data's native size (the CPU preset) and run at each
 compared size directly (``purify_size=None``: fully convolutional, no resize), and the style
 target is the mean region Gram of ``--n-style`` style images for every method.
+
+Two answers are scored beside the purifiers: the input itself (``raw``) and, where the content
+set is paired with the style set (``synth-wild`` with ``synth``), each eye's paired clean render
+(``oracle``: what a perfect purifier returns). A purifier below the oracle is minimising the
+objective past the clean eye: the objective alone cannot rank purifiers then (docs/method.md,
+"What the objective rewards").
 """
 
 from __future__ import annotations
@@ -88,10 +94,19 @@ def style_compare(purifiers: str, content: str, style: str, sizes: str, n_images
         fitted[name] = pur
     rows: list[dict[str, Any]] = []
     for size in px:
-        _, c = _load(pm, content, "test", (size, size), n_images, seed, params)
+        c_ds, c = _load(pm, content, "test", (size, size), n_images, seed, params)
         _, s = _load(pm, style, "train", (size, size), n_style, seed, params)
         if c.masks is None or s.masks is None:
             raise click.ClickException("style-compare needs datasets with region masks (e.g. synth, synth-wild)")
+        # the answers to score beside the purifiers: the input itself and, where the content set
+        # is paired with the style set, the paired clean render (what a perfect purifier returns)
+        refs = {"raw": c.images}
+        if getattr(c_ds, "paired_with", None) == style and c.pair is not None:
+            from gazebench.stages import open_dataset
+
+            _, pair_data = open_dataset(pm, style, "test", size=(size, size), seed=seed,
+                                        params={**params.get(style, {}), **c_ds.paired_params()})
+            refs["oracle"] = pair_data.batch(c.pair.tolist()).images
         gatys = build(pm, "purifier", "gatys", {**params.get("gatys", {}), "loss": "paper", "iterations": iterations,
                                      "n_style": n_style, "progress": False, "seed": seed}, dev)
         gatys.fit(c.without_labels(), s)
@@ -101,14 +116,15 @@ def style_compare(purifiers: str, content: str, style: str, sizes: str, n_images
         traces = gatys.trace_
         row: dict[str, Any] = {"resolution": size, "n_images": len(c), "iterations": iterations,
                                "lbfgs_final": statistics.median(t[-1] for t in traces)}
-        for name, pur in fitted.items():
-            outs = pur.purify(c.without_labels())
+        outputs = {**refs, **{name: pur.purify(c.without_labels()) for name, pur in fitted.items()}}
+        for name, outs in outputs.items():
             vals = gatys.objective(outs, c.images, s.images, (c.masks, s.masks)).tolist()
             eq = [equivalent_iterations(t, v) for t, v in zip(traces, vals)]
             row[f"{name}_objective"] = statistics.median(vals)
             row[f"{name}_equals_iterations"] = eq
         rows.append(row)
     notes = list(dict.fromkeys(n for p in [*fitted.values(), gatys] for n in p.record_notes()))
+    shown = [*names, *(k for k in ("raw", "oracle") if rows and f"{k}_objective" in rows[0])]
     record = {"schema": "gazebench.style-compare/1", "purifiers": names, "content": content, "style": style,
               "seed": seed, "device": dev, "notes": notes, "rows": rows}
     if as_json:
@@ -118,17 +134,20 @@ def style_compare(purifiers: str, content: str, style: str, sizes: str, n_images
     table = Table(title="feed-forward output = N iterations of projected L-BFGS (paper's objective)")
     table.add_column("px", justify="right")
     table.add_column("L-BFGS final", justify="right")
-    for name in names:
+    for name in shown:
         table.add_column(f"{name} objective", justify="right")
         table.add_column(f"{name} = iterations", justify="right")
     for r in rows:
         cells = [str(r["resolution"]), f"{r['lbfgs_final']:.4g}"]
-        for name in names:
+        for name in shown:
             eq = [f">{iterations}" if e is None else str(e) for e in r[f"{name}_equals_iterations"]]
             cells += [f"{r[f'{name}_objective']:.4g}", ", ".join(eq)]
         table.add_row(*cells)
     if not as_json:
         Console().print(table)
+        if "oracle" in shown:
+            err.print("raw: the input itself; oracle: its paired clean render, what a perfect purifier returns "
+                      "(a purifier below the oracle minimises the objective past the clean eye)")
     if out:
         write_json_atomic(Path(out), record)
         err.print(f"wrote {out}")
