@@ -94,3 +94,24 @@ def test_purify_unpaired_data_reports_the_segmenter_shift_beside_its_floor(tmp_p
     assert rein["pupil_seg_shift_px"] is not None and rein["pupil_seg_shift_px"] >= 0
     assert m["pupil_seg_floor_px"] is not None and m["pupil_seg_floor_px"] >= 0
     assert "floor px" in r.stdout and "threshold" in r.stdout
+
+
+def test_purify_unpaired_without_the_pupil_shift_fits_no_segmenter(tmp_path):
+    """--no-pupil-shift on real-style data: images and timings only, no segmenter fitted."""
+    import numpy as np
+
+    from gazebench.testing import make_toy_eyes
+
+    eyes = make_toy_eyes(list(range(6)), (36, 60), seed=3, stream=1, wild=True).images
+    np.savez(tmp_path / "eyes.npz", images=eyes[:, 0].numpy())
+    out = tmp_path / "real"
+    r = run_cli("purify", "-p", "identity,reinhard", "-d", "npz", "--root", str(tmp_path / "eyes.npz"),
+                "--split", "unlabelled", "--style", "toy", "--n-style", "20", "-n", "6", "--no-pupil-shift",
+                "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "fitting segmenter" not in r.stderr and "pupil shift not measured (--no-pupil-shift)" in r.stderr
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["paired"] is False and "segmenter" not in m and m["n"] == 6
+    assert set(m["purifiers"]) == {"identity", "reinhard"}
+    assert "pupil_seg_shift_px" not in m["purifiers"]["identity"] and m["purifiers"]["identity"]["n"] == 6
+    assert len(list((out / "reinhard" / "images").iterdir())) == 6

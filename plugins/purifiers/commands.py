@@ -165,9 +165,13 @@ def train_purifier(purifier: str, style: str, style_root: str | None, size: tupl
 @click.option("--n-style", type=click.IntRange(0), default=1000, show_default=True, help="Style images to fit on.")
 @click.option("--out", required=True, help="Folder: NAME/images/NNNNN.png, grid.png, metrics.json.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics (metrics.json) as JSON instead of a table.")
+@click.option("--pupil-shift/--no-pupil-shift", "pupil_shift", default=True, show_default=True,
+              help="Unpaired data: measure the segmenter's raw -> purified pupil shift and its floor (fits "
+                   "a segmenter when no purifier needs one; --no-pupil-shift only writes the images).")
 def purify(purifier: str, style: str, style_root: str | None, size: tuple[int, int], masks: str, seed: int,
            device: str, sets: dict[str, dict[str, Any]], dataset: str, root: str | None, split: str,
-           checkpoint: str | None, n: int, n_content: int, n_style: int, out: str, as_json: bool = False) -> None:
+           checkpoint: str | None, n: int, n_content: int, n_style: int, out: str, as_json: bool = False,
+           pupil_shift: bool = True) -> None:
     """Purify a dataset's images; write them, a raw | purified... | reference grid, and metrics.
 
     PURIFIER may be a comma-separated list; -o NAME.PARAM=VALUE sets one purifier's parameter.
@@ -209,7 +213,7 @@ def purify(purifier: str, style: str, style_root: str | None, size: tuple[int, i
             ref = pair_data.batch(batch.pair.tolist()).images
         results, rows = {}, {}
         segmenters = _segmenters(pm, sets, dev)
-        shift = None if paired else _ShiftProbe(segmenters, batch, style_batch, masks)
+        shift = None if paired or not pupil_shift else _ShiftProbe(segmenters, batch, style_batch, masks)
         for name in names:
             if checkpoint:
                 pur = build(pm, "purifier", name, sets.get(name, {}), dev).load(checkpoint)
@@ -230,6 +234,9 @@ def purify(purifier: str, style: str, style_root: str | None, size: tuple[int, i
             elif shift is not None and shift.ready:
                 results[name] = {**shift(images), "n": len(batch), "purify_seconds_per_image": secs / len(batch),
                                  "notes": pur.record_notes()}
+            elif not pupil_shift:
+                results[name] = {"n": len(batch), "purify_seconds_per_image": secs / len(batch),
+                                 "notes": pur.record_notes()}
         write_grid(folder / "grid.png", [batch.images, *rows.values(), ref])
     except (PluginError, RunError, ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
@@ -246,8 +253,10 @@ def purify(purifier: str, style: str, style_root: str | None, size: tuple[int, i
         return
     if results and paired:
         _print_metrics(results)
-    elif results:
+    elif results and shift is not None:
         _print_shift(results, shift.name, shift.floor)
+    elif not pupil_shift:
+        click.echo("pupil shift not measured (--no-pupil-shift)", err=True)
     elif shift is not None:
         click.echo(f"pupil shift not measured: {shift.why}", err=True)
     click.echo(f"wrote {folder}/<purifier>/images, {folder / 'grid.png'} (rows: raw, {', '.join(names)}, "
