@@ -285,6 +285,11 @@ def supply_masks(ctx: Context, plan: Plan, data: TestData, train: "EyeBatch",
     if not plan.need_masks:
         return PurifierInputs(data.test, data.content, train)
     out, source = segmenters.fill({"test": data.test, "content": data.content, "style": train}, ctx.cfg.masks, train)
+    if source == "dataset":
+        # the headline figures depend on it: a rendered stand-in's masks are its ground truth
+        ctx.note(f"masks: the purifiers read the test and content sets' own masks ({plan.test}); for a "
+                 "rendered stand-in for real eyes these are the renderer's ground truth, which real eyes "
+                 "lack: --masks unet gives them a segmenter's, as real eyes would get")
     return PurifierInputs(out["test"], out["content"], out["style"], source)
 
 

@@ -178,3 +178,6 @@ def test_masks_landmarks_is_the_datasets_own_masks(extras, tmp_path):
     rec = run(RunConfig(**SMALL, purifiers=["needs-masks"], masks="landmarks", out=str(tmp_path / "r.json")),
               pm=extras, log=lambda m: None)
     assert rec["config"]["masks_from"] == "dataset"
+    # said where every figure is read: a rendered stand-in's own masks are its ground truth
+    assert any(n.startswith("masks: the purifiers read the test and content sets' own masks") and "--masks unet" in n
+               for n in rec["notes"])

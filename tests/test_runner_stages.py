@@ -195,6 +195,7 @@ def test_segmenter_fitted_once_for_masks_and_pupil_across_training_sets(pm, tmp_
                         out=str(tmp_path / "r.json")), pm=pm, log=lambda m: None)
     assert CountingSegmenter.fits == 1
     assert rec["config"]["masks_from"] == "segmenter:counting" and len(rec["rows"]) == 2
+    assert not any(n.startswith("masks: the purifiers read") for n in rec["notes"])  # a segmenter's masks
 
 
 def test_cached_fit_is_loaded_not_refitted(pm, tmp_path):
