@@ -3,9 +3,9 @@
     python benchmarks/low_precision.py [--rounds 7] [--out results/cpu/low_precision.md]
 
 Issue 14 asks for ``--dtype bf16`` rows that are faster than fp32 eager. Whether that can happen
-is a property of the machine's oneDNN kernels, so this measures it at the bottom first: a 3x3
-64->64 convolution (channels_last, 128x128) and a 1024^3 matmul in each precision, interleaved
-round by round (medians, min-max), then the attention net's forward at 256 and 512 px in fp32
+is a property of the machine's oneDNN kernels, so this measures it at the bottom first: the
+speed records' peak probe (a 2048^2 matmul and a channels_last 3x3 128->128 convolution at 64x64,
+batch 8) in each precision, interleaved round by round (medians, min-max), then the attention net's forward at 256 and 512 px in fp32
 (the exact fused eval path), under bf16 autocast (what ``-o attention.dtype=bf16`` runs), and with
 the eval path's derived weights cast to bf16 once and the input in bf16 (no per-call casts).
 Prints a markdown report; ``--out`` also writes it.
@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-import torch.nn.functional as F
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -60,25 +59,24 @@ def _cast(v: Any, dtype: torch.dtype) -> Any:
 
 
 def primitives(rounds: int) -> list[str]:
-    x = torch.randn(1, 64, 128, 128).contiguous(memory_format=torch.channels_last)
-    w = torch.randn(64, 64, 3, 3).contiguous(memory_format=torch.channels_last)
-    a = torch.randn(1024, 1024)
-    conv_flop, mm_flop = 2 * 64 * 64 * 9 * 128 * 128, 2 * 1024 ** 3
-    fns: dict[str, Callable[[], Any]] = {}
-    with torch.no_grad():
-        for name, dt in DTYPES.items():
-            xx, ww, aa = x.to(dt), w.to(dt), a.to(dt)
-            fns[f"conv {name}"] = lambda xx=xx, ww=ww: F.conv2d(xx, ww, padding=1)
-            fns[f"matmul {name}"] = lambda aa=aa: aa @ aa
-        t = interleaved(fns, rounds, reps=10)
-    lines = ["| primitive | precision | ms (median) | min-max | GFLOP/s | x vs fp32 |", "|---|---|---|---|---|---|"]
-    for prim, flop in (("conv", conv_flop), ("matmul", mm_flop)):
-        base = statistics.median(t[f"{prim} fp32"])
+    """The speed records' own peak probe (:func:`gazebench.limit.probe_peak`: a square matmul and a
+    channels_last 3x3 convolution) in each precision, one probe of each per round."""
+    from gazebench.limit import probe_peak
+
+    got: dict[tuple[str, str], list[float]] = {}
+    for _ in range(rounds):
         for name in DTYPES:
-            v = t[f"{prim} {name}"]
+            res = probe_peak("cpu", name, channels_last=True, repeats=1)
+            for prim in ("conv", "matmul"):
+                got.setdefault((prim, name), []).append(res[prim])
+    lines = ["| primitive | precision | rounds | GFLOP/s min-max | GFLOP/s (median) | x vs fp32 |",
+             "|---|---|---|---|---|---|"]
+    for prim in ("conv", "matmul"):
+        base = statistics.median(got[(prim, "fp32")])
+        for name in DTYPES:
+            v = got[(prim, name)]
             m = statistics.median(v)
-            lines.append(f"| {prim} | {name} | {m * 1e3:.2f} | {min(v) * 1e3:.2f}-{max(v) * 1e3:.2f} | "
-                         f"{flop / m / 1e9:.0f} | {base / m:.2f} |")
+            lines.append(f"| {prim} | {name} | {len(v)} | {min(v):.0f}-{max(v):.0f} | {m:.0f} | {m / base:.2f} |")
     return lines
 
 
