@@ -4,6 +4,8 @@ behaviour, and the paired evaluation."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn as nn
@@ -136,6 +138,36 @@ def test_attention_trains_checkpoints_and_resumes_exactly(tmp_path):
         AttentionPurifier(iterations=6, checkpoint=str(ckpt), **{**kw, "width": 8}).fit(content, style)
     notes = straight.record_notes()
     assert "RANDOM" in notes[0] and "6 Adam iterations" in notes[1]
+
+
+def test_cosine_schedule_known_values_and_exact_resume(tmp_path):
+    from gazebench_plugins.purifiers.feedforward import scheduled_lr
+
+    assert scheduled_lr(1e-3, "constant", 7, 10) == 1e-3
+    assert scheduled_lr(1e-3, "cosine", 0, 10) == pytest.approx(1e-3)
+    assert scheduled_lr(1e-3, "cosine", 5, 10) == pytest.approx(5e-4)  # half way: half the rate
+    assert scheduled_lr(1e-3, "cosine", 9, 10) == pytest.approx(1e-3 * 0.5 * (1 + math.cos(0.9 * math.pi)))
+    content, style = _toy(12, 1, True).without_labels(), _toy(12, 2, False)
+    kw = {**TINY, "lr_schedule": "cosine", "lr": 1e-2}
+    ckpt = tmp_path / "cos.ckpt"
+    AttentionPurifier(iterations=4, checkpoint=str(ckpt), checkpoint_every=2, **kw).fit(content, style)
+    # the run's length is part of a decaying schedule: a 4-step checkpoint is not a 6-step run's
+    with pytest.raises(ValueError, match="another configuration"):
+        AttentionPurifier(iterations=6, checkpoint=str(ckpt), **kw).fit(content, style)
+    a = AttentionPurifier(iterations=6, checkpoint=str(tmp_path / "c6.ckpt"), checkpoint_every=3, **kw)
+    a.fit(content, style)
+    resumed = AttentionPurifier(iterations=6, checkpoint=str(tmp_path / "c6.ckpt"), **kw)
+    # a fresh object on a finished checkpoint resumes at step 6 and does nothing more
+    resumed.fit(content, style)
+    assert resumed.fit_info_["resumed_from"] == 6
+    straight = AttentionPurifier(iterations=6, **kw).fit(content, style)
+    const = AttentionPurifier(iterations=6, **{**kw, "lr_schedule": "constant"}).fit(content, style)
+    assert a.history_ == pytest.approx(straight.history_, rel=1e-5)
+    assert straight.history_[:1] == pytest.approx(const.history_[:1], rel=1e-6)  # same first step
+    assert straight.history_[-1] != pytest.approx(const.history_[-1], rel=1e-4)  # then other rates
+    assert "cosine decay" in straight.record_notes()[1]
+    with pytest.raises(ValueError, match="lr_schedule='linear'"):
+        AttentionPurifier(lr_schedule="linear").resolved()
 
 
 def test_feedforward_errors_and_sizes():

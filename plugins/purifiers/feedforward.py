@@ -27,6 +27,7 @@ Presets (any explicitly given parameter wins over its preset):
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Sequence
@@ -47,9 +48,9 @@ from gazebench_plugins.purifiers.objective import PerceptualObjective, RegionObj
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": dict(iterations=50_000, batch_size=4, lr=1e-4, train_size=(256, 256), width=32, warmup=0,
-                  style_target="pair"),
+                  style_target="pair", lr_schedule="constant"),
     "cpu": dict(iterations=300, batch_size=4, lr=1e-3, train_size=None, width=16, warmup=200,
-                style_target="mean"),
+                style_target="mean", lr_schedule="constant"),
 }
 #: loss weights and mask regions per preset: the paper's own for ``paper`` (one attention region,
 #: pupil + iris); for ``cpu``, one mask channel per region (sclera, iris, pupil; skin is the
@@ -59,6 +60,19 @@ ATTENTION_WEIGHTS = {"paper": dict(alpha=1e2, beta=1e4, tv_weight=1e-6, regions=
                      "cpu": dict(alpha=1e2, beta=3.0, tv_weight=1e-2, regions=((1,), (2,), (3,)))}
 JOHNSON_WEIGHTS = {"paper": dict(content_weight=1.0, style_weight=5.0, tv_weight=1e-6),
                    "cpu": dict(content_weight=10.0, style_weight=3.0, tv_weight=1e-4)}
+#: Adam's learning rate over the objective's steps (the warm start always uses the constant rate)
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def scheduled_lr(base: float, schedule: str, it: int, total: int) -> float:
+    """The learning rate of step ``it`` (0-based) of ``total``: ``constant``, or ``cosine`` decay
+    from ``base`` to 0 over the run (step 0 at ``base``, the last step near 0). A function of
+    the step alone, so a resumed fit continues on the same curve without scheduler state."""
+    if schedule == "constant" or total <= 1:
+        return base
+    return base * 0.5 * (1.0 + math.cos(math.pi * it / total))
+
+
 #: the objective's weighted terms recorded per step (``objective_trace``)
 _PARTS = ("content", "style", "tv", "total")
 # parameters that do not change what is learned: left out of the checkpoint fingerprint
@@ -102,6 +116,8 @@ class FeedForwardPurifier(Purifier):
             params["seed"] = int(torch.initial_seed()) % 2**63
         if params["style_target"] not in ("pair", "mean"):
             raise ValueError(f"style_target={params['style_target']!r}: expected 'pair' or 'mean'")
+        if params["lr_schedule"] not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule={params['lr_schedule']!r}: expected one of {', '.join(LR_SCHEDULES)}")
         return params
 
     # -- hooks for subclasses ---------------------------------------------------------------------
@@ -142,7 +158,9 @@ class FeedForwardPurifier(Purifier):
             torch.manual_seed(_rank_seed(p["seed"], d.rank))
         opt = torch.optim.Adam(net.parameters(), lr=p["lr"])
         gen = torch.Generator().manual_seed(p["seed"])
-        config = {k: v for k, v in jsonable(p).items() if k not in _NOT_LEARNED}
+        # under a decaying schedule the run's length changes every step's rate: it is then learned
+        config = {k: v for k, v in jsonable(p).items()
+                  if k not in _NOT_LEARNED or (k == "iterations" and p["lr_schedule"] != "constant")}
         config["loss_network"] = loss_net.notes
         fp = fingerprint(config, content.images, style.images)
         if d.enabled and len(set(all_gather_object(fp))) != 1:
@@ -241,6 +259,8 @@ class FeedForwardPurifier(Purifier):
                     targets = objective.style_targets(s, sl)
                 else:
                     targets = mean_targets
+                for group in opt.param_groups:
+                    group["lr"] = scheduled_lr(p["lr"], p["lr_schedule"], it, p["iterations"])
                 out = model(x, self._mask_input(xl, x.dtype))
                 loss, parts = objective(out, x, xl, targets)
                 opt.zero_grad(set_to_none=True)
@@ -402,7 +422,7 @@ class FeedForwardPurifier(Purifier):
                if info.get("processes", 1) > 1 else "")
         return [f"{self.name or self.net_kind}: {note}" for note in self.loss_notes_] + [
             f"{self.name or self.net_kind}: preset {p['preset']}, {info['iterations']} Adam iterations "
-            f"(lr {p['lr']:g}, batch {p['batch_size']}, {size}, style targets '{p['style_target']}'), "
+            f"(lr {p['lr']:g}{', cosine decay' if p['lr_schedule'] == 'cosine' else ''}, batch {p['batch_size']}, {size}, style targets '{p['style_target']}'), "
             f"final loss {loss}{ddp}"]
 
 
@@ -458,6 +478,8 @@ class AttentionPurifier(FeedForwardPurifier):
         preset: ``"cpu"`` (default) or ``"paper"``; fills every ``None`` below.
         iterations, batch_size, lr, train_size, width: training length, batch, Adam learning
             rate, (H, W) training images are resized to (``None``: as given), network width.
+        lr_schedule: ``"constant"`` or ``"cosine"`` (decay to 0 over ``iterations``); ``None``:
+            the preset's.
         warmup: identity warm-start steps before the objective (``_warmup``; paper preset 0).
         n_residual: residual blocks (the paper: 4). dropout: inside residual blocks.
         regions: label sets, one mask channel each; ``None``: the preset's (``cpu``: sclera, iris,
@@ -489,6 +511,7 @@ class AttentionPurifier(FeedForwardPurifier):
 
     def __init__(self, preset: str = "cpu", iterations: int | None = None, batch_size: int | None = None,
                  lr: float | None = None, train_size: Sequence[int] | None = None, width: int | None = None,
+                 lr_schedule: str | None = None,
                  warmup: int | None = None, n_residual: int = 4, dropout: float = 0.1,
                  regions: Sequence[Sequence[int]] | None = None,
                  alpha: float | None = None, beta: float | None = None, tv_weight: float | None = None,
@@ -501,6 +524,7 @@ class AttentionPurifier(FeedForwardPurifier):
         check_knobs(dtype, channels_last, compile)
         self.dtype, self.channels_last, self.compile = dtype, channels_last, compile
         self.preset, self.iterations, self.batch_size, self.lr = preset, iterations, batch_size, lr
+        self.lr_schedule = lr_schedule
         self.train_size, self.width, self.n_residual, self.dropout = train_size, width, n_residual, dropout
         self.purify_size, self.warmup = purify_size, warmup
         self.regions, self.alpha, self.beta, self.tv_weight = regions, alpha, beta, tv_weight
@@ -547,6 +571,7 @@ class JohnsonPurifier(FeedForwardPurifier):
 
     def __init__(self, preset: str = "cpu", iterations: int | None = None, batch_size: int | None = None,
                  lr: float | None = None, train_size: Sequence[int] | None = None, width: int | None = None,
+                 lr_schedule: str | None = None,
                  warmup: int | None = None, n_residual: int = 5, content_weight: float | None = None,
                  style_weight: float | None = None, tv_weight: float | None = None,
                  content_layers: Sequence[str] | None = None, style_layers: Sequence[str] | None = None,
@@ -559,6 +584,7 @@ class JohnsonPurifier(FeedForwardPurifier):
         check_knobs(dtype, channels_last, compile)
         self.dtype, self.channels_last, self.compile = dtype, channels_last, compile
         self.preset, self.iterations, self.batch_size, self.lr = preset, iterations, batch_size, lr
+        self.lr_schedule = lr_schedule
         self.train_size, self.width, self.n_residual, self.purify_size = train_size, width, n_residual, purify_size
         self.warmup = warmup
         self.content_weight, self.style_weight, self.tv_weight = content_weight, style_weight, tv_weight
