@@ -82,7 +82,8 @@ def test_the_tuning_ranges_are_off_by_default_and_each_one_acts(monkeypatch):
     base = SynthEyesWild().load("test", size=(36, 60), limit=24, seed=3).take()
     knobs = [(latents.GEOMETRY, "lid_arch", (0.6, 0.6)), (render.CREASE, "lower", 0.7),
              (wild.WILD, "eye_direct", (0.4, 0.4)), (wild.WILD, "orbit_reach", (6.0, 6.0)),
-             (wild.WILD, "black", (6.0, 6.0)), (wild.WILD, "wrap", (0.5, 0.5))]
+             (wild.WILD, "black", (6.0, 6.0)), (wild.WILD, "wrap", (0.5, 0.5)),
+             (wild.WILD, "azimuth_deg", (240.0, 300.0)), (wild.WILD, "side_pull", (0.0, 0.0))]
     for table, key, value in knobs:
         with monkeypatch.context() as m:
             m.setitem(table, key, value)
@@ -93,3 +94,25 @@ def test_the_tuning_ranges_are_off_by_default_and_each_one_acts(monkeypatch):
                 # a rounder upper lid (exponent < 1) opens the fissure towards the corners
                 assert int((got.masks > 0).sum()) > 1.03 * int((base.masks > 0).sum())  # measured: +6%
     assert _digest(SynthEyesWild().load("test", size=(36, 60), limit=24, seed=3).take().images) == "b75657a9385f97c8"
+
+
+@pytest.mark.parametrize("azimuth, lit", [((75.0, 105.0), "top"), ((-15.0, 15.0), "right")])
+def test_the_light_azimuth_knob_lights_the_side_it_names(monkeypatch, azimuth, lit):
+    # round 3's azimuth range (wild.WILD["azimuth_deg"]): 0 from the image's right, 90 from
+    # above, 270 from below (the light's y points up). The same eyes lit from the named side and from the opposite one:
+    # the named side is brighter, relative to the opposite side, under the first (paired, so
+    # the eye's own layout, darker at the top, cancels)
+    from gazebench_plugins.synth import wild
+
+    def side_minus_opposite(az):
+        monkeypatch.setitem(wild.WILD, "azimuth_deg", az)
+        monkeypatch.setitem(wild.WILD, "side_pull", (0.0, 0.0))
+        x = SynthEyesWild(channels=1, effects="light").load("test", size=(36, 60), limit=24, seed=3).take().images
+        x = x[:, 0].float()
+        if lit == "top":
+            return x[:, :9].mean((1, 2)) - x[:, -9:].mean((1, 2))
+        return x[:, :, -15:].mean((1, 2)) - x[:, :, :15].mean((1, 2))
+
+    named = side_minus_opposite(azimuth)
+    opposite = side_minus_opposite((azimuth[0] + 180.0, azimuth[1] + 180.0))
+    assert ((named - opposite) > 0).float().mean() >= 0.9, named - opposite

@@ -50,6 +50,10 @@ WILD: dict[str, tuple[float, float]] = {
     "grain": (1.0, 2.5),             # levels, after the blur
     "blur_px": (0.75, 1.3),          # sigma at 60 px wide
     "black": (0.0, 0.0),             # the sensor's black level, levels subtracted before the clip
+    # the light's azimuth in the image plane (0: from the image's right, 90: from above, 270:
+    # from below; tested), uniform in this range before the pull towards the sides below
+    "azimuth_deg": (0.0, 360.0),
+    "side_pull": (0.5, 0.5),         # how strongly the azimuth is pulled towards the sides (0: not)
 }
 
 
@@ -90,9 +94,13 @@ def wild_uniforms(lat: Latents) -> torch.Tensor:
 def wild_light(lat: Latents, u: torch.Tensor, severity: float = 1.0) -> Light:
     """Outdoor light: directional from a random side, low ambient, sometimes a hard shadow."""
     s = float(severity)
-    az = u[:, 0] * 2 * math.pi
-    # concentrate the light's azimuth towards the sides (a monotonic map of the uniform angle)
-    az = az - 0.5 * torch.sin(2 * az) / 2
+    if WILD["azimuth_deg"] == (0.0, 360.0) and WILD["side_pull"] == (0.5, 0.5):
+        az = u[:, 0] * 2 * math.pi           # version 2's exact arithmetic (its bytes are pinned)
+        # concentrate the light's azimuth towards the sides (a monotonic map of the uniform angle)
+        az = az - 0.5 * torch.sin(2 * az) / 2
+    else:
+        az = torch.deg2rad(_w(u[:, 0], "azimuth_deg"))
+        az = az - _w(u[:, 33], "side_pull") * torch.sin(2 * az) / 2
     el = torch.deg2rad(10 + (_w(u[:, 1], "elevation_deg") - 10) * min(s, 1.5))   # off the camera axis
     d = torch.stack([az.cos() * el.sin(), az.sin() * el.sin(), -el.cos()], 1)
     ambient = 0.6 - (0.6 - _w(u[:, 2], "ambient")) * min(s, 1.0)

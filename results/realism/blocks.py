@@ -1,0 +1,117 @@
+"""The convnet's cue, measured: the layout of light and dark per 6x6 block, real vs candidates.
+
+    python results/realism/blocks.py                       # real, version 2, c11 (tables)
+    python results/realism/blocks.py --code 'W.update(side_pull=(0.9, 0.9))' --name mine
+
+For the real patches 0:400 (the tuning split; 400:600 are never read) and 400 ``synth-wild``
+``unlabelled`` renders (seed 0) under each candidate's code (as ``tune.py``: ``G``, ``W``, ``C``
+bound to the renderer's module constants), prints the per-block mean over images and the
+per-block spread across images (std) of the 36x60 crops cut into 6x6 blocks of 6x6 pixels, the
+quantiles of the signed left-right (left third - right third) and top-bottom (six top rows - six
+bottom rows) differences, and three distances to the real set: RMS gap of the block means, RMS
+gap of the block spreads, RMS gap of those quantiles (``score``, also used by ``fit_light.py``).
+Renders only, no classifier: about 0.5 s per candidate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REAL = Path(os.environ.get("GAZEBENCH_REAL", HERE.parents[1].parent / "shared/data/mpiigaze-unlabelled/eyes.npz"))
+QUANTILES = (5, 25, 50, 75, 95)
+
+
+def blocks(x: np.ndarray) -> np.ndarray:
+    """(N, 6, 10) block means of (N, 36, 60) crops (6 rows and 10 columns of 6x6-pixel blocks)."""
+    n, h, w = x.shape
+    return x.reshape(n, 6, h // 6, w // 6, 6).mean((2, 4)) if (h, w) == (36, 60) else _bad(x)
+
+
+def _bad(x: np.ndarray) -> np.ndarray:
+    raise ValueError(f"blocks needs 36x60 crops, got {x.shape}")
+
+
+def signed_lr(x: np.ndarray) -> np.ndarray:
+    """Left third minus right third, per image (the issue's asymmetry, with its sign)."""
+    t = x.shape[2] // 3
+    return x[:, :, :t].mean((1, 2)) - x[:, :, -t:].mean((1, 2))
+
+
+def signed_tb(x: np.ndarray) -> np.ndarray:
+    """Six top rows minus six bottom rows, per image."""
+    return x[:, :6].mean((1, 2)) - x[:, -6:].mean((1, 2))
+
+
+def score(real: np.ndarray, synth: np.ndarray) -> dict[str, float]:
+    """RMS gaps of block means, block spreads and the signed LR/TB quantiles (levels)."""
+    br, bs = blocks(real), blocks(synth)
+    q = np.array(QUANTILES)
+    lr = np.percentile(signed_lr(synth), q) - np.percentile(signed_lr(real), q)
+    tb = np.percentile(signed_tb(synth), q) - np.percentile(signed_tb(real), q)
+    return {"mean": float(np.sqrt(((bs.mean(0) - br.mean(0)) ** 2).mean())),
+            "spread": float(np.sqrt(((bs.std(0) - br.std(0)) ** 2).mean())),
+            "lr_tb": float(np.sqrt(((lr ** 2).mean() + (tb ** 2).mean()) / 2))}
+
+
+def render(code: str, n: int = 400) -> np.ndarray:
+    """400 ``unlabelled`` gray renders (seed 0) with ``code`` applied to fresh copies of the
+    renderer's constants (restored afterwards, so candidates do not leak into each other)."""
+    from gazebench.plugins import get_plugin_manager
+    from gazebench.realism import load_set
+    from gazebench_plugins.synth import latents, render as rmod, wild
+
+    saved = [(t, dict(t)) for t in (latents.GEOMETRY, wild.WILD, rmod.CREASE)]
+    try:
+        exec(code, {"G": latents.GEOMETRY, "W": wild.WILD, "C": rmod.CREASE})
+        x, _ = load_set(get_plugin_manager(), "synth-wild", root=None, split="unlabelled", slice_=None, n=n,
+                        size=(36, 60), seed=0, params={})
+    finally:
+        for t, v in saved:
+            t.clear()
+            t.update(v)
+    return np.asarray(x, dtype=np.float64)
+
+
+def summary(name: str, x: np.ndarray) -> dict[str, Any]:
+    """The printed tables of one set."""
+    b = blocks(x)
+    return {"name": name, "block_mean": np.round(b.mean(0)).astype(int).tolist(),
+            "block_spread": np.round(b.std(0)).astype(int).tolist(),
+            "lr_quantiles": np.round(np.percentile(signed_lr(x), QUANTILES)).tolist(),
+            "tb_quantiles": np.round(np.percentile(signed_tb(x), QUANTILES)).tolist()}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--code", action="append", default=[], help="candidate code (repeatable)")
+    p.add_argument("--name", action="append", default=[])
+    p.add_argument("--candidates", default=str(HERE / "v3-candidates.jsonl"),
+                   help="log to take c11's code from when no --code is given")
+    args = p.parse_args()
+    codes = list(zip(args.name or [f"code{i}" for i in range(len(args.code))], args.code))
+    if not codes:
+        c11 = next(json.loads(line)["code"] for line in open(args.candidates) if json.loads(line)["name"] == "c11")
+        codes = [("v2", ""), ("c11", c11)]
+    real = np.load(REAL)["images"][:400].astype(np.float64)
+    for name, x in [("real 0:400", real)] + [(n, render(c)) for n, c in codes]:
+        s = summary(name, x)
+        print(f"## {name}")
+        print("block mean (rows of 6 px, top first; columns of 6 px, left first):")
+        print("\n".join(" ".join(f"{v:4d}" for v in row) for row in s["block_mean"]))
+        print("block spread across images:")
+        print("\n".join(" ".join(f"{v:4d}" for v in row) for row in s["block_spread"]))
+        print(f"signed left-right quantiles {QUANTILES}: {s['lr_quantiles']}; top-bottom: {s['tb_quantiles']}")
+        if x is not real:
+            print("distance to real:", {k: round(v, 1) for k, v in score(real, x).items()})
+        print()
+
+
+if __name__ == "__main__":
+    main()
