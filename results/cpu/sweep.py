@@ -345,8 +345,9 @@ def residual_table(record: Path) -> str:
     z = np.load(record.parent / rec["samples"]["file"])
     lines = ["| seed | raw / purified / oracle deg | residual share, worst 10% | worst 25% | median residual deg "
              "| residual by quartile of the light's angle off the camera axis, low -> high (deg) "
-             "| by quartile of the ambient light, low -> high (deg) | purified > raw |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| by quartile of the ambient light, low -> high (deg) | corr(raw - oracle, purified - oracle) "
+             "| purified > raw |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in rec["rows"]:
         k, seed = row["samples_index"], row["seed"]
         raw, pur, ora, ids = (z[f"r{k}_{n}"] for n in ("raw", "purified", "oracle", "ids"))
@@ -363,7 +364,8 @@ def residual_table(record: Path) -> str:
             cols.append(" / ".join(f"{res[bins == q].mean():.2f}" for q in range(4)))
         lines.append(f"| {seed} | {raw.mean():.2f} / {pur.mean():.2f} / {ora.mean():.2f} "
                      f"| {res[order[:len(res) // 10]].sum() / total:.2f} | {res[order[:len(res) // 4]].sum() / total:.2f} "
-                     f"| {np.median(res):.2f} | {cols[0]} | {cols[1]} | {(pur > raw).sum()} of {len(res)} |")
+                     f"| {np.median(res):.2f} | {cols[0]} | {cols[1]} | {np.corrcoef(raw - ora, res)[0, 1]:.2f} "
+                     f"| {(pur > raw).sum()} of {len(res)} |")
     return "\n".join(lines) + "\n"
 
 
