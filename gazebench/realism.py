@@ -209,12 +209,20 @@ class _SmallCNN(torch.nn.Module):
         return self.net(x)[:, 0]
 
 
-def _cnn_fold(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, seed: int, epochs: int) -> np.ndarray:
-    """Train :class:`_SmallCNN` on one fold; predicted labels of ``x_te``."""
+def cnn_input(x: np.ndarray) -> torch.Tensor:
+    """Gray images (N, H, W) in [0, 255] -> the small CNN's input (N, 1, H, W) in [-1, 1]."""
+    return torch.from_numpy(np.asarray(x)).float().unsqueeze(1) / 127.5 - 1
+
+
+def train_cnn(x_tr: np.ndarray, y_tr: np.ndarray, seed: int, epochs: int = 20) -> torch.nn.Module:
+    """Train the ``convnet`` domain classifier (:class:`_SmallCNN`) on gray images; returns it in eval mode.
+
+    The logit is positive for label 1. Exactly the training :func:`domain_accuracy` does per fold.
+    """
     torch.manual_seed(seed)
     net = _SmallCNN()
     opt = torch.optim.Adam(net.parameters(), lr=2e-3, weight_decay=1e-4)
-    xt = torch.from_numpy(x_tr).float().unsqueeze(1) / 127.5 - 1
+    xt = cnn_input(x_tr)
     yt = torch.from_numpy(y_tr).float()
     gen = torch.Generator().manual_seed(seed)
     batch = 32
@@ -229,10 +237,72 @@ def _cnn_fold(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, seed: int, e
             opt.zero_grad()
             loss.backward()
             opt.step()
-    net.eval()
+    return net.eval()
+
+
+def _cnn_fold(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, seed: int, epochs: int) -> np.ndarray:
+    """Train :class:`_SmallCNN` on one fold; predicted labels of ``x_te``."""
+    net = train_cnn(x_tr, y_tr, seed, epochs)
     with torch.no_grad():
-        logits = net(torch.from_numpy(x_te).float().unsqueeze(1) / 127.5 - 1)
+        logits = net(cnn_input(x_te))
     return (logits > 0).long().numpy()
+
+
+def _signed_logit(net: torch.nn.Module, x: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+    """The logit of each image's own class: ``logit`` for label 1, ``-logit`` for label 0."""
+    return net(x) * (2 * label.float() - 1)
+
+
+def occlusion_map(net: torch.nn.Module, x: np.ndarray, label: np.ndarray, *, patch: int = 6, stride: int = 3,
+                  fill: float | None = None, batch: int = 4096) -> np.ndarray:
+    """Occlusion sensitivity of a binary classifier on gray images ``x`` (N, H, W) in [0, 255].
+
+    A ``patch`` x ``patch`` square of value ``fill`` (default: the mean pixel of ``x``) slides over
+    each image with ``stride``; each position records the drop of the logit of the image's own
+    class (``label``: 0 or 1; the net's logit favours 1). A pixel's value is the mean drop over
+    the positions that cover it (float64 (N, H, W); positive: hiding this pixel hurts the
+    classifier). ``net`` maps (B, 1, H, W) inputs in [-1, 1] to (B,) logits (:func:`cnn_input`).
+    """
+    x = np.asarray(x, np.float64)
+    n, h, w = x.shape
+    if patch > h or patch > w:
+        raise ValueError(f"patch {patch} larger than the images ({h}x{w})")
+    fill = float(x.mean()) if fill is None else float(fill)
+    ys = list(range(0, h - patch + 1, stride))
+    xs = list(range(0, w - patch + 1, stride))
+    # the last row/column of positions reaches the far edge even when the stride does not divide
+    ys += [h - patch] if ys[-1] != h - patch else []
+    xs += [w - patch] if xs[-1] != w - patch else []
+    pos = [(r, c) for r in ys for c in xs]
+    lab = torch.as_tensor(np.asarray(label)).long()
+    inp = cnn_input(x)
+    fill_n = fill / 127.5 - 1
+    drop = np.zeros((n, len(pos)))
+    with torch.no_grad():
+        base = _signed_logit(net, inp, lab).numpy()
+        per = max(1, batch // len(pos))
+        for i in range(0, n, per):
+            xi, li = inp[i:i + per], lab[i:i + per]
+            occ = xi.unsqueeze(1).repeat(1, len(pos), 1, 1, 1)
+            for k, (r, c) in enumerate(pos):
+                occ[:, k, :, r:r + patch, c:c + patch] = fill_n
+            out = _signed_logit(net, occ.flatten(0, 1), li.repeat_interleave(len(pos))).view(len(xi), len(pos))
+            drop[i:i + per] = base[i:i + per, None] - out.numpy()
+    total = np.zeros((n, h, w))
+    count = np.zeros((h, w))
+    for k, (r, c) in enumerate(pos):
+        total[:, r:r + patch, c:c + patch] += drop[:, k, None, None]
+        count[r:r + patch, c:c + patch] += 1
+    return total / count
+
+
+def input_saliency(net: torch.nn.Module, x: np.ndarray, label: np.ndarray) -> np.ndarray:
+    """|d (own-class logit) / d input| per pixel of gray images ``x`` (N, H, W): the gradient with respect to the
+    net's input (:func:`cnn_input`, pixel / 127.5 - 1); float64 (N, H, W)."""
+    inp = cnn_input(np.asarray(x, np.float64)).requires_grad_(True)
+    lab = torch.as_tensor(np.asarray(label)).long()
+    _signed_logit(net, inp, lab).sum().backward()
+    return inp.grad[:, 0].abs().double().numpy()
 
 
 def balance(a: np.ndarray, b: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

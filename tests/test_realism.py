@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gazebench.realism import (balance, domain_accuracy, gray_images, grid_image, hog, image_statistics,
-                               parse_slice, relative_gaps)
+                               input_saliency, occlusion_map, parse_slice, relative_gaps)
 from tests.conftest import run_cli
 
 
@@ -80,6 +80,36 @@ def test_accuracy_is_deterministic_for_a_seed_and_sets_are_balanced():
     assert len(ba) == len(bb) == 30 and set(map(bytes, ba)) <= set(map(bytes, a))
     with pytest.raises(ValueError, match="unknown classifier"):
         domain_accuracy(a, b, "svm")
+
+
+class _RegionReader:
+    """A 'classifier' whose logit is the mean of one pixel region (rows 12:18, columns 30:36)."""
+
+    def __call__(self, x):
+        return x[:, 0, 12:18, 30:36].mean((1, 2))
+
+
+def test_occlusion_and_saliency_of_a_one_region_classifier_lie_on_that_region():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (6, 36, 60))
+    label = np.array([0, 1, 0, 1, 0, 1])
+    x[label == 1, 12:18, 30:36] = 230.0  # own-class logit +0.8 for label 1
+    x[label == 0, 12:18, 30:36] = 25.0   # and -(-0.8) for label 0
+    occ = occlusion_map(_RegionReader(), x, label, patch=6, stride=3, fill=127.5)
+    # a patch at mid grey sets the pixels it covers to logit 0: every drop is >= 0, and only
+    # patches overlapping the region (rows 7:23, columns 25:41) drop anything
+    near = np.zeros((36, 60), bool)
+    near[7:23, 25:41] = True
+    assert occ.min() >= -1e-9 and np.abs(occ[:, ~near]).max() == 0
+    # the patch exactly on the region takes the whole logit: 0.8 drop there; the map peaks inside it
+    assert np.allclose(occ[:, 14:16, 32:34], occ[:, 12:18, 30:36].max(), atol=1e-9)
+    peak = np.unravel_index(occ.mean(0).argmax(), (36, 60))
+    assert 12 <= peak[0] < 18 and 30 <= peak[1] < 36
+    assert occ.mean(0)[12:18, 30:36].sum() / occ.mean(0).sum() > 0.3
+    # the gradient of a mean over 36 pixels, through the [0, 255] -> [-1, 1] scaling
+    sal = input_saliency(_RegionReader(), x, label)
+    assert np.abs(sal[:, ~np.pad(np.ones((6, 6), bool), ((12, 18), (30, 24)))]).max() == 0
+    assert np.allclose(sal[:, 12:18, 30:36], 1 / 36)
 
 
 def test_hog_gradient_direction_lands_in_its_bin():
