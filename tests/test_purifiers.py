@@ -170,6 +170,30 @@ def test_cosine_schedule_known_values_and_exact_resume(tmp_path):
         AttentionPurifier(lr_schedule="linear").resolved()
 
 
+def test_train_scale_trains_and_purifies_at_a_multiple_of_each_images_size(tmp_path):
+    content, style = _toy(8, 1, True).without_labels(), _toy(8, 2, False)
+    pur = AttentionPurifier(iterations=1, **TINY)  # the cpu preset: twice the images' size
+    assert pur.resolved()["train_scale"] == 2.0
+    pur.fit(content, style)
+    assert pur.train_size_ == [72, 120] and pur.train_scale_ == 2.0
+    seen = []
+    pur.net_.register_forward_pre_hook(lambda mod, args: seen.append(tuple(args[0].shape[-2:])))
+    small = make_toy_eyes(2, (30, 50), stream=5, wild=True)
+    out = pur.purify(small.without_labels())
+    assert seen == [(60, 100)] and out.shape == small.images.shape  # 2x its own size, then back
+    assert "2x the images' size (72x120)" in pur.record_notes()[1]
+    path = tmp_path / "att.pt"
+    pur.save(path)
+    again = AttentionPurifier(**FAST).load(path)
+    assert again.train_scale_ == 2.0 and torch.equal(again.purify(small.without_labels()), out)
+    native = AttentionPurifier(iterations=1, train_scale=1, **TINY).fit(content, style)
+    assert native.train_size_ is None and native.train_scale_ is None
+    explicit = AttentionPurifier(iterations=1, train_size=(40, 64), **TINY).fit(content, style)
+    assert explicit.train_size_ == [40, 64] and explicit.train_scale_ is None  # a size wins over the scale
+    with pytest.raises(ValueError, match="train_scale=0"):
+        AttentionPurifier(train_scale=0).resolved()
+
+
 def test_feedforward_errors_and_sizes():
     content, style = _toy(6, 1, True).without_labels(), _toy(6, 2, False)
     pur = AttentionPurifier(iterations=1, train_size=(40, 64), **TINY)

@@ -48,16 +48,17 @@ from gazebench_plugins.purifiers.objective import PerceptualObjective, RegionObj
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": dict(iterations=50_000, batch_size=4, lr=1e-4, train_size=(256, 256), width=32, warmup=0,
-                  style_target="pair", lr_schedule="constant"),
+                  style_target="pair", lr_schedule="constant", train_scale=None),
     "cpu": dict(iterations=300, batch_size=4, lr=1e-3, train_size=None, width=16, warmup=200,
-                style_target="mean", lr_schedule="constant"),
+                style_target="mean", lr_schedule="constant", train_scale=None),
 }
 #: loss weights and mask regions per preset: the paper's own for ``paper`` (one attention region,
 #: pupil + iris); for ``cpu``, one mask channel per region (sclera, iris, pupil; skin is the
 #: background) and the weights chosen by the sweep in results/cpu/sweep_attention.md (gap closed
-#: and pupil-locator error over seeds 0, 1, 2; docs/method.md)
+#: and pupil-locator error over seeds 0, 1, 2; docs/method.md); the cpu fit runs at twice the
+#: images' size (``train_scale``), chosen on selection seeds 5-9 (results/cpu/sweep_training.md)
 ATTENTION_WEIGHTS = {"paper": dict(alpha=1e2, beta=1e4, tv_weight=1e-6, regions=((2, 3),)),
-                     "cpu": dict(alpha=1e2, beta=3.0, tv_weight=1e-2, regions=((1,), (2,), (3,)))}
+                     "cpu": dict(alpha=1e2, beta=3.0, tv_weight=1e-2, regions=((1,), (2,), (3,)), train_scale=2.0)}
 JOHNSON_WEIGHTS = {"paper": dict(content_weight=1.0, style_weight=5.0, tv_weight=1e-6),
                    "cpu": dict(content_weight=10.0, style_weight=3.0, tv_weight=1e-4)}
 #: Adam's learning rate over the objective's steps (the warm start always uses the constant rate)
@@ -87,7 +88,8 @@ class FeedForwardPurifier(Purifier):
     param_ranges = {"iterations": (1, None), "batch_size": (1, None), "lr": (0.0, None), "width": (1, None),
                     "warmup": (0, None), "n_residual": (0, None), "checkpoint_every": (1, None)}
     # `gazebench speed`: one training step, each image at its own size (the timed resolution)
-    timing_params: ClassVar[dict[str, Any]] = dict(iterations=1, warmup=0, purify_size=None, progress=False)
+    timing_params: ClassVar[dict[str, Any]] = dict(iterations=1, warmup=0, purify_size=None, train_scale=1.0,
+                                                   progress=False)
     net_kind: ClassVar[str] = ""
     #: ``fit`` trains data-parallel under torchrun (``gazebench train-purifier``; gazebench.distributed)
     supports_ddp: ClassVar[bool] = True
@@ -116,6 +118,8 @@ class FeedForwardPurifier(Purifier):
             params["seed"] = int(torch.initial_seed()) % 2**63
         if params["style_target"] not in ("pair", "mean"):
             raise ValueError(f"style_target={params['style_target']!r}: expected 'pair' or 'mean'")
+        if params["train_scale"] is not None and not float(params["train_scale"]) > 0:
+            raise ValueError(f"train_scale={params['train_scale']!r}: expected a positive factor or None")
         if params["lr_schedule"] not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule={params['lr_schedule']!r}: expected one of {', '.join(LR_SCHEDULES)}")
         return params
@@ -134,6 +138,14 @@ class FeedForwardPurifier(Purifier):
     def fit(self, content: EyeBatch, style: EyeBatch) -> "FeedForwardPurifier":
         """Train the transformation network to purify ``content`` images into ``style``'s style."""
         p = self.resolved()
+        size_scale = p["train_scale"]
+        if p["train_size"] is None and size_scale is not None and float(size_scale) != 1.0:
+            # a size relative to the content's: the loss network's deep taps (/8, /16) see a 36x60
+            # eye as a 5x8 / 2x4 grid; at twice the size they resolve its parts (the paper: 256x256)
+            h, w = content.images.shape[-2:]
+            p["train_size"] = (max(1, round(h * float(size_scale))), max(1, round(w * float(size_scale))))
+        else:
+            size_scale = None
         dev = pick_device(self.device)
         # under torchrun: DistributedDataParallel over the default process group (gazebench.distributed)
         d = current_dist()
@@ -288,6 +300,7 @@ class FeedForwardPurifier(Purifier):
         self.parts_ = parts_history
         self.probe_ = {"identity": identity_parts, "final": final_parts, "n_images": len(pi)}
         self.train_size_ = list(p["train_size"]) if p["train_size"] else None
+        self.train_scale_ = float(size_scale) if size_scale is not None else None
         self.loss_notes_ = loss_net.notes
         self.fit_info_ = {"iterations": p["iterations"], "resumed_from": start, "seconds": time.perf_counter() - t0,
                           "final_loss": history[-1] if history else None, "fingerprint": fp}
@@ -339,6 +352,10 @@ class FeedForwardPurifier(Purifier):
         labels = need_masks(batch, self.name or self.net_kind, "input") if self.needs_masks else None
         dev = next(net.parameters()).device
         work = getattr(self, "train_size_", None) if self.purify_size == "train" else self.purify_size
+        if self.purify_size == "train" and getattr(self, "train_scale_", None):
+            # trained at a multiple of the content's size: each input at the same multiple of its own
+            h, w = batch.images.shape[-2:]
+            work = (max(1, round(h * self.train_scale_)), max(1, round(w * self.train_scale_)))
         run, cl = self._inference_net(), bool(self.channels_last)
         outs = []
         with torch.no_grad():
@@ -370,7 +387,7 @@ class FeedForwardPurifier(Purifier):
         save_state(path, {"class": type(self).__qualname__, "params": jsonable(self.get_params()),
                           "net_config": dict(self.net_.config), "regions": self.regions_,
                           "net": {k: v.cpu() for k, v in self.net_.state_dict().items()},
-                          "train_size": self.train_size_,
+                          "train_size": self.train_size_, "train_scale": getattr(self, "train_scale_", None),
                           "notes": list(self.loss_notes_), "fit_info": jsonable(self.fit_info_),
                           "history": torch.tensor(self.history_, dtype=torch.float64),
                           "parts": torch.tensor(self.parts_, dtype=torch.float64).view(-1, 4),
@@ -386,6 +403,7 @@ class FeedForwardPurifier(Purifier):
         self.net_ = net.to(pick_device(self.device)).eval()
         self.regions_ = [list(r) for r in state["regions"]]
         self.train_size_ = state["train_size"]
+        self.train_scale_ = state.get("train_scale")  # files written before train_scale: None
         self.loss_notes_ = list(state["notes"])
         self.fit_info_ = dict(state["fit_info"])
         self.history_ = state["history"].tolist()
@@ -416,7 +434,9 @@ class FeedForwardPurifier(Purifier):
         if getattr(self, "net_", None) is None:
             return []
         p, info = self.resolved(), self.fit_info_
-        size = "x".join(map(str, p["train_size"])) if p["train_size"] else "native size"
+        size = "x".join(map(str, self.train_size_)) if self.train_size_ else "native size"
+        if getattr(self, "train_scale_", None):
+            size = f"{self.train_scale_:g}x the images' size ({size})"
         loss = f"{info['final_loss']:.4g}" if info.get("final_loss") is not None else "n/a"
         ddp = (f", data-parallel over {info['processes']} processes ({info.get('backend')})"
                if info.get("processes", 1) > 1 else "")
@@ -478,6 +498,9 @@ class AttentionPurifier(FeedForwardPurifier):
         preset: ``"cpu"`` (default) or ``"paper"``; fills every ``None`` below.
         iterations, batch_size, lr, train_size, width: training length, batch, Adam learning
             rate, (H, W) training images are resized to (``None``: as given), network width.
+        train_scale: with ``train_size`` ``None``, train at this multiple of the content images'
+            size and purify each image at the same multiple of its own; 1: native; ``None``: the
+            preset's (``attention``'s ``cpu``: 2, so 36x60 eyes train at 72x120; otherwise native).
         lr_schedule: ``"constant"`` or ``"cosine"`` (decay to 0 over ``iterations``); ``None``:
             the preset's.
         warmup: identity warm-start steps before the objective (``_warmup``; paper preset 0).
@@ -511,7 +534,7 @@ class AttentionPurifier(FeedForwardPurifier):
 
     def __init__(self, preset: str = "cpu", iterations: int | None = None, batch_size: int | None = None,
                  lr: float | None = None, train_size: Sequence[int] | None = None, width: int | None = None,
-                 lr_schedule: str | None = None,
+                 lr_schedule: str | None = None, train_scale: float | None = None,
                  warmup: int | None = None, n_residual: int = 4, dropout: float = 0.1,
                  regions: Sequence[Sequence[int]] | None = None,
                  alpha: float | None = None, beta: float | None = None, tv_weight: float | None = None,
@@ -524,7 +547,7 @@ class AttentionPurifier(FeedForwardPurifier):
         check_knobs(dtype, channels_last, compile)
         self.dtype, self.channels_last, self.compile = dtype, channels_last, compile
         self.preset, self.iterations, self.batch_size, self.lr = preset, iterations, batch_size, lr
-        self.lr_schedule = lr_schedule
+        self.lr_schedule, self.train_scale = lr_schedule, train_scale
         self.train_size, self.width, self.n_residual, self.dropout = train_size, width, n_residual, dropout
         self.purify_size, self.warmup = purify_size, warmup
         self.regions, self.alpha, self.beta, self.tv_weight = regions, alpha, beta, tv_weight
@@ -571,7 +594,7 @@ class JohnsonPurifier(FeedForwardPurifier):
 
     def __init__(self, preset: str = "cpu", iterations: int | None = None, batch_size: int | None = None,
                  lr: float | None = None, train_size: Sequence[int] | None = None, width: int | None = None,
-                 lr_schedule: str | None = None,
+                 lr_schedule: str | None = None, train_scale: float | None = None,
                  warmup: int | None = None, n_residual: int = 5, content_weight: float | None = None,
                  style_weight: float | None = None, tv_weight: float | None = None,
                  content_layers: Sequence[str] | None = None, style_layers: Sequence[str] | None = None,
@@ -584,7 +607,7 @@ class JohnsonPurifier(FeedForwardPurifier):
         check_knobs(dtype, channels_last, compile)
         self.dtype, self.channels_last, self.compile = dtype, channels_last, compile
         self.preset, self.iterations, self.batch_size, self.lr = preset, iterations, batch_size, lr
-        self.lr_schedule = lr_schedule
+        self.lr_schedule, self.train_scale = lr_schedule, train_scale
         self.train_size, self.width, self.n_residual, self.purify_size = train_size, width, n_residual, purify_size
         self.warmup = warmup
         self.content_weight, self.style_weight, self.tv_weight = content_weight, style_weight, tv_weight
