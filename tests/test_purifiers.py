@@ -172,8 +172,8 @@ def test_cosine_schedule_known_values_and_exact_resume(tmp_path):
 
 def test_train_scale_trains_and_purifies_at_a_multiple_of_each_images_size(tmp_path):
     content, style = _toy(8, 1, True).without_labels(), _toy(8, 2, False)
-    pur = AttentionPurifier(iterations=1, **TINY)  # the cpu preset: twice the images' size
-    assert pur.resolved()["train_scale"] == 2.0
+    assert AttentionPurifier().resolved()["train_scale"] is None  # the presets train at native size
+    pur = AttentionPurifier(iterations=1, train_scale=2, **TINY)
     pur.fit(content, style)
     assert pur.train_size_ == [72, 120] and pur.train_scale_ == 2.0
     seen = []
@@ -184,7 +184,7 @@ def test_train_scale_trains_and_purifies_at_a_multiple_of_each_images_size(tmp_p
     assert "2x the images' size (72x120)" in pur.record_notes()[1]
     path = tmp_path / "att.pt"
     pur.save(path)
-    again = AttentionPurifier(**FAST).load(path)
+    again = AttentionPurifier(**FAST).load(path)  # the scale comes from the file
     assert again.train_scale_ == 2.0 and torch.equal(again.purify(small.without_labels()), out)
     native = AttentionPurifier(iterations=1, train_scale=1, **TINY).fit(content, style)
     assert native.train_size_ is None and native.train_scale_ is None

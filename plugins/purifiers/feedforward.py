@@ -55,10 +55,10 @@ PRESETS: dict[str, dict[str, Any]] = {
 #: loss weights and mask regions per preset: the paper's own for ``paper`` (one attention region,
 #: pupil + iris); for ``cpu``, one mask channel per region (sclera, iris, pupil; skin is the
 #: background) and the weights chosen by the sweep in results/cpu/sweep_attention.md (gap closed
-#: and pupil-locator error over seeds 0, 1, 2; docs/method.md); the cpu fit runs at twice the
-#: images' size (``train_scale``), chosen on selection seeds 5-9 (results/cpu/sweep_training.md)
+#: and pupil-locator error over seeds 0, 1, 2; docs/method.md); the fit's schedule, batch, width and
+#: size were swept after it (results/cpu/sweep_training.md) and none replaced the native default
 ATTENTION_WEIGHTS = {"paper": dict(alpha=1e2, beta=1e4, tv_weight=1e-6, regions=((2, 3),)),
-                     "cpu": dict(alpha=1e2, beta=3.0, tv_weight=1e-2, regions=((1,), (2,), (3,)), train_scale=2.0)}
+                     "cpu": dict(alpha=1e2, beta=3.0, tv_weight=1e-2, regions=((1,), (2,), (3,)))}
 JOHNSON_WEIGHTS = {"paper": dict(content_weight=1.0, style_weight=5.0, tv_weight=1e-6),
                    "cpu": dict(content_weight=10.0, style_weight=3.0, tv_weight=1e-4)}
 #: Adam's learning rate over the objective's steps (the warm start always uses the constant rate)
@@ -499,8 +499,8 @@ class AttentionPurifier(FeedForwardPurifier):
         iterations, batch_size, lr, train_size, width: training length, batch, Adam learning
             rate, (H, W) training images are resized to (``None``: as given), network width.
         train_scale: with ``train_size`` ``None``, train at this multiple of the content images'
-            size and purify each image at the same multiple of its own; 1: native; ``None``: the
-            preset's (``attention``'s ``cpu``: 2, so 36x60 eyes train at 72x120; otherwise native).
+            size and purify each image at the same multiple of its own (2: 36x60 eyes train at
+            72x120); ``None`` (both presets) or 1: native.
         lr_schedule: ``"constant"`` or ``"cosine"`` (decay to 0 over ``iterations``); ``None``:
             the preset's.
         warmup: identity warm-start steps before the objective (``_warmup``; paper preset 0).
