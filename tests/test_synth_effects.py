@@ -116,3 +116,39 @@ def test_the_light_azimuth_knob_lights_the_side_it_names(monkeypatch, azimuth, l
     named = side_minus_opposite(azimuth)
     opposite = side_minus_opposite((azimuth[0] + 180.0, azimuth[1] + 180.0))
     assert ((named - opposite) > 0).float().mean() >= 0.9, named - opposite
+
+
+@pytest.mark.parametrize("azimuth", [(0.0, 360.0), (60.0, 120.0), (240.0, 300.0), (-30.0, 30.0), (150.0, 210.0)])
+def test_the_brow_bone_knob_brightens_the_top_rows_under_every_light(monkeypatch, azimuth):
+    # issue 18 round 5 (render.BROW_BONE): real crops' rows 0-1 are brighter than rows 3-6 (the
+    # crease), median +35 levels; version 2's are darker (-10). At full strength the ridge must
+    # turn that around whichever side the light comes from (any, above, below, right, left).
+    from gazebench_plugins.synth import render, wild
+
+    monkeypatch.setitem(wild.WILD, "azimuth_deg", azimuth)
+
+    def top_minus_crease(**bone):
+        with monkeypatch.context() as m:
+            for k, v in bone.items():
+                m.setitem(render.BROW_BONE, k, v)
+            x = SynthEyesWild(channels=1, effects="light").load("test", size=(36, 60), limit=24, seed=3).take()
+        img = x.images[:, 0].float()
+        return img[:, 0:2].mean((1, 2)) - img[:, 3:7].mean((1, 2)), x.gaze
+
+    off, gaze_off = top_minus_crease()
+    on, gaze_on = top_minus_crease(gain=1.0, facing=1.0)
+    assert torch.equal(gaze_on, gaze_off)           # the same eyes: only the skin changed
+    assert on.mean() > 15, on                       # measured 20.8 (from above) to 41.6 (from below)
+    assert on.mean() > off.mean() + 5, (on.mean(), off.mean())
+    assert ((on - off) > 0).float().mean() >= 0.8   # measured 0.83-1.0 of the pairs
+
+
+def test_the_brow_bone_knob_is_off_by_default():
+    from gazebench_plugins.synth import latents, render
+
+    assert render.BROW_BONE["gain"] == 0.0
+    lat = latents.sample_latents(range(8), seed=3, split="test")
+    lo, hi = latents.GEOMETRY["brow_bone_y"]
+    assert bool(((lat.brow_bone_y >= lo) & (lat.brow_bone_y <= hi)).all())
+    # its latent takes a subject slot nothing used before: version 2's bytes (pinned above)
+    assert _digest(SynthEyesWild().load("test", size=(36, 60), limit=24, seed=3).take().images) == "b75657a9385f97c8"

@@ -55,6 +55,8 @@ GEOMETRY: dict[str, tuple[float, float]] = {
     "iris_r": (5.6, 6.3),
     "lid_arch": (1.0, 1.0),        # exponent of the upper lid's profile: 1 parabola, < 1 rounder
     "lower_crease_gap": (3.0, 5.0),  # the lower lid's fold below its margin, mm (drawn if CREASE["lower"])
+    # lower edge of the brow-bone ridge above the eyeball centre, mm (drawn if render.BROW_BONE["gain"])
+    "brow_bone_y": (8.5, 10.5),
 }
 
 
@@ -98,6 +100,7 @@ class Latents:
     lash: torch.Tensor          # lash darkness and thickness, 0..1
     lid_arch: torch.Tensor      # exponent of the upper lid's profile (1: parabola)
     lower_crease_gap: torch.Tensor
+    brow_bone_y: torch.Tensor   # lower edge of the brow-bone ridge above the eyeball centre, mm
     brow_y: torch.Tensor
     brow_thick: torch.Tensor
     brow_dark: torch.Tensor
@@ -163,6 +166,8 @@ def _subjects(seed: int, subject: torch.Tensor) -> dict[str, torch.Tensor]:
         "skin_rgb": skin, "iris_rgb": iris, "sclera_rgb": sclera, "redness": _lerp(u[:, 20], 0.0, 0.12),
         "skin_waves": skin_waves, "iris_waves": iris_waves, "lid_arch": _geo(u[:, 21], "lid_arch"),
         "lower_crease_gap": _geo(u[:, 22], "lower_crease_gap"),
+        # slot 23 was drawn but unused before: taking it leaves every other latent's value alone
+        "brow_bone_y": _geo(u[:, 23], "brow_bone_y"),
     }
 
 

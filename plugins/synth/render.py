@@ -40,6 +40,12 @@ _CARUNCLE_RGB = (0.80, 0.45, 0.45)
 #: half-widths of the fissure), the lower lid's fold (darkness relative to the crease; 0: none)
 #: and the amplitude of the skin's albedo texture
 CREASE = {"width": 0.6, "extent": 1.15, "lower": 0.0, "texture": 0.05}
+#: the brow bone (issue 18, round 5; off at gain 0, version 2's bytes): the skin above
+#: ``latents.GEOMETRY["brow_bone_y"]`` is a convex ridge, so some of it faces the light from any
+#: direction and it stands out of the orbit's shade. Its shading is pulled (by ``gain``, 0..1)
+#: towards ``ambient + diffuse * facing``; ``soft`` (mm) is the width of the ridge's lower edge,
+#: ``half_width`` (mm) how far it runs to the sides.
+BROW_BONE = {"gain": 0.0, "facing": 0.8, "soft": 1.0, "half_width": 20.0}
 
 
 @dataclass
@@ -274,6 +280,14 @@ def _render(lat: Latents, size: tuple[int, int], light: Light) -> Rendered:
     occl = 0.3 if light.orbit_shade is None else _v(light.orbit_shade)
     reach = 3.0 if light.orbit_reach is None else _v(light.orbit_reach)
     shade_skin.mul_(1 - occl * torch.exp(inside_d.clamp(max=0) / reach))
+    if BROW_BONE["gain"] > 0:
+        # real crops' top rows are brighter than the crease below them under every light
+        # (docs/renderer.md, round 4): a shading term, not an albedo one, so the crease still
+        # reads as skin of the same colour
+        ridge = torch.sigmoid((-_v(lat.brow_bone_y) - Yh) / BROW_BONE["soft"])
+        ridge = ridge * torch.exp(-((Xh / BROW_BONE["half_width"]) ** 6)) * BROW_BONE["gain"]
+        lit_ridge = amb + dif * BROW_BONE["facing"] * (1 if lit is None else lit)
+        shade_skin = shade_skin + ridge * (lit_ridge - shade_skin)
 
     # ---- skin albedo: texture, brow, crease ---------------------------------------------------
     skin_w = lat.skin_waves

@@ -4,12 +4,12 @@
     python results/realism/blocks.py --code 'W.update(side_pull=(0.9, 0.9))' --name mine
 
 For the real patches 0:400 (the tuning split; 400:600 are never read) and 400 ``synth-wild``
-``unlabelled`` renders (seed 0) under each candidate's code (as ``tune.py``: ``G``, ``W``, ``C``
+``unlabelled`` renders (seed 0) under each candidate's code (as ``tune.py``: ``G``, ``W``, ``C``, ``B``
 bound to the renderer's module constants), prints the per-block mean over images and the
 per-block spread across images (std) of the 36x60 crops cut into 6x6 blocks of 6x6 pixels, the
 quantiles of the signed left-right (left third - right third) and top-bottom (six top rows - six
-bottom rows) differences, and three distances to the real set: RMS gap of the block means, RMS
-gap of the block spreads, RMS gap of those quantiles (``score``, also used by ``fit_light.py``).
+bottom rows) differences and of the top edge (rows 0-1 - rows 3-6), and three distances to the
+real set: RMS gap of the block means, RMS gap of the block spreads, RMS gap of the LR/TB quantiles (``score``, also used by ``fit_light.py``).
 Renders only, no classifier: about 0.5 s per candidate.
 """
 
@@ -49,6 +49,11 @@ def signed_tb(x: np.ndarray) -> np.ndarray:
     return x[:, :6].mean((1, 2)) - x[:, -6:].mean((1, 2))
 
 
+def top_edge(x: np.ndarray) -> np.ndarray:
+    """Rows 0-1 minus rows 3-6, per image: the brow bone over the crease (round 4's top edge)."""
+    return x[:, 0:2].mean((1, 2)) - x[:, 3:7].mean((1, 2))
+
+
 def score(real: np.ndarray, synth: np.ndarray) -> dict[str, float]:
     """RMS gaps of block means, block spreads and the signed LR/TB quantiles (levels)."""
     br, bs = blocks(real), blocks(synth)
@@ -67,9 +72,9 @@ def render(code: str, n: int = 400) -> np.ndarray:
     from gazebench.realism import load_set
     from gazebench_plugins.synth import latents, render as rmod, wild
 
-    saved = [(t, dict(t)) for t in (latents.GEOMETRY, wild.WILD, rmod.CREASE)]
+    saved = [(t, dict(t)) for t in (latents.GEOMETRY, wild.WILD, rmod.CREASE, rmod.BROW_BONE)]
     try:
-        exec(code, {"G": latents.GEOMETRY, "W": wild.WILD, "C": rmod.CREASE})
+        exec(code, {"G": latents.GEOMETRY, "W": wild.WILD, "C": rmod.CREASE, "B": rmod.BROW_BONE})
         x, _ = load_set(get_plugin_manager(), "synth-wild", root=None, split="unlabelled", slice_=None, n=n,
                         size=(36, 60), seed=0, params={})
     finally:
@@ -85,7 +90,9 @@ def summary(name: str, x: np.ndarray) -> dict[str, Any]:
     return {"name": name, "block_mean": np.round(b.mean(0)).astype(int).tolist(),
             "block_spread": np.round(b.std(0)).astype(int).tolist(),
             "lr_quantiles": np.round(np.percentile(signed_lr(x), QUANTILES)).tolist(),
-            "tb_quantiles": np.round(np.percentile(signed_tb(x), QUANTILES)).tolist()}
+            "tb_quantiles": np.round(np.percentile(signed_tb(x), QUANTILES)).tolist(),
+            "top_edge_quantiles": np.round(np.percentile(top_edge(x), QUANTILES)).tolist(),
+            "top_rows_mean": round(float(x[:, 0:2].mean()))}
 
 
 def main() -> None:
@@ -108,6 +115,8 @@ def main() -> None:
         print("block spread across images:")
         print("\n".join(" ".join(f"{v:4d}" for v in row) for row in s["block_spread"]))
         print(f"signed left-right quantiles {QUANTILES}: {s['lr_quantiles']}; top-bottom: {s['tb_quantiles']}")
+        print(f"top edge (rows 0-1 minus rows 3-6) quantiles {QUANTILES}: {s['top_edge_quantiles']}; "
+              f"rows 0-1 mean: {s['top_rows_mean']}")
         if x is not real:
             print("distance to real:", {k: round(v, 1) for k, v in score(real, x).items()})
         print()

@@ -124,7 +124,7 @@ def main() -> None:
     from gazebench_plugins.synth import latents, render, wild
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--code", default="", help="tune.py's candidate code (G, W, C); empty: version 2")
+    p.add_argument("--code", default="", help="tune.py's candidate code (G, W, C, B); empty: version 2")
     p.add_argument("--name", default="v2")
     p.add_argument("--figure", default=str(ROOT / "docs/realism-occlusion.png"))
     p.add_argument("--no-figure", action="store_true")
@@ -132,7 +132,7 @@ def main() -> None:
     p.add_argument("--cache", default="/tmp/gazebench-occlusion/unet-synth2000.pt")
     args = p.parse_args()
     t0 = time.time()
-    exec(args.code, {"G": latents.GEOMETRY, "W": wild.WILD, "C": render.CREASE})
+    exec(args.code, {"G": latents.GEOMETRY, "W": wild.WILD, "C": render.CREASE, "B": render.BROW_BONE})
     real = np.load(REAL)["images"][:400].astype(np.float64)
     data = build(get_plugin_manager(), "dataset", "synth-wild", {}, "cpu").load(
         "unlabelled", root=None, size=(36, 60), limit=400, seed=0)
