@@ -74,6 +74,11 @@ def scheduled_lr(base: float, schedule: str, it: int, total: int) -> float:
     return base * 0.5 * (1.0 + math.cos(math.pi * it / total))
 
 
+def _scaled_size(hw: Sequence[int], scale: float) -> tuple[int, int]:
+    """``(H, W)`` times ``scale``, rounded, at least 1 pixel: where ``train_scale`` trains and purifies."""
+    return max(1, round(hw[0] * scale)), max(1, round(hw[1] * scale))
+
+
 #: the objective's weighted terms recorded per step (``objective_trace``)
 _PARTS = ("content", "style", "tv", "total")
 # parameters that do not change what is learned: left out of the checkpoint fingerprint
@@ -142,8 +147,7 @@ class FeedForwardPurifier(Purifier):
         if p["train_size"] is None and size_scale is not None and float(size_scale) != 1.0:
             # a size relative to the content's: the loss network's deep taps (/8, /16) see a 36x60
             # eye as a 5x8 / 2x4 grid; at twice the size they resolve its parts (the paper: 256x256)
-            h, w = content.images.shape[-2:]
-            p["train_size"] = (max(1, round(h * float(size_scale))), max(1, round(w * float(size_scale))))
+            p["train_size"] = _scaled_size(content.images.shape[-2:], float(size_scale))
         else:
             size_scale = None
         dev = pick_device(self.device)
@@ -354,8 +358,7 @@ class FeedForwardPurifier(Purifier):
         work = getattr(self, "train_size_", None) if self.purify_size == "train" else self.purify_size
         if self.purify_size == "train" and getattr(self, "train_scale_", None):
             # trained at a multiple of the content's size: each input at the same multiple of its own
-            h, w = batch.images.shape[-2:]
-            work = (max(1, round(h * self.train_scale_)), max(1, round(w * self.train_scale_)))
+            work = _scaled_size(batch.images.shape[-2:], self.train_scale_)
         run, cl = self._inference_net(), bool(self.channels_last)
         outs = []
         with torch.no_grad():

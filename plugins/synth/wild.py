@@ -87,7 +87,7 @@ _DCT2 = torch.kron(_dct_matrix(), _dct_matrix())      # (64, 64): D (x) D acts o
 
 
 def wild_uniforms(lat: Latents) -> torch.Tensor:
-    """float64 (N, 32) uniforms that drive every wild degradation of each sample."""
+    """float64 (N, ``_N_WILD``) uniforms that drive every wild degradation of each sample."""
     return rng.uniform(lat.keys, _N_WILD, offset=WILD_SLOT)
 
 
