@@ -170,6 +170,50 @@ def test_cosine_schedule_known_values_and_exact_resume(tmp_path):
         AttentionPurifier(lr_schedule="linear").resolved()
 
 
+def test_ema_averages_the_trajectory_by_its_recurrence_and_resumes_exactly(tmp_path):
+    from gazebench_plugins.purifiers.feedforward import _ema_update, ema_decay
+
+    assert ema_decay(0.99, 0) == pytest.approx(0.1) and ema_decay(0.99, 8) == pytest.approx(0.5)
+    assert ema_decay(0.9, 1000) == 0.9 and ema_decay(0.0, 5) == 0.0
+    lin = torch.nn.Linear(1, 1)
+    avg = {"weight": torch.tensor([[2.0]]), "bias": torch.tensor([0.0])}
+    with torch.no_grad():
+        lin.weight.fill_(4.0), lin.bias.fill_(1.0)
+    _ema_update(avg, lin, 0.75)
+    assert avg["weight"].item() == pytest.approx(2.5) and avg["bias"].item() == pytest.approx(0.25)
+
+    content, style = _toy(12, 1, True).without_labels(), _toy(12, 2, False)
+    kw = {**TINY, "lr": 1e-2}
+    d = 0.2  # below the early-step cap from step 1 on: every step's own decay counts
+    # the last iterates w1..w3 of one deterministic trajectory (same seed: same warm start and draws)
+    w = {k: AttentionPurifier(iterations=k, **kw).fit(content, style).net_.state_dict() for k in (1, 2, 3)}
+    avg1 = AttentionPurifier(iterations=1, ema=d, **kw).fit(content, style).net_.state_dict()
+    c = [ema_decay(d, i) for i in range(3)]
+    assert c == pytest.approx([0.1, 0.18181818, 0.2])
+    floats = [k for k, v in avg1.items() if v.is_floating_point()]
+    # the warm start's weights w0, from avg1 = c0 w0 + (1 - c0) w1; then the recurrence predicts avg3
+    w0 = {k: (avg1[k] - (1 - c[0]) * w[1][k]) / c[0] for k in floats}
+    pred = {k: w0[k] for k in floats}
+    for i in range(3):
+        pred = {k: c[i] * pred[k] + (1 - c[i]) * w[i + 1][k] for k in floats}
+    avg3 = AttentionPurifier(iterations=3, ema=d, **kw).fit(content, style)
+    for k in floats:
+        assert torch.allclose(avg3.net_.state_dict()[k], pred[k], atol=1e-4), k
+    assert not torch.allclose(avg3.net_.state_dict()[floats[0]], w[3][floats[0]])  # not the last iterate
+    # a checkpoint carries the average: 2 steps, then resumed to 3, is the straight 3-step fit
+    ckpt = tmp_path / "ema.ckpt"
+    AttentionPurifier(iterations=2, ema=d, checkpoint=str(ckpt), checkpoint_every=1, **kw).fit(content, style)
+    resumed = AttentionPurifier(iterations=3, ema=d, checkpoint=str(ckpt), **kw).fit(content, style)
+    assert resumed.fit_info_["resumed_from"] == 2 and "weight average decay 0.2" in resumed.record_notes()[1]
+    for k in floats:
+        assert torch.allclose(resumed.net_.state_dict()[k], avg3.net_.state_dict()[k], atol=1e-5), k
+    # the average is part of what is learned: an ema checkpoint is not a plain fit's
+    with pytest.raises(ValueError, match="another configuration"):
+        AttentionPurifier(iterations=3, checkpoint=str(ckpt), **kw).fit(content, style)
+    with pytest.raises(ValueError, match="ema=1"):
+        AttentionPurifier(ema=1.0).resolved()
+
+
 def test_train_scale_trains_and_purifies_at_a_multiple_of_each_images_size(tmp_path):
     content, style = _toy(8, 1, True).without_labels(), _toy(8, 2, False)
     assert AttentionPurifier().resolved()["train_scale"] is None  # the presets train at native size

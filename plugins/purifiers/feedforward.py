@@ -48,9 +48,9 @@ from gazebench_plugins.purifiers.objective import PerceptualObjective, RegionObj
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": dict(iterations=50_000, batch_size=4, lr=1e-4, train_size=(256, 256), width=32, warmup=0,
-                  style_target="pair", lr_schedule="constant", train_scale=None),
+                  style_target="pair", lr_schedule="constant", train_scale=None, ema=0.0),
     "cpu": dict(iterations=300, batch_size=4, lr=1e-3, train_size=None, width=16, warmup=200,
-                style_target="mean", lr_schedule="constant", train_scale=None),
+                style_target="mean", lr_schedule="constant", train_scale=None, ema=0.0),
 }
 #: loss weights and mask regions per preset: the paper's own for ``paper`` (one attention region,
 #: pupil + iris); for ``cpu``, one mask channel per region (sclera, iris, pupil; skin is the
@@ -72,6 +72,24 @@ def scheduled_lr(base: float, schedule: str, it: int, total: int) -> float:
     if schedule == "constant" or total <= 1:
         return base
     return base * 0.5 * (1.0 + math.cos(math.pi * it / total))
+
+
+def ema_decay(decay: float, step: int) -> float:
+    """The weight average's decay at objective step ``step`` (0-based): ``decay``, lowered early
+    on as ``(1 + step) / (10 + step)`` so that the average is not dominated by the weights it
+    started from (the warm start's identity net) in a short run."""
+    return min(float(decay), (1.0 + step) / (10.0 + step))
+
+
+def _ema_update(avg: dict[str, torch.Tensor], net: torch.nn.Module, decay: float) -> None:
+    """``avg`` <- ``decay * avg + (1 - decay) * net``, over every floating tensor of the state
+    (weights and batch norm's running statistics); counters are copied."""
+    with torch.no_grad():
+        for key, value in net.state_dict().items():
+            if value.is_floating_point():
+                avg[key].mul_(decay).add_(value.detach(), alpha=1.0 - decay)
+            else:
+                avg[key].copy_(value)
 
 
 def _scaled_size(hw: Sequence[int], scale: float) -> tuple[int, int]:
@@ -125,6 +143,8 @@ class FeedForwardPurifier(Purifier):
             raise ValueError(f"style_target={params['style_target']!r}: expected 'pair' or 'mean'")
         if params["train_scale"] is not None and not float(params["train_scale"]) > 0:
             raise ValueError(f"train_scale={params['train_scale']!r}: expected a positive factor or None")
+        if not 0.0 <= float(params["ema"]) < 1.0:
+            raise ValueError(f"ema={params['ema']!r}: expected a decay in [0, 1) (0: no weight average)")
         if params["lr_schedule"] not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule={params['lr_schedule']!r}: expected one of {', '.join(LR_SCHEDULES)}")
         return params
@@ -176,7 +196,8 @@ class FeedForwardPurifier(Purifier):
         gen = torch.Generator().manual_seed(p["seed"])
         # under a decaying schedule the run's length changes every step's rate: it is then learned
         config = {k: v for k, v in jsonable(p).items()
-                  if k not in _NOT_LEARNED or (k == "iterations" and p["lr_schedule"] != "constant")}
+                  if (k not in _NOT_LEARNED or (k == "iterations" and p["lr_schedule"] != "constant"))
+                  and not (k == "ema" and not p["ema"])}  # off: checkpoints written before ``ema`` resume
         config["loss_network"] = loss_net.notes
         fp = fingerprint(config, content.images, style.images)
         if d.enabled and len(set(all_gather_object(fp))) != 1:
@@ -187,6 +208,7 @@ class FeedForwardPurifier(Purifier):
         start = 0
         ckpt = Path(p["checkpoint"]) if p["checkpoint"] else None
         state: Any = None
+        ema_state: dict[str, torch.Tensor] | None = None
         if ckpt is not None and p["resume"]:
             # rank 0 reads (other nodes may not see its disk) and sends it to the others; a read
             # error travels too, so that every rank stops instead of waiting on the others
@@ -208,6 +230,7 @@ class FeedForwardPurifier(Purifier):
                 raise ValueError(f"checkpoint {ckpt} holds {start} iterations, more than the {p['iterations']} "
                                  f"asked for; ask for at least {start}, delete it, or pass resume=False")
             parts_history = state["parts"].tolist() if "parts" in state else []
+            ema_state = state.get("ema")
 
         mean_targets = None
         if p["style_target"] == "mean":
@@ -250,7 +273,8 @@ class FeedForwardPurifier(Purifier):
                               "optim": opt.state_dict(), "rng": gen.get_state(),
                               "torch_rng": torch.get_rng_state(), "rng_ranks": rng_ranks,
                               "history": torch.tensor(history, dtype=torch.float64),
-                              "parts": torch.tensor(parts_history, dtype=torch.float64).view(-1, 4)})
+                              "parts": torch.tensor(parts_history, dtype=torch.float64).view(-1, 4),
+                              **({"ema": avg} if avg is not None else {})})
 
         # the mask channels this fit uses (the warm start and purify read them)
         self.regions_ = [list(r) for r in p["regions"]] if self.needs_masks else []
@@ -258,6 +282,12 @@ class FeedForwardPurifier(Purifier):
         t0 = time.perf_counter()
         if start == 0 and p["warmup"]:
             self._warmup(model, p, content.images, c_lab, gen, dev, d)
+        # the weight average (``ema`` > 0) starts from the weights the objective's steps start
+        # from; every rank holds the same weights, so the same average
+        avg: dict[str, torch.Tensor] | None = None
+        if p["ema"]:
+            avg = ({k: v.to(dev) for k, v in ema_state.items()} if ema_state is not None and start
+                   else {k: v.detach().clone() for k, v in net.state_dict().items()})
         # every rank draws the same global batch from the same generator and keeps its share
         share, scale = d.shard(p["batch_size"]), d.loss_scale(p["batch_size"])
         with progress_bar(p["iterations"] - start, f"training {self.name or self.net_kind}",
@@ -282,6 +312,8 @@ class FeedForwardPurifier(Purifier):
                 opt.zero_grad(set_to_none=True)
                 (loss * scale if d.enabled else loss).backward()
                 opt.step()
+                if avg is not None:
+                    _ema_update(avg, net, ema_decay(p["ema"], it))
                 if d.enabled:
                     parts = _global_parts(parts, scale / d.world, dev)
                 history.append(parts["total"])
@@ -296,6 +328,9 @@ class FeedForwardPurifier(Purifier):
             plain = self._net_from_config(dict(net.config)).to(dev)
             plain.load_state_dict(net.state_dict())
             net = plain
+        if avg is not None:
+            # the purifier is the averaged network (the last iterate's noise averaged out)
+            net.load_state_dict(avg)
         net.eval()
         with torch.no_grad():
             final_parts = objective(net(px, self._mask_input(pxl, px.dtype)), px, pxl, p_targets)[1]
@@ -443,9 +478,12 @@ class FeedForwardPurifier(Purifier):
         loss = f"{info['final_loss']:.4g}" if info.get("final_loss") is not None else "n/a"
         ddp = (f", data-parallel over {info['processes']} processes ({info.get('backend')})"
                if info.get("processes", 1) > 1 else "")
+        rate = f"lr {p['lr']:g}" + (", cosine decay" if p["lr_schedule"] == "cosine" else "")
+        if p["ema"]:
+            rate += f", weight average decay {p['ema']:g}"
         return [f"{self.name or self.net_kind}: {note}" for note in self.loss_notes_] + [
             f"{self.name or self.net_kind}: preset {p['preset']}, {info['iterations']} Adam iterations "
-            f"(lr {p['lr']:g}{', cosine decay' if p['lr_schedule'] == 'cosine' else ''}, batch {p['batch_size']}, {size}, style targets '{p['style_target']}'), "
+            f"({rate}, batch {p['batch_size']}, {size}, style targets '{p['style_target']}'), "
             f"final loss {loss}{ddp}"]
 
 
@@ -506,6 +544,8 @@ class AttentionPurifier(FeedForwardPurifier):
             72x120); ``None`` (both presets) or 1: native.
         lr_schedule: ``"constant"`` or ``"cosine"`` (decay to 0 over ``iterations``); ``None``:
             the preset's.
+        ema: decay of an exponential moving average of the weights over the objective's steps
+            (``ema_decay``); the average is the fitted network. 0 (both presets): the last iterate.
         warmup: identity warm-start steps before the objective (``_warmup``; paper preset 0).
         n_residual: residual blocks (the paper: 4). dropout: inside residual blocks.
         regions: label sets, one mask channel each; ``None``: the preset's (``cpu``: sclera, iris,
@@ -537,7 +577,7 @@ class AttentionPurifier(FeedForwardPurifier):
 
     def __init__(self, preset: str = "cpu", iterations: int | None = None, batch_size: int | None = None,
                  lr: float | None = None, train_size: Sequence[int] | None = None, width: int | None = None,
-                 lr_schedule: str | None = None, train_scale: float | None = None,
+                 lr_schedule: str | None = None, train_scale: float | None = None, ema: float | None = None,
                  warmup: int | None = None, n_residual: int = 4, dropout: float = 0.1,
                  regions: Sequence[Sequence[int]] | None = None,
                  alpha: float | None = None, beta: float | None = None, tv_weight: float | None = None,
@@ -550,7 +590,7 @@ class AttentionPurifier(FeedForwardPurifier):
         check_knobs(dtype, channels_last, compile)
         self.dtype, self.channels_last, self.compile = dtype, channels_last, compile
         self.preset, self.iterations, self.batch_size, self.lr = preset, iterations, batch_size, lr
-        self.lr_schedule, self.train_scale = lr_schedule, train_scale
+        self.lr_schedule, self.train_scale, self.ema = lr_schedule, train_scale, ema
         self.train_size, self.width, self.n_residual, self.dropout = train_size, width, n_residual, dropout
         self.purify_size, self.warmup = purify_size, warmup
         self.regions, self.alpha, self.beta, self.tv_weight = regions, alpha, beta, tv_weight
@@ -597,7 +637,7 @@ class JohnsonPurifier(FeedForwardPurifier):
 
     def __init__(self, preset: str = "cpu", iterations: int | None = None, batch_size: int | None = None,
                  lr: float | None = None, train_size: Sequence[int] | None = None, width: int | None = None,
-                 lr_schedule: str | None = None, train_scale: float | None = None,
+                 lr_schedule: str | None = None, train_scale: float | None = None, ema: float | None = None,
                  warmup: int | None = None, n_residual: int = 5, content_weight: float | None = None,
                  style_weight: float | None = None, tv_weight: float | None = None,
                  content_layers: Sequence[str] | None = None, style_layers: Sequence[str] | None = None,
@@ -610,7 +650,7 @@ class JohnsonPurifier(FeedForwardPurifier):
         check_knobs(dtype, channels_last, compile)
         self.dtype, self.channels_last, self.compile = dtype, channels_last, compile
         self.preset, self.iterations, self.batch_size, self.lr = preset, iterations, batch_size, lr
-        self.lr_schedule, self.train_scale = lr_schedule, train_scale
+        self.lr_schedule, self.train_scale, self.ema = lr_schedule, train_scale, ema
         self.train_size, self.width, self.n_residual, self.purify_size = train_size, width, n_residual, purify_size
         self.warmup = warmup
         self.content_weight, self.style_weight, self.tv_weight = content_weight, style_weight, tv_weight
