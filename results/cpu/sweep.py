@@ -64,6 +64,14 @@ TRAINING_GRID: list[tuple[str, dict[str, Any]]] = [
 #: same data and CNN: how much of a run's gap closed is the draw of the fit
 FIT_SEED_GRID: list[tuple[str, dict[str, Any]]] = [
     (f"cpu default, fit seed {k}", {"seed": k}) for k in (1000, 1001, 1002)]
+#: an exponential moving average of the weights as the fitted net (``attention.ema``): a fit's
+#: gap closed moves by +-0.1 with its draw (sweep_fitseed.md); averaging the last iterates'
+#: noise is the standard cure for a short constant-rate run
+EMA_GRID: list[tuple[str, dict[str, Any]]] = [
+    ("cpu default (last iterate)", {}),
+    ("weight average, decay 0.9", {"ema": 0.9}),
+    ("weight average, decay 0.97", {"ema": 0.97}),
+]
 JOHNSON_GRID: list[tuple[str, dict[str, Any]]] = [
     ("style 0.3 (old cpu default)", {"style_weight": 0.3}),
     ("style 3", {"style_weight": 3.0}),
@@ -93,9 +101,9 @@ FAMILIES = ["light", "glare", "tone", "noise", "blur", "jpeg", "equalize"]
 
 
 GRIDS = {"attention": ATTENTION_GRID, "johnson": JOHNSON_GRID, "gatys": GATYS_GRID, "masks": MASKS_GRID,
-         "training": TRAINING_GRID, "fitseed": FIT_SEED_GRID}
+         "training": TRAINING_GRID, "fitseed": FIT_SEED_GRID, "ema": EMA_GRID}
 #: grids of one purifier's parameters under another name
-PURIFIER_OF = {"masks": "attention", "training": "attention", "fitseed": "attention"}
+PURIFIER_OF = {"masks": "attention", "training": "attention", "fitseed": "attention", "ema": "attention"}
 
 
 def _opts(name: str, params: dict[str, Any]) -> list[str]:
