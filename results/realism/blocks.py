@@ -4,7 +4,7 @@
     python results/realism/blocks.py --code 'W.update(side_pull=(0.9, 0.9))' --name mine
 
 For the real patches 0:400 (the tuning split; 400:600 are never read) and 400 ``synth-wild``
-``unlabelled`` renders (seed 0) under each candidate's code (as ``tune.py``: ``G``, ``W``, ``C``, ``B``
+``unlabelled`` renders (seed 0) under each candidate's code (as ``tune.py``: ``G``, ``W``, ``C``, ``B``, ``K``, ``T``
 bound to the renderer's module constants), prints the per-block mean over images and the
 per-block spread across images (std) of the 36x60 crops cut into 6x6 blocks of 6x6 pixels, the
 quantiles of the signed left-right (left third - right third) and top-bottom (six top rows - six
@@ -72,9 +72,10 @@ def render(code: str, n: int = 400) -> np.ndarray:
     from gazebench.realism import load_set
     from gazebench_plugins.synth import latents, render as rmod, wild
 
-    saved = [(t, dict(t)) for t in (latents.GEOMETRY, wild.WILD, rmod.CREASE, rmod.BROW_BONE)]
+    saved = [(t, dict(t)) for t in (latents.GEOMETRY, wild.WILD, rmod.CREASE, rmod.BROW_BONE, rmod.CHEEK, wild.TONE)]
     try:
-        exec(code, {"G": latents.GEOMETRY, "W": wild.WILD, "C": rmod.CREASE, "B": rmod.BROW_BONE})
+        exec(code, {"G": latents.GEOMETRY, "W": wild.WILD, "C": rmod.CREASE, "B": rmod.BROW_BONE,
+                    "K": rmod.CHEEK, "T": wild.TONE})
         x, _ = load_set(get_plugin_manager(), "synth-wild", root=None, split="unlabelled", slice_=None, n=n,
                         size=(36, 60), seed=0, params={})
     finally:

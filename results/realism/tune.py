@@ -4,7 +4,7 @@
 
 The second argument is Python run against the renderer's module constants before rendering:
 ``G`` = ``latents.GEOMETRY``, ``W`` = ``wild.WILD``, ``C`` = ``render.CREASE``, ``B`` =
-``render.BROW_BONE`` (an empty string measures the defaults). The tuning split is real patches 0:400 against 400 ``synth-wild``
+``render.BROW_BONE``, ``K`` = ``render.CHEEK``, ``T`` = ``wild.TONE`` (an empty string measures the defaults). The tuning split is real patches 0:400 against 400 ``synth-wild``
 ``unlabelled`` renders (seed 0), as in docs/renderer.md; the held-out patches 400:600 are never
 read here. Prints and appends one JSON line (classifier accuracies, statistics' relative gaps) to
 ``--log`` (default results/realism/v3-candidates.jsonl). About 45 s with hist and convnet.
@@ -30,12 +30,13 @@ def main() -> None:
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("name")
-    p.add_argument("code", help="Python run with G, W, C, B bound to the renderer's ranges")
+    p.add_argument("code", help="Python run with G, W, C, B, K, T bound to the renderer's ranges")
     p.add_argument("--classifiers", default="hist,convnet")
     p.add_argument("--params", default="{}", help="synth-wild dataset parameters, JSON")
     p.add_argument("--log", default=str(HERE / "v3-candidates.jsonl"))
     args = p.parse_args()
-    exec(args.code, {"G": latents.GEOMETRY, "W": wild.WILD, "C": render.CREASE, "B": render.BROW_BONE})
+    exec(args.code, {"G": latents.GEOMETRY, "W": wild.WILD, "C": render.CREASE, "B": render.BROW_BONE,
+                     "K": render.CHEEK, "T": wild.TONE})
     real = np.load(REAL)["images"][:400].astype(np.float64)
     synth, _ = load_set(get_plugin_manager(), "synth-wild", root=None, split="unlabelled", slice_=None, n=400,
                         size=(36, 60), seed=0, params=json.loads(args.params))
