@@ -62,8 +62,12 @@ WILD: dict[str, tuple[float, float]] = {
 #: log spread, and the largest contrast loss. ``noise_dark`` (0: version 2, noise independent of
 #: the level) scales the sensor noise and grain by ((level + 16) / 144) ** -noise_dark, as noise
 #: drawn in linear light and gamma-encoded is: weaker in bright skin, stronger in dark regions
+#: ``sharpen`` (0: version 2, none) is a webcam ISP's cored unsharp mask after the blur: the detail
+#: ``img - blur(img, sharpen_sigma px at 60 px wide)`` less ``coring`` levels (noise below it is
+#: left alone) is added back ``sharpen`` times, so edges get crisper while the skin's noise does not
 TONE: dict[str, float] = {"exposure": 0.2, "exposure_sd": 0.25, "cast_sd": 0.07, "gamma_sd": 0.25,
-                          "contrast": 0.15, "noise_dark": 0.0}
+                          "contrast": 0.15, "noise_dark": 0.0, "sharpen": 0.0, "sharpen_sigma": 1.0,
+                          "coring": 3.0}
 
 
 def _noise_level(img: torch.Tensor) -> torch.Tensor | float:
@@ -304,6 +308,11 @@ def degrade(image: torch.Tensor, lat: Latents, u: torch.Tensor, ppm: torch.Tenso
     sigma = _w(uf[:, 23], "blur_px") * min(s, 2.0) * (w / 60)
     if sigma_max > 0.05 and "blur" in effects:
         img = _per_sample_blur(img, sigma.clamp(min=1e-3), max(1, math.ceil(3 * sigma_max)))
+    if TONE["sharpen"] > 0 and "blur" in effects:
+        sig_s = TONE["sharpen_sigma"] * (w / 60)
+        detail = img - _per_sample_blur(img, torch.full((n,), sig_s), max(1, math.ceil(3 * sig_s)))
+        detail = detail.sign() * (detail.abs() - TONE["coring"]).clamp(min=0)
+        img = img + TONE["sharpen"] * detail
     if "noise" in effects:
         # noise after the warp's low-pass: the sensor's own grain at the crop's scale
         fine = (_w(uf[:, 29], "grain") * s).view(n, 1, 1, 1)

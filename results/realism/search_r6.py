@@ -39,6 +39,9 @@ KNOBS: dict[str, tuple[str, float, float, float, float]] = {
     "gamma_sd": ("T.update(gamma_sd={a:.3f})", 0.25, 0.1, 0.0, 0.8),
     "contrast": ("T.update(contrast={a:.3f})", 0.15, 0.1, 0.0, 0.6),
     "noise_dark": ("T.update(noise_dark={a:.3f})", 0.0, 0.3, 0.0, 2.0),
+    "sharpen": ("T.update(sharpen={a:.3f})", 0.0, 0.5, 0.0, 4.0),
+    "sharpen_sigma": ("T.update(sharpen_sigma={a:.3f})", 1.0, 0.3, 0.4, 3.0),
+    "coring": ("T.update(coring={a:.3f})", 3.0, 2.0, 0.0, 20.0),
     # light
     "ambient": ("W.update(ambient=(0.05*{a:.3f}, 0.25*{a:.3f}))", 1.0, 0.3, 0.0, 3.0),
     "elevation": ("W.update(elevation_deg=(50.0+{a:.2f}, 85.0))", 0.0, 10.0, -40.0, 30.0),
@@ -58,6 +61,7 @@ KNOBS: dict[str, tuple[str, float, float, float, float]] = {
 }
 SPACES = {
     "camera": ["read", "grain", "shot", "blur", "exposure", "exposure_sd", "gamma_sd", "contrast", "noise_dark"],
+    "isp": ["sharpen", "sharpen_sigma", "coring", "blur", "read", "grain"],
     "light": ["ambient", "elevation", "orbit", "iris", "sclera"],
     "layout": ["bgain", "bq", "kgain", "kq", "ky", "browy", "bsoft", "ksoft", "crease"],
 }
