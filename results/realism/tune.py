@@ -34,6 +34,9 @@ def main() -> None:
     p.add_argument("--classifiers", default="hist,convnet")
     p.add_argument("--params", default="{}", help="synth-wild dataset parameters, JSON")
     p.add_argument("--log", default=str(HERE / "v3-candidates.jsonl"))
+    p.add_argument("--render-seed", type=int, default=0,
+                   help="the renders' dataset seed (0: the tuning split's; others draw other eyes and wild draws "
+                        "against the same real patches and folds, to see how much of a difference is the draw)")
     p.add_argument("--heldout", action="store_true",
                    help="the final check instead: real 400:600 against 200 `test` renders, all six classifiers "
                         "(as results/realism/v2-heldout.json; mean and std over the folds)")
@@ -50,10 +53,10 @@ def main() -> None:
     else:
         real = np.load(REAL)["images"][:400].astype(np.float64)
         synth, _ = load_set(get_plugin_manager(), "synth-wild", root=None, split="unlabelled", slice_=None, n=400,
-                            size=(36, 60), seed=0, params=json.loads(args.params))
+                            size=(36, 60), seed=args.render_seed, params=json.loads(args.params))
         res = compare(real, synth, classifiers=args.classifiers.split(","), seed=0)
         acc = {k: round(v["accuracy"], 3) for k, v in res["classifiers"].items()}
-        split = {}
+        split = {"render_seed": args.render_seed} if args.render_seed else {}
     line = {"name": args.name, "code": args.code, "params": json.loads(args.params), **split, **acc,
             "gaps": {k: round(v, 3) for k, v in relative_gaps(res["statistics"]["a"], res["statistics"]["b"]).items()}}
     print(json.dumps(line))
