@@ -7,7 +7,8 @@ For real patches 0:400 and 400 ``synth-wild`` ``unlabelled`` renders (seed 0) un
 per bin of the 32-bin intensity and gradient-magnitude histograms (the ``hist`` classifier's
 features), the candidate's mean share over the real one and the single-feature AUC (real 0,
 render 1: below 0.5, the renders hold less of that bin); and the mean |horizontal difference| per
-row (texture by height in the crop). About 1 s a candidate.
+row (texture by height in the crop) and the mean of the centre columns 20-39 per row (the eye's
+profile). About 1 s a candidate.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def main() -> None:
     fr = np.concatenate([intensity_histogram(real), gradient_histogram(real)], 1)
     print("## real 0:400")
     print("mean |dx| by row:", np.abs(np.diff(real, axis=2)).mean((0, 2)))
+    print("centre columns 20-39, mean by row:", real[:, :, 20:40].mean((0, 2)).round())
     for name, code in zip(args.name, args.code):
         x = blocks.render(code)
         fs = np.concatenate([intensity_histogram(x), gradient_histogram(x)], 1)
@@ -45,6 +47,7 @@ def main() -> None:
         print("gradient bins (4 levels each), share / real:", ratio[32:])
         print("gradient bins, AUC:", auc[32:])
         print("mean |dx| by row:", np.abs(np.diff(x, axis=2)).mean((0, 2)))
+        print("centre columns 20-39, mean by row:", x[:, :, 20:40].mean((0, 2)).round())
         print()
 
 
