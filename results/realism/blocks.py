@@ -65,7 +65,7 @@ def score(real: np.ndarray, synth: np.ndarray) -> dict[str, float]:
             "lr_tb": float(np.sqrt(((lr ** 2).mean() + (tb ** 2).mean()) / 2))}
 
 
-def render(code: str, n: int = 400, seed: int = 0) -> np.ndarray:
+def render(code: str, n: int = 400, seed: int = 0, params: dict[str, Any] | None = None) -> np.ndarray:
     """400 ``unlabelled`` gray renders (``seed`` 0: the tuning split's) with ``code`` applied to fresh copies of the
     renderer's constants (restored afterwards, so candidates do not leak into each other)."""
     from gazebench.plugins import get_plugin_manager
@@ -77,7 +77,7 @@ def render(code: str, n: int = 400, seed: int = 0) -> np.ndarray:
         exec(code, {"G": latents.GEOMETRY, "W": wild.WILD, "C": rmod.CREASE, "B": rmod.BROW_BONE,
                     "K": rmod.CHEEK, "T": wild.TONE})
         x, _ = load_set(get_plugin_manager(), "synth-wild", root=None, split="unlabelled", slice_=None, n=n,
-                        size=(36, 60), seed=seed, params={})
+                        size=(36, 60), seed=seed, params=dict(params or {}))
     finally:
         for t, v in saved:
             t.clear()
