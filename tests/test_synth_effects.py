@@ -152,3 +152,101 @@ def test_the_brow_bone_knob_is_off_by_default():
     assert bool(((lat.brow_bone_y >= lo) & (lat.brow_bone_y <= hi)).all())
     # its latent takes a subject slot nothing used before: version 2's bytes (pinned above)
     assert _digest(SynthEyesWild().load("test", size=(36, 60), limit=24, seed=3).take().images) == "b75657a9385f97c8"
+
+
+def _light_only(monkeypatch, azimuth, **tables) -> torch.Tensor:
+    """Gray ``effects=light`` renders of the 24 pinned test eyes with the light's azimuth in
+    ``azimuth`` and the given knob tables' entries set (restored afterwards)."""
+    from gazebench_plugins.synth import render, wild
+
+    with monkeypatch.context() as m:
+        m.setitem(wild.WILD, "azimuth_deg", azimuth)
+        for name, entries in tables.items():
+            for k, v in entries.items():
+                m.setitem(getattr(render, name), k, v)
+        x = SynthEyesWild(channels=1, effects="light").load("test", size=(36, 60), limit=24, seed=3).take().images
+    return x[:, 0].float()
+
+
+def test_the_round6_knobs_are_off_by_default():
+    # issue 18 round 6: the brow bone's follow level, the cheek and the camera's tone table
+    from gazebench_plugins.synth import render, wild
+
+    assert render.BROW_BONE["follow"] == 0.0 and render.CHEEK["gain"] == 0.0
+    assert wild.TONE == {"exposure": 0.2, "exposure_sd": 0.25, "cast_sd": 0.07, "gamma_sd": 0.25,
+                         "contrast": 0.15, "noise_dark": 0.0, "sharpen": 0.0, "sharpen_sigma": 1.0, "coring": 3.0}
+    assert _digest(SynthEyesWild().load("test", size=(36, 60), limit=24, seed=3).take().images) == "b75657a9385f97c8"
+
+
+@pytest.mark.parametrize("azimuth", [(0.0, 360.0), (60.0, 120.0), (240.0, 300.0), (-30.0, 30.0), (150.0, 210.0)])
+def test_the_followed_brow_bone_and_the_cheek_follow_the_skin_under_every_light(monkeypatch, azimuth):
+    # round 6: a ridge (BROW_BONE follow=1) and a cheek (CHEEK) whose level is the image's own
+    # 90% skin level, not a fixed share of the light. Measured as rows 0-1 (and 34-35) over the
+    # image's 90th percentile: the ridge's top rows vary less across the eyes than without it
+    # (std 0.10-0.16 vs 0.14-0.29), the cheek rows sit at that level (0.97-0.98 vs 0.71-0.89)
+    off = _light_only(monkeypatch, azimuth)
+    bone = _light_only(monkeypatch, azimuth, BROW_BONE={"gain": 1.0, "follow": 1.0, "quantile": 0.9})
+    cheek = _light_only(monkeypatch, azimuth, CHEEK={"gain": 1.0, "quantile": 0.9})
+
+    def rel(x, rows):
+        return x[:, rows].mean((1, 2)) / x.flatten(1).quantile(0.9, dim=1)
+
+    assert rel(bone, slice(0, 2)).std() < 0.9 * rel(off, slice(0, 2)).std()
+    assert rel(cheek, slice(34, 36)).mean() > 0.95, rel(cheek, slice(34, 36))
+    assert rel(cheek, slice(34, 36)).mean() > rel(off, slice(34, 36)).mean() + 0.05
+    # the cheek leaves the top rows alone, the ridge the bottom rows
+    assert torch.allclose(cheek[:, :2], off[:, :2], atol=1.0)
+    assert torch.allclose(bone[:, -2:], off[:, -2:], atol=1.0)
+
+
+def test_the_tone_knobs_each_act_and_keep_the_eyes(monkeypatch):
+    from gazebench_plugins.synth import wild
+
+    base = SynthEyesWild(channels=1).load("test", size=(36, 60), limit=24, seed=3).take()
+    for key, value in [("exposure", 0.4), ("exposure_sd", 0.4), ("cast_sd", 0.2), ("gamma_sd", 0.1),
+                       ("contrast", 0.3), ("noise_dark", 1.0), ("sharpen", 1.0)]:
+        with monkeypatch.context() as m:
+            m.setitem(wild.TONE, key, value)
+            got = SynthEyesWild(channels=1).load("test", size=(36, 60), limit=24, seed=3).take()
+        assert not torch.equal(got.images, base.images), key
+        assert torch.equal(got.gaze, base.gaze), key
+
+
+def test_noise_dark_puts_the_noise_in_the_dark_pixels(monkeypatch):
+    # TONE noise_dark: the noise is weaker in bright skin than in dark regions (measured against
+    # the paired noise-free image: residual std in the brightest vs the darkest quarter of pixels)
+    from gazebench_plugins.synth import wild
+
+    def residual_ratio(**tone):
+        with monkeypatch.context() as m:
+            for k, v in tone.items():
+                m.setitem(wild.TONE, k, v)
+            noisy = SynthEyesWild(channels=1, effects="light,tone,noise").load(
+                "test", size=(36, 60), limit=24, seed=3).take().images[:, 0].float()
+            clean = SynthEyesWild(channels=1, effects="light,tone").load(
+                "test", size=(36, 60), limit=24, seed=3).take().images[:, 0].float()
+        r, c = (noisy - clean).flatten(), clean.flatten()
+        lo, hi = c.quantile(0.25), c.quantile(0.75)
+        return float(r[c >= hi].std() / r[c <= lo].std())
+
+    assert residual_ratio(noise_dark=1.0) < 0.7 * residual_ratio()   # measured 0.26 vs 1.16 (shot noise)
+
+
+def test_sharpen_crisps_the_edges_and_its_coring_spares_small_detail(monkeypatch):
+    # TONE sharpen: a cored unsharp mask after the blur. Edges get steeper (the gradient's 99th
+    # percentile rises); with a coring above every detail's size nothing changes
+    from gazebench_plugins.synth import wild
+
+    def images(**tone):
+        with monkeypatch.context() as m:
+            for k, v in tone.items():
+                m.setitem(wild.TONE, k, v)
+            return SynthEyesWild(channels=1, effects="light,tone,noise,blur").load(
+                "test", size=(36, 60), limit=24, seed=3).take().images[:, 0].float()
+
+    def grad_p99(x):
+        return float(torch.quantile(torch.hypot(x[:, :-1, 1:] - x[:, :-1, :-1], x[:, 1:, :-1] - x[:, :-1, :-1]), 0.99))
+
+    base = images()
+    assert grad_p99(images(sharpen=1.0)) > 1.08 * grad_p99(base)   # measured 43.0 vs 38.1 (+13%)
+    assert torch.equal(images(sharpen=1.0, coring=1000.0), base)

@@ -45,7 +45,23 @@ CREASE = {"width": 0.6, "extent": 1.15, "lower": 0.0, "texture": 0.05}
 #: direction and it stands out of the orbit's shade. Its shading is pulled (by ``gain``, 0..1)
 #: towards ``ambient + diffuse * facing``; ``soft`` (mm) is the width of the ridge's lower edge,
 #: ``half_width`` (mm) how far it runs to the sides.
-BROW_BONE = {"gain": 0.0, "facing": 0.8, "soft": 1.0, "half_width": 20.0}
+#: ``follow`` (round 6; 0 keeps round 5's target) mixes that target with a level that follows
+#: the rest of the skin instead: the ``quantile`` (0..1) of the image's own skin shading outside
+#: the eye opening, so the ridge is as bright as that share of the skin under any light.
+BROW_BONE = {"gain": 0.0, "facing": 0.8, "soft": 1.0, "half_width": 20.0, "follow": 0.0, "quantile": 0.8}
+#: the cheek (issue 18, round 6; off at gain 0, version 2's bytes): real crops' bottom rows are
+#: the brightest part of the crop. Below ``y`` mm under the eyeball centre (head frame, a soft
+#: edge of ``soft`` mm) the skin's shading is pulled (by ``gain``, 0..1) towards the
+#: ``quantile`` of the image's own skin shading outside the eye opening, as the brow bone's
+#: ``follow`` level.
+CHEEK = {"gain": 0.0, "y": 7.5, "soft": 1.0, "quantile": 0.9}
+
+
+def _skin_level(shade: torch.Tensor, inside_d: torch.Tensor, q: float) -> torch.Tensor:
+    """The ``q`` quantile of each image's skin shading outside the eye opening: (N, 1, 1)."""
+    n = shade.shape[0]
+    v = torch.where(inside_d < 0, shade, torch.full_like(shade, float("nan"))).reshape(n, -1)
+    return torch.nanquantile(v, float(q), dim=1).view(n, 1, 1)
 
 
 @dataclass
@@ -280,6 +296,7 @@ def _render(lat: Latents, size: tuple[int, int], light: Light) -> Rendered:
     occl = 0.3 if light.orbit_shade is None else _v(light.orbit_shade)
     reach = 3.0 if light.orbit_reach is None else _v(light.orbit_reach)
     shade_skin.mul_(1 - occl * torch.exp(inside_d.clamp(max=0) / reach))
+    shade_base = shade_skin                                          # the follow levels' reference
     if BROW_BONE["gain"] > 0:
         # real crops' top rows are brighter than the crease below them under every light
         # (docs/renderer.md, round 4): a shading term, not an albedo one, so the crease still
@@ -287,7 +304,15 @@ def _render(lat: Latents, size: tuple[int, int], light: Light) -> Rendered:
         ridge = torch.sigmoid((-_v(lat.brow_bone_y) - Yh) / BROW_BONE["soft"])
         ridge = ridge * torch.exp(-((Xh / BROW_BONE["half_width"]) ** 6)) * BROW_BONE["gain"]
         lit_ridge = amb + dif * BROW_BONE["facing"] * (1 if lit is None else lit)
+        if BROW_BONE["follow"] > 0:
+            level = _skin_level(shade_base, inside_d, BROW_BONE["quantile"])
+            lit_ridge = lit_ridge + BROW_BONE["follow"] * (level - lit_ridge)
         shade_skin = shade_skin + ridge * (lit_ridge - shade_skin)
+    if CHEEK["gain"] > 0:
+        # real crops' bottom rows (the cheek) are their brightest (docs/renderer.md, round 6)
+        cheek = torch.sigmoid((Yh - CHEEK["y"]) / CHEEK["soft"]) * CHEEK["gain"]
+        level = _skin_level(shade_base, inside_d, CHEEK["quantile"])
+        shade_skin = shade_skin + cheek * (level - shade_skin)
 
     # ---- skin albedo: texture, brow, crease ---------------------------------------------------
     skin_w = lat.skin_waves

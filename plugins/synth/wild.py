@@ -57,6 +57,25 @@ WILD: dict[str, tuple[float, float]] = {
 }
 
 
+#: the camera's tone at severity 1 (issue 18, round 6; these values are version 2's): mean and
+#: spread (std of the normal draw) of the log exposure gain, the colour cast's and the gamma's
+#: log spread, and the largest contrast loss. ``noise_dark`` (0: version 2, noise independent of
+#: the level) scales the sensor noise and grain by ((level + 16) / 144) ** -noise_dark, as noise
+#: drawn in linear light and gamma-encoded is: weaker in bright skin, stronger in dark regions
+#: ``sharpen`` (0: version 2, none) is a webcam ISP's cored unsharp mask after the blur: the detail
+#: ``img - blur(img, sharpen_sigma px at 60 px wide)`` less ``coring`` levels (noise below it is
+#: left alone) is added back ``sharpen`` times, so edges get crisper while the skin's noise does not
+TONE: dict[str, float] = {"exposure": 0.2, "exposure_sd": 0.25, "cast_sd": 0.07, "gamma_sd": 0.25,
+                          "contrast": 0.15, "noise_dark": 0.0, "sharpen": 0.0, "sharpen_sigma": 1.0,
+                          "coring": 3.0}
+
+
+def _noise_level(img: torch.Tensor) -> torch.Tensor | float:
+    """The noise's factor by level (:data:`TONE` ``noise_dark``; 1 when off)."""
+    e = TONE["noise_dark"]
+    return 1.0 if e == 0 else ((img.clamp(0, 255) + 16) / 144) ** -e
+
+
 def _w(u: torch.Tensor, name: str) -> torch.Tensor:
     lo, hi = WILD[name]
     return lo + (hi - lo) * u
@@ -265,12 +284,13 @@ def degrade(image: torch.Tensor, lat: Latents, u: torch.Tensor, ppm: torch.Tenso
     img = img * (1 - frame).unsqueeze(1)
     # camera: exposure, colour cast, gamma, contrast (in display space, before the sensor clips)
     if "tone" in effects:
-        gain = torch.exp(0.2 * min(s, 1.0) + 0.25 * s * z[:, 0]).view(n, 1, 1, 1)
-        cast = torch.exp(0.07 * s * z[:, 1:4]).view(n, 3, 1, 1)
+        t = TONE
+        gain = torch.exp(t["exposure"] * min(s, 1.0) + t["exposure_sd"] * s * z[:, 0]).view(n, 1, 1, 1)
+        cast = torch.exp(t["cast_sd"] * s * z[:, 1:4]).view(n, 3, 1, 1)
         img = (img * gain * cast).clamp(0, 1)
-        gamma = torch.exp(0.25 * s * z[:, 4]).view(n, 1, 1, 1)
+        gamma = torch.exp(t["gamma_sd"] * s * z[:, 4]).view(n, 1, 1, 1)
         img = img.clamp(min=1e-4) ** gamma
-        contrast = (1 - 0.15 * min(s, 1.6) * uf[:, 22] ** 1.5).view(n, 1, 1, 1)
+        contrast = (1 - t["contrast"] * min(s, 1.6) * uf[:, 22] ** 1.5).view(n, 1, 1, 1)
         mean = img.mean((1, 2, 3), keepdim=True)
         img = (mean + contrast * (img - mean)) * 255
     else:
@@ -283,15 +303,20 @@ def degrade(image: torch.Tensor, lat: Latents, u: torch.Tensor, ppm: torch.Tenso
     shot = (_w(uf[:, 25], "shot_noise") * s).view(n, 1, 1, 1)
     if "noise" in effects:
         noise = rng.pixel_normal(lat.keys, tuple(img.shape[1:]), salt=WILD_SLOT + 1)
-        img = img + noise * torch.sqrt(read * read + shot * shot * img.clamp(min=0))
+        img = img + noise * torch.sqrt(read * read + shot * shot * img.clamp(min=0)) * _noise_level(img)
     sigma_max = WILD["blur_px"][1] * min(s, 2.0) * (w / 60)
     sigma = _w(uf[:, 23], "blur_px") * min(s, 2.0) * (w / 60)
     if sigma_max > 0.05 and "blur" in effects:
         img = _per_sample_blur(img, sigma.clamp(min=1e-3), max(1, math.ceil(3 * sigma_max)))
+    if TONE["sharpen"] > 0 and "blur" in effects:
+        sig_s = TONE["sharpen_sigma"] * (w / 60)
+        detail = img - _per_sample_blur(img, torch.full((n,), sig_s), max(1, math.ceil(3 * sig_s)))
+        detail = detail.sign() * (detail.abs() - TONE["coring"]).clamp(min=0)
+        img = img + TONE["sharpen"] * detail
     if "noise" in effects:
         # noise after the warp's low-pass: the sensor's own grain at the crop's scale
         fine = (_w(uf[:, 29], "grain") * s).view(n, 1, 1, 1)
-        img = img + fine * rng.pixel_normal(lat.keys, tuple(img.shape[1:]), salt=WILD_SLOT + 2)
+        img = img + fine * rng.pixel_normal(lat.keys, tuple(img.shape[1:]), salt=WILD_SLOT + 2) * _noise_level(img)
     if "noise" in effects and WILD["black"][1] > 0:
         # the camera subtracts its black level and clips: the darkest noise piles up at 0
         black = (_w(uf[:, 32], "black") * s).view(n, 1, 1, 1)

@@ -4,7 +4,7 @@
     python results/realism/blocks.py --code 'W.update(side_pull=(0.9, 0.9))' --name mine
 
 For the real patches 0:400 (the tuning split; 400:600 are never read) and 400 ``synth-wild``
-``unlabelled`` renders (seed 0) under each candidate's code (as ``tune.py``: ``G``, ``W``, ``C``, ``B``
+``unlabelled`` renders (seed 0) under each candidate's code (as ``tune.py``: ``G``, ``W``, ``C``, ``B``, ``K``, ``T``
 bound to the renderer's module constants), prints the per-block mean over images and the
 per-block spread across images (std) of the 36x60 crops cut into 6x6 blocks of 6x6 pixels, the
 quantiles of the signed left-right (left third - right third) and top-bottom (six top rows - six
@@ -65,18 +65,19 @@ def score(real: np.ndarray, synth: np.ndarray) -> dict[str, float]:
             "lr_tb": float(np.sqrt(((lr ** 2).mean() + (tb ** 2).mean()) / 2))}
 
 
-def render(code: str, n: int = 400) -> np.ndarray:
-    """400 ``unlabelled`` gray renders (seed 0) with ``code`` applied to fresh copies of the
+def render(code: str, n: int = 400, seed: int = 0, params: dict[str, Any] | None = None) -> np.ndarray:
+    """400 ``unlabelled`` gray renders (``seed`` 0: the tuning split's) with ``code`` applied to fresh copies of the
     renderer's constants (restored afterwards, so candidates do not leak into each other)."""
     from gazebench.plugins import get_plugin_manager
     from gazebench.realism import load_set
     from gazebench_plugins.synth import latents, render as rmod, wild
 
-    saved = [(t, dict(t)) for t in (latents.GEOMETRY, wild.WILD, rmod.CREASE, rmod.BROW_BONE)]
+    saved = [(t, dict(t)) for t in (latents.GEOMETRY, wild.WILD, rmod.CREASE, rmod.BROW_BONE, rmod.CHEEK, wild.TONE)]
     try:
-        exec(code, {"G": latents.GEOMETRY, "W": wild.WILD, "C": rmod.CREASE, "B": rmod.BROW_BONE})
+        exec(code, {"G": latents.GEOMETRY, "W": wild.WILD, "C": rmod.CREASE, "B": rmod.BROW_BONE,
+                    "K": rmod.CHEEK, "T": wild.TONE})
         x, _ = load_set(get_plugin_manager(), "synth-wild", root=None, split="unlabelled", slice_=None, n=n,
-                        size=(36, 60), seed=0, params={})
+                        size=(36, 60), seed=seed, params=dict(params or {}))
     finally:
         for t, v in saved:
             t.clear()

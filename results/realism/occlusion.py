@@ -132,7 +132,8 @@ def main() -> None:
     p.add_argument("--cache", default="/tmp/gazebench-occlusion/unet-synth2000.pt")
     args = p.parse_args()
     t0 = time.time()
-    exec(args.code, {"G": latents.GEOMETRY, "W": wild.WILD, "C": render.CREASE, "B": render.BROW_BONE})
+    exec(args.code, {"G": latents.GEOMETRY, "W": wild.WILD, "C": render.CREASE, "B": render.BROW_BONE,
+                     "K": render.CHEEK, "T": wild.TONE})
     real = np.load(REAL)["images"][:400].astype(np.float64)
     data = build(get_plugin_manager(), "dataset", "synth-wild", {}, "cpu").load(
         "unlabelled", root=None, size=(36, 60), limit=400, seed=0)

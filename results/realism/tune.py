@@ -4,9 +4,9 @@
 
 The second argument is Python run against the renderer's module constants before rendering:
 ``G`` = ``latents.GEOMETRY``, ``W`` = ``wild.WILD``, ``C`` = ``render.CREASE``, ``B`` =
-``render.BROW_BONE`` (an empty string measures the defaults). The tuning split is real patches 0:400 against 400 ``synth-wild``
-``unlabelled`` renders (seed 0), as in docs/renderer.md; the held-out patches 400:600 are never
-read here. Prints and appends one JSON line (classifier accuracies, statistics' relative gaps) to
+``render.BROW_BONE``, ``K`` = ``render.CHEEK``, ``T`` = ``wild.TONE`` (an empty string measures the defaults). The tuning split is real patches 0:400 against 400 ``synth-wild``
+``unlabelled`` renders (seed 0), as in docs/renderer.md; the held-out patches 400:600 are read only with
+``--heldout`` (the final check: real 400:600 against 200 ``test`` renders, all six classifiers). Prints and appends one JSON line (classifier accuracies, statistics' relative gaps) to
 ``--log`` (default results/realism/v3-candidates.jsonl). About 45 s with hist and convnet.
 """
 
@@ -30,18 +30,34 @@ def main() -> None:
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("name")
-    p.add_argument("code", help="Python run with G, W, C, B bound to the renderer's ranges")
+    p.add_argument("code", help="Python run with G, W, C, B, K, T bound to the renderer's ranges")
     p.add_argument("--classifiers", default="hist,convnet")
     p.add_argument("--params", default="{}", help="synth-wild dataset parameters, JSON")
     p.add_argument("--log", default=str(HERE / "v3-candidates.jsonl"))
+    p.add_argument("--render-seed", type=int, default=0,
+                   help="the renders' dataset seed (0: the tuning split's; others draw other eyes and wild draws "
+                        "against the same real patches and folds, to see how much of a difference is the draw)")
+    p.add_argument("--heldout", action="store_true",
+                   help="the final check instead: real 400:600 against 200 `test` renders, all six classifiers "
+                        "(as results/realism/v2-heldout.json; mean and std over the folds)")
     args = p.parse_args()
-    exec(args.code, {"G": latents.GEOMETRY, "W": wild.WILD, "C": render.CREASE, "B": render.BROW_BONE})
-    real = np.load(REAL)["images"][:400].astype(np.float64)
-    synth, _ = load_set(get_plugin_manager(), "synth-wild", root=None, split="unlabelled", slice_=None, n=400,
-                        size=(36, 60), seed=0, params=json.loads(args.params))
-    res = compare(real, synth, classifiers=args.classifiers.split(","), seed=0)
-    line = {"name": args.name, "code": args.code, "params": json.loads(args.params),
-            **{k: round(v["accuracy"], 3) for k, v in res["classifiers"].items()},
+    exec(args.code, {"G": latents.GEOMETRY, "W": wild.WILD, "C": render.CREASE, "B": render.BROW_BONE,
+                     "K": render.CHEEK, "T": wild.TONE})
+    if args.heldout:
+        real = np.load(REAL)["images"][400:600].astype(np.float64)
+        synth, _ = load_set(get_plugin_manager(), "synth-wild", root=None, split="test", slice_=None, n=200,
+                            size=(36, 60), seed=0, params=json.loads(args.params))
+        res = compare(real, synth, classifiers=("hist", "intensity", "gradient", "pixels", "hog", "convnet"), seed=0)
+        acc = {k: [round(v["accuracy"], 3), round(v["std"], 3)] for k, v in res["classifiers"].items()}
+        split = {"split": "held-out: real 400:600 vs 200 test renders"}
+    else:
+        real = np.load(REAL)["images"][:400].astype(np.float64)
+        synth, _ = load_set(get_plugin_manager(), "synth-wild", root=None, split="unlabelled", slice_=None, n=400,
+                            size=(36, 60), seed=args.render_seed, params=json.loads(args.params))
+        res = compare(real, synth, classifiers=args.classifiers.split(","), seed=0)
+        acc = {k: round(v["accuracy"], 3) for k, v in res["classifiers"].items()}
+        split = {"render_seed": args.render_seed} if args.render_seed else {}
+    line = {"name": args.name, "code": args.code, "params": json.loads(args.params), **split, **acc,
             "gaps": {k: round(v, 3) for k, v in relative_gaps(res["statistics"]["a"], res["statistics"]["b"]).items()}}
     print(json.dumps(line))
     with open(args.log, "a") as f:
