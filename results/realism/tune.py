@@ -7,7 +7,8 @@ The second argument is Python run against the renderer's module constants before
 ``render.BROW_BONE``, ``K`` = ``render.CHEEK``, ``T`` = ``wild.TONE`` (an empty string measures the defaults). The tuning split is real patches 0:400 against 400 ``synth-wild``
 ``unlabelled`` renders (seed 0), as in docs/renderer.md; the held-out patches 400:600 are read only with
 ``--heldout`` (the final check: real 400:600 against 200 ``test`` renders, all six classifiers). Prints and appends one JSON line (classifier accuracies, statistics' relative gaps) to
-``--log`` (default results/realism/v3-candidates.jsonl). About 45 s with hist and convnet.
+``--log FILE`` (each round its own, e.g. results/realism/r6-candidates.jsonl; without it nothing is
+appended: a forgotten flag once meant a line in an earlier round's log). About 45 s with hist and convnet.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def main() -> None:
     p.add_argument("code", help="Python run with G, W, C, B, K, T bound to the renderer's ranges")
     p.add_argument("--classifiers", default="hist,convnet")
     p.add_argument("--params", default="{}", help="synth-wild dataset parameters, JSON")
-    p.add_argument("--log", default=str(HERE / "v3-candidates.jsonl"))
+    p.add_argument("--log", default=None, help="JSON-lines file to append the result to (default: print only)")
     p.add_argument("--render-seed", type=int, default=0,
                    help="the renders' dataset seed (0: the tuning split's; others draw other eyes and wild draws "
                         "against the same real patches and folds, to see how much of a difference is the draw)")
@@ -60,8 +61,9 @@ def main() -> None:
     line = {"name": args.name, "code": args.code, "params": json.loads(args.params), **split, **acc,
             "gaps": {k: round(v, 3) for k, v in relative_gaps(res["statistics"]["a"], res["statistics"]["b"]).items()}}
     print(json.dumps(line))
-    with open(args.log, "a") as f:
-        f.write(json.dumps(line) + "\n")
+    if args.log:
+        with open(args.log, "a") as f:
+            f.write(json.dumps(line) + "\n")
 
 
 if __name__ == "__main__":
