@@ -83,7 +83,7 @@ def _sample_grid(record: dict[str, Any], record_path: Path | None) -> str:
     return ""
 
 
-_ENV_KEYS = ("device", "device_name", "cpu_count", "torch_threads", "cuda", "python", "platform", "torch",
+_ENV_KEYS = ("device", "device_name", "cpu_model", "cpu_capability", "cpu_count", "torch_threads", "cuda", "python", "platform", "torch",
              "torchvision", "timm", "kornia", "scikit_learn", "numpy", "pluggy", "gazebench", "git_commit")
 
 

@@ -147,6 +147,26 @@ def device_name(device: str | None) -> str:
     return name or platform.machine()
 
 
+def cpu_model(cpuinfo: str | None = None) -> str | None:
+    """The CPU's family / model / stepping numbers (from ``/proc/cpuinfo``, or ``cpuinfo``'s
+    text): machines that share a marketing name ("Intel(R) Xeon(R) Processor") can be different
+    generations with different vector units; ``None`` where there is no such file."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8") as fh:
+                cpuinfo = fh.read(20_000)
+        except OSError:
+            return None
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        if not line.strip():
+            break  # the first processor's block is enough
+        key, _, value = line.partition(":")
+        fields[key.strip()] = value.strip()
+    parts = [f"{k} {fields[k]}" for k in ("cpu family", "model", "stepping") if k in fields]
+    return ", ".join(parts) or None
+
+
 def environment(device: str | None = None, plugins: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """Versions, device and plugins: what a record needs to be reproduced."""
     from gazebench import __version__
@@ -158,6 +178,7 @@ def environment(device: str | None = None, plugins: Sequence[dict[str, Any]] = (
         "cpu_count": os.cpu_count(),
         "device": device,
         "device_name": device_name(device),
+        "cpu_model": cpu_model(),
         "git_commit": git_commit(),
     }
     for dist in ("torch", "torchvision", "timm", "kornia", "scikit-learn", "numpy", "pluggy"):
@@ -166,6 +187,9 @@ def environment(device: str | None = None, plugins: Sequence[dict[str, Any]] = (
         import torch
 
         env["torch_threads"] = torch.get_num_threads()
+        # which vector kernels torch's CPU ops use: a fit's float rounding, and so a trained
+        # purifier's gap closed (up to 0.08 on one seed, results/README.md), differs between them
+        env["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
         env["cuda"] = torch.version.cuda if torch.cuda.is_available() else None
     env["plugins"] = [dict(p) for p in plugins]
     return env

@@ -1,8 +1,10 @@
 import json
+import platform
+from pathlib import Path
 
 import pytest
 
-from gazebench.results import (SCHEMA_RUN, environment, load_record, to_csv, to_latex, to_markdown,
+from gazebench.results import (SCHEMA_RUN, cpu_model, environment, load_record, to_csv, to_latex, to_markdown,
                                write_record)
 
 
@@ -68,3 +70,15 @@ def test_environment_names_versions():
     env = environment("cpu", [{"name": "basic"}])
     assert env["gazebench"] == "0.1.0" and env["torch"] and env["scikit_learn"] and env["kornia"]
     assert env["cpu_count"] >= 1 and env["plugins"] == [{"name": "basic"}]
+    import torch
+
+    assert env["cpu_capability"] == torch.backends.cpu.get_cpu_capability() != ""
+    if Path("/proc/cpuinfo").is_file() and platform.machine() == "x86_64":
+        assert env["cpu_model"].startswith("cpu family ")
+
+
+def test_cpu_model_reads_the_first_processor_block():
+    text = ("processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 207\n"
+            "model name\t: Intel(R) Xeon(R) Processor\nstepping\t: 2\n\nprocessor\t: 1\nmodel\t\t: 85\n")
+    assert cpu_model(text) == "cpu family 6, model 207, stepping 2"
+    assert cpu_model("vendor_id: ARM\n") is None
