@@ -94,6 +94,13 @@ GEOMETRY_GRID: list[tuple[str, dict[str, Any]]] = [
     ("in-mask terms x3 (lambda_l 3)", {"lambda_l": 3.0}),
     ("in-mask terms x10 (lambda_l 10)", {"lambda_l": 10.0}),
 ]
+#: the style targets as eq. 16-19 write them (``pair``: each content image against a random
+#: style image's own region Grams) instead of the cpu preset's mean of 64 style images' Grams
+#: (``mean``: one average eye, which a network can match by drawing one eye)
+STYLE_TARGET_GRID: list[tuple[str, dict[str, Any]]] = [
+    ("cpu default (mean style targets)", {}),
+    ("paired style targets (eq. 16-19 as written)", {"style_target": "pair"}),
+]
 JOHNSON_GRID: list[tuple[str, dict[str, Any]]] = [
     ("style 0.3 (old cpu default)", {"style_weight": 0.3}),
     ("style 3", {"style_weight": 3.0}),
@@ -124,10 +131,12 @@ FAMILIES = ["light", "glare", "tone", "noise", "blur", "jpeg", "equalize"]
 
 GRIDS = {"attention": ATTENTION_GRID, "johnson": JOHNSON_GRID, "gatys": GATYS_GRID, "masks": MASKS_GRID,
          "training": TRAINING_GRID, "fitseed": FIT_SEED_GRID, "ema": EMA_GRID,
-         "content": CONTENT_GRID, "geometry": GEOMETRY_GRID}
+         "content": CONTENT_GRID, "geometry": GEOMETRY_GRID,
+         "style_target": STYLE_TARGET_GRID}
 #: grids of one purifier's parameters under another name
 PURIFIER_OF = {"masks": "attention", "training": "attention", "fitseed": "attention", "ema": "attention",
-               "content": "attention", "geometry": "attention"}
+               "content": "attention", "geometry": "attention",
+               "style_target": "attention"}
 
 
 def _opts(name: str, params: dict[str, Any]) -> list[str]:
