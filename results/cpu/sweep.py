@@ -93,6 +93,9 @@ GEOMETRY_GRID: list[tuple[str, dict[str, Any]]] = [
     ("content x3 (alpha 3e2)", {"alpha": 300.0}),
     ("in-mask terms x3 (lambda_l 3)", {"lambda_l": 3.0}),
     ("in-mask terms x10 (lambda_l 10)", {"lambda_l": 10.0}),
+    # the eye's opening (sclera + iris + pupil) as a fourth channel and loss region: the lids are
+    # its border, which the purified eyes do not follow
+    ("the opening as a fourth region ([1],[2],[3],[1,2,3])", {"regions": [[1], [2], [3], [1, 2, 3]]}),
 ]
 #: the style targets as eq. 16-19 write them (``pair``: each content image against a random
 #: style image's own region Grams) instead of the cpu preset's mean of 64 style images' Grams
