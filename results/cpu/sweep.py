@@ -375,11 +375,13 @@ def objective_table(seeds: list[int], n: int = 200, gatys_iterations: int = 120)
 
 
 def _yaw_pitch(v: Any) -> tuple[Any, Any]:
-    """Yaw and pitch (deg) of gaze 3-vectors (camera looks along -z: yaw > 0 to +x, pitch > 0 to +y)."""
+    """Yaw and pitch (deg) of gaze 3-vectors, in gazebench.geometry's convention."""
     import torch
 
-    v = v / v.norm(dim=1, keepdim=True)
-    return torch.rad2deg(torch.atan2(v[:, 0], -v[:, 2])), torch.rad2deg(torch.asin(v[:, 1].clamp(-1, 1)))
+    from gazebench.geometry import vector_to_pitchyaw
+
+    py = torch.rad2deg(vector_to_pitchyaw(v))
+    return py[:, 1], py[:, 0]
 
 
 def axes_table(seeds: list[int], params: dict[str, dict[str, Any]] | None = None) -> str:
