@@ -369,3 +369,79 @@ def test_the_run_seed_reaches_the_purifier():
     torch.manual_seed(5)
     fixed = AttentionPurifier(iterations=1, seed=0, **TINY).fit(content, style).net_.state_dict()
     assert torch.equal(fixed[key], w0[key])  # an explicit seed still wins
+
+
+class _ConstLogits(nn.Module):
+    """A stand-in segmenter: fixed logits (K, H, W) for every image, plus one trainable weight
+    (which the consistency term must freeze)."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        super().__init__()
+        self.logits, self.w = logits, nn.Parameter(torch.ones(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.w * self.logits.expand(len(x), -1, -1, -1) + 0.0 * x.sum()
+
+
+def test_segmentation_consistency_known_answers():
+    from gazebench_plugins.purifiers.objective import SegmentationConsistency
+
+    class Zero:
+        def __call__(self, out, content, labels, targets, content_feats=None):
+            return out.new_zeros(()), {"content": 0.0, "style": 0.0, "tv": 0.0, "total": 0.0}
+
+    labels = torch.tensor([[[0, 1, 2], [3, 0, 1]]])  # (1, 2, 3)
+    out = torch.full((1, 3, 2, 3), 100.0)
+    # uniform logits over 4 labels: cross-entropy log 4 wherever the labels are
+    flat = SegmentationConsistency(Zero(), _ConstLogits(torch.zeros(1, 4, 2, 3)), lambda g: g, weight=2.0)
+    loss, parts = flat(out, out, labels, {})
+    assert parts["seg"] == pytest.approx(2.0 * math.log(4)) and parts["total"] == pytest.approx(parts["seg"])
+    # logits that name each pixel's label with margin m: cross-entropy log(1 + 3 e^-m)
+    m = 5.0
+    onehot = torch.nn.functional.one_hot(labels[0], 4).permute(2, 0, 1)[None].float() * m
+    right = SegmentationConsistency(Zero(), _ConstLogits(onehot), lambda g: g, weight=1.0)
+    assert right(out, out, labels, {})[1]["seg"] == pytest.approx(math.log(1 + 3 * math.exp(-m)), rel=1e-5)
+    # every pixel's label one step off: the right logit is 0, one other is m: log(e^m + 3)
+    wrong = right(out, out, (labels + 1) % 4, {})[1]["seg"]
+    assert wrong == pytest.approx(math.log(math.exp(m) + 3), rel=1e-5)
+    # the segmenter is frozen; gray input is the BT.601 luma of RGB
+    assert not right.segmenter.w.requires_grad
+    seen = []
+    probe = SegmentationConsistency(Zero(), _ConstLogits(torch.zeros(1, 4, 2, 3)),
+                                    lambda g: seen.append(g) or g, weight=1.0)
+    rgb = torch.zeros(1, 3, 2, 3)
+    rgb[:, 0], rgb[:, 1], rgb[:, 2] = 100.0, 200.0, 50.0
+    probe(rgb, rgb, labels, {})
+    assert seen[0].shape == (1, 1, 2, 3) and torch.allclose(seen[0], torch.full((1, 1, 2, 3), 0.299 * 100 + 0.587 * 200 + 0.114 * 50))
+
+
+def test_seg_weight_trains_a_style_segmenter_records_its_term_and_resumes_exactly(tmp_path):
+    content, style = _toy(12, 1, True).without_labels(), _toy(12, 2, False)
+    kw = dict(TINY, seg_weight=50.0, seg_iterations=3, seed=0)
+    pur = AttentionPurifier(iterations=4, **kw).fit(content, style)
+    tr = pur.objective_trace(max_points=4)
+    assert set(tr) >= {"content", "style", "tv", "seg", "total"}
+    assert [c + s + t + g for c, s, t, g in zip(tr["content"], tr["style"], tr["tv"], tr["seg"])] == \
+        pytest.approx(tr["total"], rel=1e-5)
+    assert all(v > 0 for v in tr["seg"]) and "seg" in tr["probe"]["identity"]
+    assert pur.fit_info_["segmenter"]["iterations"] == 3
+    assert "segmentation consistency x50" in pur.record_notes()[1]
+    pur.save(tmp_path / "s.pt")
+    assert AttentionPurifier(**TINY).load(tmp_path / "s.pt").objective_trace(max_points=4) == tr
+    # resume: the segmenter is refitted from the seed, so 2 + 2 resumed steps are the 4 straight ones
+    ckpt = tmp_path / "seg.ckpt"
+    AttentionPurifier(iterations=2, checkpoint=str(ckpt), checkpoint_every=1, **kw).fit(content, style)
+    resumed = AttentionPurifier(iterations=4, checkpoint=str(ckpt), **kw).fit(content, style)
+    assert resumed.fit_info_["resumed_from"] == 2
+    assert resumed.history_ == pytest.approx(pur.history_, rel=1e-5)
+    # the term is learned: a plain fit does not resume from it; off, its size is not in the fingerprint
+    with pytest.raises(ValueError, match="another configuration"):
+        AttentionPurifier(iterations=4, checkpoint=str(ckpt), **TINY).fit(content, style)
+    off_a = AttentionPurifier(iterations=1, seed=0, **TINY).fit(content, style)
+    off_b = AttentionPurifier(iterations=1, seed=0, seg_iterations=7, **TINY).fit(content, style)
+    assert off_a.fit_info_["fingerprint"] == off_b.fit_info_["fingerprint"]
+    assert "seg" not in off_a.objective_trace() and "segmenter" not in off_a.fit_info_
+    from gazebench.params import check_params  # the CLI's check of -o values
+
+    with pytest.raises(ValueError, match="seg_weight"):
+        check_params(AttentionPurifier, {"seg_weight": -1.0}, kind="purifier", name="attention")

@@ -44,7 +44,8 @@ from gazebench_plugins.purifiers.common import (autocast, check_knobs, fingerpri
                                                 loss_network_of, need_masks, pick_device, progress_bar, resize_pair,
                                                 rgb_float, to_layout, to_uint8)
 from gazebench_plugins.purifiers.nets import AttentionTransformNet, JohnsonTransformNet
-from gazebench_plugins.purifiers.objective import PerceptualObjective, RegionObjective
+from gazebench_plugins.purifiers.objective import (PARTS, PerceptualObjective, RegionObjective,
+                                                   SegmentationConsistency)
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": dict(iterations=50_000, batch_size=4, lr=1e-4, train_size=(256, 256), width=32, warmup=0,
@@ -57,8 +58,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 #: background) and the weights chosen by the sweep in results/cpu/sweep_attention.md (gap closed
 #: and pupil-locator error over seeds 0, 1, 2; docs/method.md); the fit's schedule, batch, width and
 #: size were swept after it (results/cpu/sweep_training.md) and none replaced the native default
-ATTENTION_WEIGHTS = {"paper": dict(alpha=1e2, beta=1e4, tv_weight=1e-6, regions=((2, 3),)),
-                     "cpu": dict(alpha=1e2, beta=3.0, tv_weight=1e-2, regions=((1,), (2,), (3,)))}
+ATTENTION_WEIGHTS = {"paper": dict(alpha=1e2, beta=1e4, tv_weight=1e-6, regions=((2, 3),), seg_weight=0.0),
+                     "cpu": dict(alpha=1e2, beta=3.0, tv_weight=1e-2, regions=((1,), (2,), (3,)), seg_weight=0.0)}
 JOHNSON_WEIGHTS = {"paper": dict(content_weight=1.0, style_weight=5.0, tv_weight=1e-6),
                    "cpu": dict(content_weight=10.0, style_weight=3.0, tv_weight=1e-4)}
 #: Adam's learning rate over the objective's steps (the warm start always uses the constant rate)
@@ -98,8 +99,11 @@ def _scaled_size(hw: Sequence[int], scale: float) -> tuple[int, int]:
 
 
 #: the objective's weighted terms recorded per step (``objective_trace``)
-_PARTS = ("content", "style", "tv", "total")
+_PARTS = PARTS  # a plain objective's per-step terms; SegmentationConsistency adds "seg"
 # parameters that do not change what is learned: left out of the checkpoint fingerprint
+#: parameters left out of a fit's fingerprint while the switch they name is 0 (off), so that
+#: checkpoints written before they existed still resume
+_OFF_WHEN_ZERO = {"ema": "ema", "seg_weight": "seg_weight", "seg_iterations": "seg_weight"}
 _NOT_LEARNED = ("iterations", "checkpoint", "checkpoint_every", "resume", "device", "progress", "purify_size",
                 "dtype", "channels_last", "compile")
 
@@ -159,6 +163,11 @@ class FeedForwardPurifier(Purifier):
     def _mask_input(self, labels: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
         return None
 
+    def _with_consistency(self, p: dict[str, Any], objective: Any, style: EyeBatch, style_labels: Any,
+                          dev: torch.device, show: bool) -> Any:
+        """The objective the fit minimises: ``objective`` itself, unless a subclass adds terms."""
+        return objective
+
     # -- fit ---------------------------------------------------------------------------------------
     def fit(self, content: EyeBatch, style: EyeBatch) -> "FeedForwardPurifier":
         """Train the transformation network to purify ``content`` images into ``style``'s style."""
@@ -179,7 +188,9 @@ class FeedForwardPurifier(Purifier):
         c_lab = need_masks(content, self.name or self.net_kind, "content") if self.needs_masks else content.masks
         s_lab = need_masks(style, self.name or self.net_kind, "style") if self.needs_masks else style.masks
         loss_net = get_loss_network(p["loss_net"], p["loss_weights"], dev)
-        objective = self._make_objective(p, loss_net)
+        objective = self._with_consistency(p, self._make_objective(p, loss_net), style, s_lab, dev,
+                                           p["progress"] and d.is_main)
+        keys = tuple(getattr(objective, "part_keys", _PARTS))
         torch.manual_seed(p["seed"])
         net = self._make_net(p).to(dev)
         model = net  # what the training steps call: ``net`` itself, or ``net`` in DDP
@@ -197,7 +208,7 @@ class FeedForwardPurifier(Purifier):
         # under a decaying schedule the run's length changes every step's rate: it is then learned
         config = {k: v for k, v in jsonable(p).items()
                   if (k not in _NOT_LEARNED or (k == "iterations" and p["lr_schedule"] != "constant"))
-                  and not (k == "ema" and not p["ema"])}  # off: checkpoints written before ``ema`` resume
+                  and not (k in _OFF_WHEN_ZERO and not p[_OFF_WHEN_ZERO[k]])}  # off: older checkpoints resume
         config["loss_network"] = loss_net.notes
         fp = fingerprint(config, content.images, style.images)
         if d.enabled and len(set(all_gather_object(fp))) != 1:
@@ -273,7 +284,7 @@ class FeedForwardPurifier(Purifier):
                               "optim": opt.state_dict(), "rng": gen.get_state(),
                               "torch_rng": torch.get_rng_state(), "rng_ranks": rng_ranks,
                               "history": torch.tensor(history, dtype=torch.float64),
-                              "parts": torch.tensor(parts_history, dtype=torch.float64).view(-1, 4),
+                              "parts": torch.tensor(parts_history, dtype=torch.float64).view(-1, len(keys)),
                               **({"ema": avg} if avg is not None else {})})
 
         # the mask channels this fit uses (the warm start and purify read them)
@@ -315,9 +326,9 @@ class FeedForwardPurifier(Purifier):
                 if avg is not None:
                     _ema_update(avg, net, ema_decay(p["ema"], it))
                 if d.enabled:
-                    parts = _global_parts(parts, scale / d.world, dev)
+                    parts = _global_parts(parts, scale / d.world, dev, keys)
                 history.append(parts["total"])
-                parts_history.append([parts[k] for k in _PARTS])
+                parts_history.append([parts[k] for k in keys])
                 adv(1, loss=parts["total"], content=parts["content"], style=parts["style"])
                 if ckpt is not None and (it + 1) % p["checkpoint_every"] == 0:
                     save(it + 1)
@@ -337,6 +348,7 @@ class FeedForwardPurifier(Purifier):
         self.net_ = net
         self.history_ = history
         self.parts_ = parts_history
+        self.part_keys_ = list(keys)
         self.probe_ = {"identity": identity_parts, "final": final_parts, "n_images": len(pi)}
         self.train_size_ = list(p["train_size"]) if p["train_size"] else None
         self.train_scale_ = float(size_scale) if size_scale is not None else None
@@ -345,6 +357,8 @@ class FeedForwardPurifier(Purifier):
                           "final_loss": history[-1] if history else None, "fingerprint": fp}
         if d.enabled:
             self.fit_info_.update(processes=d.world, backend=d.backend)
+        if getattr(self, "seg_fit_", None):
+            self.fit_info_["segmenter"] = self.seg_fit_
         return self
 
     def objective_curve(self) -> list[list[float]] | None:
@@ -428,7 +442,8 @@ class FeedForwardPurifier(Purifier):
                           "train_size": self.train_size_, "train_scale": getattr(self, "train_scale_", None),
                           "notes": list(self.loss_notes_), "fit_info": jsonable(self.fit_info_),
                           "history": torch.tensor(self.history_, dtype=torch.float64),
-                          "parts": torch.tensor(self.parts_, dtype=torch.float64).view(-1, 4),
+                          "parts": torch.tensor(self.parts_, dtype=torch.float64).view(-1, len(self._part_keys())),
+                          "part_keys": self._part_keys(),
                           "probe": jsonable(self.probe_)})
 
     def load(self, path: str | Path) -> "FeedForwardPurifier":
@@ -446,6 +461,7 @@ class FeedForwardPurifier(Purifier):
         self.fit_info_ = dict(state["fit_info"])
         self.history_ = state["history"].tolist()
         self.parts_ = state["parts"].tolist() if "parts" in state else []
+        self.part_keys_ = list(state.get("part_keys", _PARTS))  # files written before "seg": the plain terms
         self.probe_ = dict(state.get("probe") or {})
         return self
 
@@ -459,10 +475,14 @@ class FeedForwardPurifier(Purifier):
         n = len(parts)
         idx = sorted({round(i * (n - 1) / max(1, max_points - 1)) for i in range(min(n, max_points))})
         out: dict[str, Any] = {"step": [i + 1 for i in idx]}
-        for j, k in enumerate(_PARTS):
+        for j, k in enumerate(self._part_keys()):
             out[k] = [parts[i][j] for i in idx]
         out["probe"] = getattr(self, "probe_", {})
         return out
+
+    def _part_keys(self) -> list[str]:
+        """The names of the per-step terms in ``parts_`` (column order)."""
+        return list(getattr(self, "part_keys_", None) or _PARTS)
 
     def _net_from_config(self, config: dict[str, Any]) -> torch.nn.Module:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -481,6 +501,9 @@ class FeedForwardPurifier(Purifier):
         rate = f"lr {p['lr']:g}" + (", cosine decay" if p["lr_schedule"] == "cosine" else "")
         if p["ema"]:
             rate += f", weight average decay {p['ema']:g}"
+        if p.get("seg_weight"):
+            rate += (f", segmentation consistency x{p['seg_weight']:g} (U-Net fitted on the style set, "
+                     f"{p['seg_iterations']} steps)")
         return [f"{self.name or self.net_kind}: {note}" for note in self.loss_notes_] + [
             f"{self.name or self.net_kind}: preset {p['preset']}, {info['iterations']} Adam iterations "
             f"({rate}, batch {p['batch_size']}, {size}, style targets '{p['style_target']}'), "
@@ -525,11 +548,12 @@ def _read_checkpoint(path: Path) -> dict[str, Any] | Exception | None:
         return exc
 
 
-def _global_parts(parts: dict[str, float], weight: float, dev: torch.device) -> dict[str, float]:
+def _global_parts(parts: dict[str, float], weight: float, dev: torch.device,
+                  keys: Sequence[str] = _PARTS) -> dict[str, float]:
     """The objective's terms over the global batch: each rank's share-mean weighted by its share
     of the batch (``weight``), summed over ranks."""
-    t = all_reduce_sum(torch.tensor([parts[k] * weight for k in _PARTS], dtype=torch.float64, device=dev))
-    return dict(zip(_PARTS, t.tolist()))
+    t = all_reduce_sum(torch.tensor([parts[k] * weight for k in keys], dtype=torch.float64, device=dev))
+    return dict(zip(keys, t.tolist()))
 
 
 class AttentionPurifier(FeedForwardPurifier):
@@ -555,6 +579,11 @@ class AttentionPurifier(FeedForwardPurifier):
         lambda_g, lambda_l: global/local weights of eq. 10 and 13 (the paper gives no values).
         layers: role -> tap names, overriding the paper's table (see ``gazebench_plugins.purifiers.losses``).
         style_target: ``"pair"`` or ``"mean"`` (module docstring); ``None``: the preset's.
+        seg_weight: weight of a segmentation-consistency term, not in the paper
+            (:class:`~gazebench_plugins.purifiers.objective.SegmentationConsistency`): a small U-Net
+            fitted on the style set's images and masks (``seg_iterations`` Adam steps, no
+            augmentation), then frozen, reads the output's regions, and its cross-entropy against
+            the input's masks is added to eq. 20. ``None``: the preset's (0, off, in both).
         loss_net, loss_weights: the loss network (``gazebench_plugins.purifiers.losses.get_loss_network``).
         purify_size: (H, W) images are brought to for purifying and back; ``"train"`` (default):
             the training size when there was one (the paper trains and runs at 256x256), so the
@@ -570,6 +599,7 @@ class AttentionPurifier(FeedForwardPurifier):
 
     needs_masks = True
     net_kind = "attention"
+    param_ranges = {**FeedForwardPurifier.param_ranges, "seg_weight": (0.0, None), "seg_iterations": (1, None)}
     weights = ATTENTION_WEIGHTS
     test_params: ClassVar[dict[str, Any]] = dict(iterations=2, warmup=2, width=4, n_residual=1, batch_size=2,
                                                  loss_weights="random", loss_net="efficientnet_lite0",
@@ -582,12 +612,14 @@ class AttentionPurifier(FeedForwardPurifier):
                  regions: Sequence[Sequence[int]] | None = None,
                  alpha: float | None = None, beta: float | None = None, tv_weight: float | None = None,
                  lambda_g: float = 1.0, lambda_l: float = 1.0, layers: dict[str, Sequence[str]] | None = None,
-                 style_target: str | None = None, loss_net: str = "vgg19", loss_weights: str | None = None,
+                 style_target: str | None = None, seg_weight: float | None = None, seg_iterations: int = 200,
+                 loss_net: str = "vgg19", loss_weights: str | None = None,
                  purify_size: Any = "train", checkpoint: str | None = None, checkpoint_every: int = 500,
                  resume: bool = True, seed: int | None = None, device: str = "cpu", progress: bool = True,
                  dtype: Literal["float32", "bfloat16", "float16", "fp32", "bf16", "fp16"] = "float32",
                  channels_last: bool = False, compile: bool = False) -> None:
         check_knobs(dtype, channels_last, compile)
+        self.seg_weight, self.seg_iterations = seg_weight, seg_iterations
         self.dtype, self.channels_last, self.compile = dtype, channels_last, compile
         self.preset, self.iterations, self.batch_size, self.lr = preset, iterations, batch_size, lr
         self.lr_schedule, self.train_scale, self.ema = lr_schedule, train_scale, ema
@@ -610,6 +642,24 @@ class AttentionPurifier(FeedForwardPurifier):
     def _make_objective(self, p: dict[str, Any], net: Any) -> RegionObjective:
         return RegionObjective(net, p["regions"], alpha=p["alpha"], beta=p["beta"], tv_weight=p["tv_weight"],
                                lambda_g=p["lambda_g"], lambda_l=p["lambda_l"], layers=p["layers"])
+
+    def _with_consistency(self, p: dict[str, Any], objective: Any, style: EyeBatch, style_labels: Any,
+                          dev: torch.device, show: bool) -> Any:
+        self.seg_fit_ = None
+        if not p["seg_weight"]:
+            return objective
+        # plugins may use each other; the core never names one
+        from gazebench_plugins.segmenters.unet import UNetSegmenter
+
+        # the judge of "where are the regions" is fitted on the style domain only: the purified
+        # output should be segmentable as a style image is, with the input's regions
+        seg = UNetSegmenter(iterations=int(p["seg_iterations"]), augment="none", seed=int(p["seed"]) % 2**31,
+                            device=str(dev), progress=show)
+        seg.fit(EyeBatch(images=style.images, masks=style_labels))
+        norm = seg.norm_
+        self.seg_fit_ = {"iterations": int(p["seg_iterations"]), "final_loss": seg.history_[-1]}
+        return SegmentationConsistency(objective, seg.net_, lambda g: UNetSegmenter._normalize(g, norm),
+                                       p["seg_weight"])
 
     def _mask_input(self, labels: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
         from gazebench_plugins.purifiers.losses import region_maps

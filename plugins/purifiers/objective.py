@@ -5,6 +5,8 @@
   common yardstick on which ``gatys.objective`` scores any image.
 - :class:`PerceptualObjective`: Johnson et al.'s perceptual loss and Gatys et al.'s loss: global
   content at some layers, global Gram style at others, total variation.
+- :class:`SegmentationConsistency`: any of them plus a frozen segmenter's cross-entropy against
+  the input's masks (``attention.seg_weight``; off in both presets).
 
 Style targets are Gram matrices computed once per style batch (:meth:`style_targets`); a
 target with batch size 1 (e.g. the style set's mean) is broadcast over the content batch.
@@ -12,14 +14,17 @@ target with batch size 1 (e.g. the style set's mean) is broadcast over the conte
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 
 from gazebench_plugins.purifiers.losses import (LossNetwork, content_loss, gram_matrix, local_content_loss, paper_layers,
                               region_gram, region_maps, style_loss, total_variation)
 
 Targets = dict[str, torch.Tensor]
+#: BT.601 luma, as gazebench.types.to_gray
+_LUMA = torch.tensor([0.299, 0.587, 0.114])
 
 
 def _size(f: torch.Tensor) -> tuple[int, int]:
@@ -151,3 +156,56 @@ class PerceptualObjective:
         return total, {"content": float(cw * c.detach()), "style": float(sw * s.detach()),
                        "tv": float(self.tv_weight * tv.detach()),
                        "total": float(total.detach())}
+
+
+#: the parts a plain objective reports per step (content, style, TV, their weighted sum)
+PARTS = ("content", "style", "tv", "total")
+
+
+class SegmentationConsistency:
+    """A base objective plus ``weight`` x the cross-entropy between a frozen segmenter's labels
+    of the output and the input's region labels: semantic consistency (Hoffman et al., CyCADA,
+    ICML 2018), not in the paper.
+
+    Why (issue 12, results/cpu/gaze_axes.md): the region Grams say how each region should look,
+    not where it is, and the content taps see a 36x60 eye as a 5x8 grid, so the fitted network
+    draws the iris and lids near a template; a segmenter trained on the style set's own images
+    and masks, and frozen, reads the output's regions, and the term is low only where the output
+    puts the sclera, iris and pupil where the input's masks do.
+
+    Args:
+        base: the objective (e.g. :class:`RegionObjective`); its terms are reported as before.
+        segmenter: a frozen module, gray ``(B, 1, H, W)`` in its input normalisation -> logits
+            ``(B, K, H, W)`` over the label values.
+        normalize: float gray in [0, 255] -> the segmenter's input (differentiable).
+        weight: the term's weight.
+    """
+
+    part_keys = ("content", "style", "tv", "seg", "total")
+
+    def __init__(self, base: "RegionObjective | PerceptualObjective", segmenter: torch.nn.Module,
+                 normalize: "Callable[[torch.Tensor], torch.Tensor]", weight: float) -> None:
+        self.base, self.segmenter, self.normalize, self.weight = base, segmenter, normalize, float(weight)
+        self.segmenter.eval()
+        for q in self.segmenter.parameters():
+            q.requires_grad_(False)
+
+    def style_targets(self, style: torch.Tensor, style_labels: torch.Tensor | None = None) -> Targets:
+        return self.base.style_targets(style, style_labels)
+
+    def mean_targets(self, targets: Targets) -> Targets:
+        return self.base.mean_targets(targets)
+
+    def segmentation_loss(self, out: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy of the segmenter's logits on ``out`` (float RGB or gray in [0, 255])
+        against ``labels`` (B, H, W)."""
+        gray = out if out.shape[1] == 1 else (out * _LUMA.to(out).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        return F.cross_entropy(self.segmenter(self.normalize(gray)), labels.long())
+
+    def __call__(self, out: torch.Tensor, content: torch.Tensor, content_labels: torch.Tensor,
+                 targets: Targets, content_feats: dict[str, torch.Tensor] | None = None
+                 ) -> tuple[torch.Tensor, dict[str, float]]:
+        total, parts = self.base(out, content, content_labels, targets, content_feats)
+        seg = self.weight * self.segmentation_loss(out, content_labels)
+        total = total + seg
+        return total, {**parts, "seg": float(seg.detach()), "total": float(total.detach())}
