@@ -23,10 +23,11 @@ from click.testing import CliRunner
 from conftest import ROOT, run_cli
 from gazebench.distributed import Dist
 
-# dropout off: its masks are the one thing a split draws differently from one process
+# dropout off: its masks are the one thing a split draws differently from one process; the
+# segmentation term on (each rank fits the same segmenter), weighed so that the fit visibly learns
 TINY = {"iterations": 6, "warmup": 2, "width": 4, "n_residual": 1, "batch_size": 4, "dropout": 0,
         "loss_net": "efficientnet_lite0", "loss_weights": "random", "progress": "false", "checkpoint_every": 3,
-        "lr": 0.003, "seed": 3}
+        "lr": 0.003, "seed": 3, "seg_iterations": 2, "seg_weight": 100.0}
 DATA = ["-p", "attention", "--content", "toy-wild", "--style", "toy", "--n-content", "8", "--n-style", "8"]
 
 

@@ -21,7 +21,9 @@ from gazebench_plugins.purifiers.objective import RegionObjective
 from gazebench_plugins.purifiers.reinhard import ReinhardPurifier
 
 FAST = dict(loss_net="efficientnet_lite0", loss_weights="random", progress=False)
-TINY = dict(width=4, n_residual=1, batch_size=2, warmup=3, **FAST)
+#: the cpu preset fits a segmenter for its consistency term (seg_weight): 2 steps here
+TINY = dict(width=4, n_residual=1, batch_size=2, warmup=3, seg_iterations=2, **FAST)
+JOHNSON_TINY = {k: v for k, v in TINY.items() if not k.startswith("seg_")}
 
 
 def _convs(module: nn.Module) -> list[nn.Module]:
@@ -253,7 +255,7 @@ def test_feedforward_errors_and_sizes():
         pur.purify(gray.replace(masks=None))
     with pytest.raises(ValueError, match="preset='fast'"):
         AttentionPurifier(preset="fast").resolved()
-    j = JohnsonPurifier(iterations=1, **TINY)
+    j = JohnsonPurifier(iterations=1, **JOHNSON_TINY)
     j.fit(content.replace(masks=None), style)
     assert j.purify(gray.replace(masks=None)).shape == gray.images.shape
 
@@ -342,10 +344,11 @@ def test_objective_trace_is_recorded_saved_and_compared_with_the_identity(tmp_pa
     pur = AttentionPurifier(iterations=5, **TINY).fit(content, style)
     tr = pur.objective_trace(max_points=3)
     assert tr["step"] == [1, 3, 5]
-    for k in ("content", "style", "tv", "total"):
+    for k in ("content", "style", "tv", "seg", "total"):  # the cpu preset's terms
         assert len(tr[k]) == 3 and all(v >= 0 for v in tr[k])
     # the weighted terms add up to the total at every step
-    assert [c + s + t for c, s, t in zip(tr["content"], tr["style"], tr["tv"])] == pytest.approx(tr["total"], rel=1e-5)
+    assert [c + s + t + g for c, s, t, g in zip(tr["content"], tr["style"], tr["tv"], tr["seg"])] == \
+        pytest.approx(tr["total"], rel=1e-5)
     probe = tr["probe"]
     assert probe["identity"]["content"] == pytest.approx(0.0, abs=1e-6)  # the input is its own content
     assert probe["final"]["total"] > 0 and probe["n_images"] == 8
@@ -418,6 +421,7 @@ def test_segmentation_consistency_known_answers():
 def test_seg_weight_trains_a_style_segmenter_records_its_term_and_resumes_exactly(tmp_path):
     content, style = _toy(12, 1, True).without_labels(), _toy(12, 2, False)
     kw = dict(TINY, seg_weight=50.0, seg_iterations=3, seed=0)
+    assert AttentionPurifier().resolved()["seg_weight"] == 1e4 and AttentionPurifier(preset="paper").resolved()["seg_weight"] == 0
     pur = AttentionPurifier(iterations=4, **kw).fit(content, style)
     tr = pur.objective_trace(max_points=4)
     assert set(tr) >= {"content", "style", "tv", "seg", "total"}
@@ -436,9 +440,9 @@ def test_seg_weight_trains_a_style_segmenter_records_its_term_and_resumes_exactl
     assert resumed.history_ == pytest.approx(pur.history_, rel=1e-5)
     # the term is learned: a plain fit does not resume from it; off, its size is not in the fingerprint
     with pytest.raises(ValueError, match="another configuration"):
-        AttentionPurifier(iterations=4, checkpoint=str(ckpt), **TINY).fit(content, style)
-    off_a = AttentionPurifier(iterations=1, seed=0, **TINY).fit(content, style)
-    off_b = AttentionPurifier(iterations=1, seed=0, seg_iterations=7, **TINY).fit(content, style)
+        AttentionPurifier(iterations=4, checkpoint=str(ckpt), **{**TINY, "seg_weight": 0.0}).fit(content, style)
+    off_a = AttentionPurifier(iterations=1, seed=0, **{**TINY, "seg_weight": 0.0}).fit(content, style)
+    off_b = AttentionPurifier(iterations=1, seed=0, **{**TINY, "seg_weight": 0.0, "seg_iterations": 7}).fit(content, style)
     assert off_a.fit_info_["fingerprint"] == off_b.fit_info_["fingerprint"]
     assert "seg" not in off_a.objective_trace() and "segmenter" not in off_a.fit_info_
     from gazebench.params import check_params  # the CLI's check of -o values

@@ -10,7 +10,8 @@ from PIL import Image
 from conftest import run_cli
 
 TINY = ["-o", "iterations=2", "-o", "warmup=2", "-o", "width=4", "-o", "n_residual=1", "-o", "batch_size=2",
-        "-o", "loss_net=efficientnet_lite0", "-o", "loss_weights=random", "-o", "progress=false"]
+        "-o", "loss_net=efficientnet_lite0", "-o", "loss_weights=random", "-o", "progress=false",
+        "-o", "seg_iterations=2"]
 
 
 def test_purify_writes_images_grid_and_paired_metrics(tmp_path):

@@ -21,7 +21,7 @@ def test_style_compare_end_to_end(pm, tmp_path):
     sets = []
     for name in ("attention", "johnson"):
         sets += [f"-o{name}.{kv}" for kv in TINY.split(",")]
-    sets += ["-ogatys.loss_weights=random", "-ogatys.loss_net=efficientnet_lite0"]
+    sets += ["-ogatys.loss_weights=random", "-ogatys.loss_net=efficientnet_lite0", "-oattention.seg_iterations=2"]
     out = tmp_path / "fig4.json"
     res = CliRunner().invoke(style_compare, ["--sizes", "24", "-n", "2", "--n-style", "2", "--iterations", "3",
                                              "--device", "cpu", *sets, "--out", str(out), "--json"])
@@ -41,7 +41,8 @@ def test_style_compare_oracle_is_the_paired_render(pm, tmp_path):
     """With every wild effect off, synth-wild is its paired synth render byte for byte: the
     oracle row must then score exactly what the raw row scores."""
     sets = [f"-oattention.{kv}" for kv in TINY.split(",")]
-    sets += ["-ogatys.loss_weights=random", "-ogatys.loss_net=efficientnet_lite0", "-osynth-wild.effects=none"]
+    sets += ["-ogatys.loss_weights=random", "-ogatys.loss_net=efficientnet_lite0", "-osynth-wild.effects=none",
+             "-oattention.seg_iterations=2"]
     res = CliRunner().invoke(style_compare, ["-p", "attention", "--sizes", "24", "-n", "2", "--n-style", "2",
                                              "--iterations", "2", "--device", "cpu", *sets, "--json"])
     assert res.exit_code == 0, res.output
