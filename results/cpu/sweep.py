@@ -308,8 +308,9 @@ def trace_plot(record: dict[str, Any], path: Path) -> list[str]:
     lines = []
     for ax, st in zip(axes[0], stats):
         tr = st["objective"]
-        for k in ("content", "style", "tv", "total"):
-            ax.plot(tr["step"], tr[k], label=k, lw=2 if k == "total" else 1.2)
+        for k in ("content", "style", "tv", "seg", "total"):  # "seg": the segmentation-consistency term
+            if k in tr:
+                ax.plot(tr["step"], tr[k], label=k, lw=2 if k == "total" else 1.2)
         ident = tr["probe"].get("identity", {}).get("total")
         if ident is not None:
             ax.axhline(ident, ls="--", color="gray", lw=1, label="returning the input (probe)")
@@ -321,7 +322,9 @@ def trace_plot(record: dict[str, Any], path: Path) -> list[str]:
         lines.append(f"{st['purifier']}: probe batch ({pr.get('n_images')} images) total "
                      f"{pr['identity']['total']:.4g} returning the input -> {pr['final']['total']:.4g} final "
                      f"(content {pr['final']['content']:.4g}, style {pr['identity']['style']:.4g} -> "
-                     f"{pr['final']['style']:.4g}, tv {pr['identity']['tv']:.4g} -> {pr['final']['tv']:.4g})")
+                     f"{pr['final']['style']:.4g}, tv {pr['identity']['tv']:.4g} -> {pr['final']['tv']:.4g}"
+                     + (f", seg {pr['identity']['seg']:.4g} -> {pr['final']['seg']:.4g}" if "seg" in pr["final"] else "")
+                     + ")")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
