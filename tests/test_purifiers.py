@@ -449,3 +449,16 @@ def test_seg_weight_trains_a_style_segmenter_records_its_term_and_resumes_exactl
 
     with pytest.raises(ValueError, match="seg_weight"):
         check_params(AttentionPurifier, {"seg_weight": -1.0}, kind="purifier", name="attention")
+
+
+def test_johnson_takes_the_segmentation_term_with_masks_at_training_time_only():
+    content, style = _toy(8, 1, True).without_labels(), _toy(8, 2, False)
+    j = JohnsonPurifier(iterations=2, seg_weight=50.0, seg_iterations=2, seed=0, **JOHNSON_TINY).fit(content, style)
+    tr = j.objective_trace()
+    assert "seg" in tr and all(v > 0 for v in tr["seg"]) and "segmentation consistency x50" in j.record_notes()[1]
+    # purifying needs no masks: the network never sees them
+    assert j.purify(content.replace(masks=None)).shape == content.images.shape
+    assert JohnsonPurifier().resolved()["seg_weight"] == 0  # off in the preset
+    with pytest.raises(ValueError, match="needs region masks"):
+        JohnsonPurifier(iterations=1, seg_weight=50.0, seg_iterations=2, **JOHNSON_TINY).fit(
+            content.replace(masks=None), style)

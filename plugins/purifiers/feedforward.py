@@ -63,8 +63,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 #: rule fixed beforehand (results/cpu/sweep_consistency_rule.md)
 ATTENTION_WEIGHTS = {"paper": dict(alpha=1e2, beta=1e4, tv_weight=1e-6, regions=((2, 3),), seg_weight=0.0),
                      "cpu": dict(alpha=1e2, beta=3.0, tv_weight=1e-2, regions=((1,), (2,), (3,)), seg_weight=1e4)}
-JOHNSON_WEIGHTS = {"paper": dict(content_weight=1.0, style_weight=5.0, tv_weight=1e-6),
-                   "cpu": dict(content_weight=10.0, style_weight=3.0, tv_weight=1e-4)}
+JOHNSON_WEIGHTS = {"paper": dict(content_weight=1.0, style_weight=5.0, tv_weight=1e-6, seg_weight=0.0),
+                   "cpu": dict(content_weight=10.0, style_weight=3.0, tv_weight=1e-4, seg_weight=0.0)}
 #: Adam's learning rate over the objective's steps (the warm start always uses the constant rate)
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -116,7 +116,8 @@ class FeedForwardPurifier(Purifier):
 
     needs_fit = True
     param_ranges = {"iterations": (1, None), "batch_size": (1, None), "lr": (0.0, None), "width": (1, None),
-                    "warmup": (0, None), "n_residual": (0, None), "checkpoint_every": (1, None)}
+                    "warmup": (0, None), "n_residual": (0, None), "checkpoint_every": (1, None),
+                    "seg_weight": (0.0, None), "seg_iterations": (1, None)}
     # `gazebench speed`: one training step, each image at its own size (the timed resolution)
     timing_params: ClassVar[dict[str, Any]] = dict(iterations=1, warmup=0, purify_size=None, train_scale=1.0,
                                                    progress=False)
@@ -167,9 +168,28 @@ class FeedForwardPurifier(Purifier):
         return None
 
     def _with_consistency(self, p: dict[str, Any], objective: Any, style: EyeBatch, style_labels: Any,
-                          dev: torch.device, show: bool) -> Any:
-        """The objective the fit minimises: ``objective`` itself, unless a subclass adds terms."""
-        return objective
+                          content_masks: Any, dev: torch.device, show: bool) -> Any:
+        """The objective the fit minimises: ``objective``, plus the segmentation-consistency term
+        when ``seg_weight`` > 0 (its segmenter fitted here on the style set)."""
+        self.seg_fit_ = None
+        if not p.get("seg_weight"):
+            return objective
+        if style_labels is None or content_masks is None:
+            raise ValueError(f"{self.name or self.net_kind} seg_weight={p['seg_weight']:g} needs region masks on the "
+                             "content and style images (the term compares the output's regions with the "
+                             "content's): use datasets with masks, or set seg_weight=0")
+        # plugins may use each other; the core never names one
+        from gazebench_plugins.segmenters.unet import UNetSegmenter
+
+        # the judge of "where are the regions" is fitted on the style domain only: the purified
+        # output should be segmentable as a style image is, with the input's regions
+        seg = UNetSegmenter(iterations=int(p["seg_iterations"]), augment="none", seed=int(p["seed"]) % 2**31,
+                            device=str(dev), progress=show)
+        seg.fit(EyeBatch(images=style.images, masks=style_labels))
+        norm = seg.norm_
+        self.seg_fit_ = {"iterations": int(p["seg_iterations"]), "final_loss": seg.history_[-1]}
+        return SegmentationConsistency(objective, seg.net_, lambda g: UNetSegmenter._normalize(g, norm),
+                                       p["seg_weight"])
 
     # -- fit ---------------------------------------------------------------------------------------
     def fit(self, content: EyeBatch, style: EyeBatch) -> "FeedForwardPurifier":
@@ -191,7 +211,7 @@ class FeedForwardPurifier(Purifier):
         c_lab = need_masks(content, self.name or self.net_kind, "content") if self.needs_masks else content.masks
         s_lab = need_masks(style, self.name or self.net_kind, "style") if self.needs_masks else style.masks
         loss_net = get_loss_network(p["loss_net"], p["loss_weights"], dev)
-        objective = self._with_consistency(p, self._make_objective(p, loss_net), style, s_lab, dev,
+        objective = self._with_consistency(p, self._make_objective(p, loss_net), style, s_lab, c_lab, dev,
                                            p["progress"] and d.is_main)
         keys = tuple(getattr(objective, "part_keys", _PARTS))
         torch.manual_seed(p["seed"])
@@ -603,7 +623,6 @@ class AttentionPurifier(FeedForwardPurifier):
 
     needs_masks = True
     net_kind = "attention"
-    param_ranges = {**FeedForwardPurifier.param_ranges, "seg_weight": (0.0, None), "seg_iterations": (1, None)}
     weights = ATTENTION_WEIGHTS
     test_params: ClassVar[dict[str, Any]] = dict(iterations=2, warmup=2, width=4, n_residual=1, batch_size=2,
                                                  seg_iterations=2, loss_weights="random",
@@ -647,24 +666,6 @@ class AttentionPurifier(FeedForwardPurifier):
         return RegionObjective(net, p["regions"], alpha=p["alpha"], beta=p["beta"], tv_weight=p["tv_weight"],
                                lambda_g=p["lambda_g"], lambda_l=p["lambda_l"], layers=p["layers"])
 
-    def _with_consistency(self, p: dict[str, Any], objective: Any, style: EyeBatch, style_labels: Any,
-                          dev: torch.device, show: bool) -> Any:
-        self.seg_fit_ = None
-        if not p["seg_weight"]:
-            return objective
-        # plugins may use each other; the core never names one
-        from gazebench_plugins.segmenters.unet import UNetSegmenter
-
-        # the judge of "where are the regions" is fitted on the style domain only: the purified
-        # output should be segmentable as a style image is, with the input's regions
-        seg = UNetSegmenter(iterations=int(p["seg_iterations"]), augment="none", seed=int(p["seed"]) % 2**31,
-                            device=str(dev), progress=show)
-        seg.fit(EyeBatch(images=style.images, masks=style_labels))
-        norm = seg.norm_
-        self.seg_fit_ = {"iterations": int(p["seg_iterations"]), "final_loss": seg.history_[-1]}
-        return SegmentationConsistency(objective, seg.net_, lambda g: UNetSegmenter._normalize(g, norm),
-                                       p["seg_weight"])
-
     def _mask_input(self, labels: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
         from gazebench_plugins.purifiers.losses import region_maps
 
@@ -678,8 +679,11 @@ class JohnsonPurifier(FeedForwardPurifier):
     Args: as :class:`AttentionPurifier` where shared; ``content_weight`` / ``style_weight`` /
     ``tv_weight`` (``None``: the preset's, ``JOHNSON_WEIGHTS``; ``paper``: Johnson's code's
     defaults 1, 5, 1e-6) apply to content at relu2_2 and style at relu1_2, relu2_2, relu3_3,
-    relu4_3 (``content_layers`` / ``style_layers`` to override). No masks. ``dtype``,
-    ``channels_last``, ``compile``: the speed knobs of :meth:`purify`, as for ``attention``.
+    relu4_3 (``content_layers`` / ``style_layers`` to override). The network takes no masks;
+    ``seg_weight`` / ``seg_iterations`` add the segmentation-consistency term as for
+    ``attention`` (off in both presets; it then needs masks on the content and style images at
+    training time only). ``dtype``, ``channels_last``, ``compile``: the speed knobs of
+    :meth:`purify`, as for ``attention``.
     """
 
     net_kind = "johnson"
@@ -695,7 +699,7 @@ class JohnsonPurifier(FeedForwardPurifier):
                  warmup: int | None = None, n_residual: int = 5, content_weight: float | None = None,
                  style_weight: float | None = None, tv_weight: float | None = None,
                  content_layers: Sequence[str] | None = None, style_layers: Sequence[str] | None = None,
-                 style_target: str | None = None,
+                 style_target: str | None = None, seg_weight: float | None = None, seg_iterations: int = 200,
                  loss_net: str = "vgg16", loss_weights: str | None = None, purify_size: Any = "train",
                  checkpoint: str | None = None, checkpoint_every: int = 500, resume: bool = True,
                  seed: int | None = None, device: str = "cpu", progress: bool = True,
@@ -709,6 +713,7 @@ class JohnsonPurifier(FeedForwardPurifier):
         self.warmup = warmup
         self.content_weight, self.style_weight, self.tv_weight = content_weight, style_weight, tv_weight
         self.content_layers, self.style_layers, self.style_target = content_layers, style_layers, style_target
+        self.seg_weight, self.seg_iterations = seg_weight, seg_iterations
         self.loss_net, self.loss_weights, self.checkpoint = loss_net, loss_weights, checkpoint
         self.checkpoint_every, self.resume, self.seed = checkpoint_every, resume, seed
         self.device, self.progress = device, progress

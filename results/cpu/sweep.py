@@ -116,6 +116,15 @@ CONSISTENCY_GRID: list[tuple[str, dict[str, Any]]] = [
     ("segmentation consistency x3e3", {"seg_weight": 3e3}),
     ("segmentation consistency x1e4", {"seg_weight": 1e4}),
 ]
+#: the same segmentation-consistency term for Johnson's network (issue 12's fair baselines: the
+#: term needs the content's masks only in the loss, which Johnson's training can use; its
+#: objective totals about 700 against attention's 1e4, hence the smaller weights)
+JOHNSON_CONSISTENCY_GRID: list[tuple[str, dict[str, Any]]] = [
+    ("johnson cpu default (no segmentation term)", {}),
+    ("johnson, segmentation consistency x3e2", {"seg_weight": 300.0}),
+    ("johnson, segmentation consistency x1e3", {"seg_weight": 1e3}),
+    ("johnson, segmentation consistency x3e3", {"seg_weight": 3e3}),
+]
 JOHNSON_GRID: list[tuple[str, dict[str, Any]]] = [
     ("style 0.3 (old cpu default)", {"style_weight": 0.3}),
     ("style 3", {"style_weight": 3.0}),
@@ -147,11 +156,13 @@ FAMILIES = ["light", "glare", "tone", "noise", "blur", "jpeg", "equalize"]
 GRIDS = {"attention": ATTENTION_GRID, "johnson": JOHNSON_GRID, "gatys": GATYS_GRID, "masks": MASKS_GRID,
          "training": TRAINING_GRID, "fitseed": FIT_SEED_GRID, "ema": EMA_GRID,
          "content": CONTENT_GRID, "geometry": GEOMETRY_GRID,
-         "style_target": STYLE_TARGET_GRID, "consistency": CONSISTENCY_GRID}
+         "style_target": STYLE_TARGET_GRID, "consistency": CONSISTENCY_GRID,
+         "johnson_consistency": JOHNSON_CONSISTENCY_GRID}
 #: grids of one purifier's parameters under another name
 PURIFIER_OF = {"masks": "attention", "training": "attention", "fitseed": "attention", "ema": "attention",
                "content": "attention", "geometry": "attention",
-               "style_target": "attention", "consistency": "attention"}
+               "style_target": "attention", "consistency": "attention",
+               "johnson_consistency": "johnson"}
 
 
 def _opts(name: str, params: dict[str, Any]) -> list[str]:
