@@ -103,10 +103,10 @@ def _scaled_size(hw: Sequence[int], scale: float) -> tuple[int, int]:
 
 #: the objective's weighted terms recorded per step (``objective_trace``)
 _PARTS = PARTS  # a plain objective's per-step terms; SegmentationConsistency adds "seg"
-# parameters that do not change what is learned: left out of the checkpoint fingerprint
 #: parameters left out of a fit's fingerprint while the switch they name is 0 (off), so that
 #: checkpoints written before they existed still resume
 _OFF_WHEN_ZERO = {"ema": "ema", "seg_weight": "seg_weight", "seg_iterations": "seg_weight"}
+# parameters that do not change what is learned: left out of the checkpoint fingerprint
 _NOT_LEARNED = ("iterations", "checkpoint", "checkpoint_every", "resume", "device", "progress", "purify_size",
                 "dtype", "channels_last", "compile")
 
@@ -183,7 +183,8 @@ class FeedForwardPurifier(Purifier):
         from gazebench_plugins.segmenters.unet import UNetSegmenter
 
         # the judge of "where are the regions" is fitted on the style domain only: the purified
-        # output should be segmentable as a style image is, with the input's regions
+        # output should be segmentable as a style image is, with the input's regions (at the
+        # style images' own size; a fully convolutional net, it reads a train_size output too)
         seg = UNetSegmenter(iterations=int(p["seg_iterations"]), augment="none", seed=int(p["seed"]) % 2**31,
                             device=str(dev), progress=show)
         seg.fit(EyeBatch(images=style.images, masks=style_labels))
