@@ -513,6 +513,7 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     seeds = [int(s) for s in (a.seeds or ("0" if a.what == "ablation" else "0,1,2")).split(",")]
     out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)  # a new folder is fine: each output names its file
     if a.what == "locator":
         print(locator_table(seeds))
         return
