@@ -111,7 +111,9 @@ STYLE_TARGET_GRID: list[tuple[str, dict[str, Any]]] = [
 #: the masks put them; its cross-entropy is about 0.3 on the identity, where eq. 20 totals about
 #: 1e4, so weights of 1e3-1e4 make it a tenth to a third of the objective
 CONSISTENCY_GRID: list[tuple[str, dict[str, Any]]] = [
-    ("cpu default (no segmentation term)", {}),
+    # explicit since the cpu preset took the term (2026-12-06): the sweep pages' "cpu default" rows
+    # were run as `gazebench run -p attention -e cnn` while it was still off
+    ("no segmentation term (the cpu default until 2026-12-06)", {"seg_weight": 0.0}),
     ("segmentation consistency x1e3", {"seg_weight": 1e3}),
     ("segmentation consistency x3e3", {"seg_weight": 3e3}),
     ("segmentation consistency x1e4", {"seg_weight": 1e4}),
