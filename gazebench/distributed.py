@@ -111,9 +111,14 @@ def init_from_env(device: str) -> tuple[Dist, str]:
 
 def shutdown() -> None:
     """Leave the process group (after a barrier, so no rank exits while another still writes)."""
+    import gc
+
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        # unreferenced DDP wrappers go first: one still alive at interpreter exit can hold gloo
+        # work with tensors whose late destruction aborts the rank (pytorch/pytorch#179291)
+        gc.collect()
         dist.barrier()
         dist.destroy_process_group()
 

@@ -94,7 +94,7 @@ def test_sync_batch_norm_on_cuda_is_torch_syncbatchnorm():
 
 
 GRADIENTS = """
-import copy, json, sys, torch
+import copy, gc, json, sys, torch
 from gazebench.distributed import init_from_env, shutdown, sync_batch_norm, wrap_ddp
 from gazebench_plugins.purifiers.nets import AttentionTransformNet
 
@@ -128,6 +128,11 @@ for name, sync in (("global", True), ("per_rank", False)):
         out["n_bn"] = len(bn)
 if d.rank == 0:
     open(sys.argv[1], "w").write(json.dumps(out))
+# the DDP wrappers go before the process group: a reducer still alive at interpreter exit can
+# hold gloo work with tensors, whose destruction then aborts the rank ("terminate called without
+# an active exception", SIGABRT; seen once in CI, pytorch/pytorch#179291)
+del model, mine
+gc.collect()
 shutdown()
 """
 
