@@ -102,7 +102,6 @@ def _scaled_size(hw: Sequence[int], scale: float) -> tuple[int, int]:
 
 
 #: the objective's weighted terms recorded per step (``objective_trace``)
-_PARTS = PARTS  # a plain objective's per-step terms; SegmentationConsistency adds "seg"
 #: parameters left out of a fit's fingerprint while the switch they name is 0 (off), so that
 #: checkpoints written before they existed still resume
 _OFF_WHEN_ZERO = {"ema": "ema", "seg_weight": "seg_weight", "seg_iterations": "seg_weight"}
@@ -215,7 +214,7 @@ class FeedForwardPurifier(Purifier):
         loss_net = get_loss_network(p["loss_net"], p["loss_weights"], dev)
         objective = self._with_consistency(p, self._make_objective(p, loss_net), style, s_lab, c_lab, dev,
                                            p["progress"] and d.is_main)
-        keys = tuple(getattr(objective, "part_keys", _PARTS))
+        keys = tuple(getattr(objective, "part_keys", PARTS))
         torch.manual_seed(p["seed"])
         net = self._make_net(p).to(dev)
         model = net  # what the training steps call: ``net`` itself, or ``net`` in DDP
@@ -486,7 +485,7 @@ class FeedForwardPurifier(Purifier):
         self.fit_info_ = dict(state["fit_info"])
         self.history_ = state["history"].tolist()
         self.parts_ = state["parts"].tolist() if "parts" in state else []
-        self.part_keys_ = list(state.get("part_keys", _PARTS))  # files written before "seg": the plain terms
+        self.part_keys_ = list(state.get("part_keys", PARTS))  # files written before "seg": the plain terms
         self.probe_ = dict(state.get("probe") or {})
         return self
 
@@ -507,7 +506,7 @@ class FeedForwardPurifier(Purifier):
 
     def _part_keys(self) -> list[str]:
         """The names of the per-step terms in ``parts_`` (column order)."""
-        return list(getattr(self, "part_keys_", None) or _PARTS)
+        return list(getattr(self, "part_keys_", None) or PARTS)
 
     def _net_from_config(self, config: dict[str, Any]) -> torch.nn.Module:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -574,7 +573,7 @@ def _read_checkpoint(path: Path) -> dict[str, Any] | Exception | None:
 
 
 def _global_parts(parts: dict[str, float], weight: float, dev: torch.device,
-                  keys: Sequence[str] = _PARTS) -> dict[str, float]:
+                  keys: Sequence[str] = PARTS) -> dict[str, float]:
     """The objective's terms over the global batch: each rank's share-mean weighted by its share
     of the batch (``weight``), summed over ranks."""
     t = all_reduce_sum(torch.tensor([parts[k] * weight for k in keys], dtype=torch.float64, device=dev))
