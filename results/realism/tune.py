@@ -9,6 +9,10 @@ The second argument is Python run against the renderer's module constants before
 ``--heldout`` (the final check: real 400:600 against 200 ``test`` renders, all six classifiers). Prints and appends one JSON line (classifier accuracies, statistics' relative gaps) to
 ``--log FILE`` (each round its own, e.g. results/realism/r6-candidates.jsonl; without it nothing is
 appended: a forgotten flag once meant a line in an earlier round's log). About 45 s with hist and convnet.
+
+Round 7 judges on several draws: ``--render-seeds 0,1,2,3,4`` measures the tuning split once per render
+seed (the same real patches and folds, other eyes and wild draws; ~3 min with the convnet), and
+``--baseline NAME`` prints the paired difference to an earlier line of the log on the same seeds.
 """
 
 from __future__ import annotations
@@ -22,6 +26,28 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 REAL = Path(os.environ.get("GAZEBENCH_REAL", HERE.parents[1].parent / "shared/data/mpiigaze-unlabelled/eyes.npz"))
+
+
+def paired(line: dict, baseline: str, log: str | None) -> str:
+    """The paired difference (candidate - baseline) per classifier over the render seeds both were measured on."""
+    if not log or not Path(log).exists():
+        raise SystemExit(f"--baseline needs --log holding a line named {baseline!r}")
+    base = [b for b in map(json.loads, Path(log).read_text().splitlines())
+            if b["name"] == baseline and b.get("render_seeds") == line["render_seeds"]]
+    if not base:
+        raise SystemExit(f"no line named {baseline!r} measured on render seeds {line['render_seeds']} in {log}")
+    b = base[-1]
+    n = len(line["render_seeds"])
+    t = {2: 12.71, 3: 4.303, 4: 3.182, 5: 2.776, 6: 2.571, 7: 2.447, 8: 2.365, 9: 2.306, 10: 2.262}.get(n, 2.0)
+    out = []
+    for k in line:
+        if k in b and isinstance(line[k], list) and k != "render_seeds":
+            d = np.array(line[k]) - np.array(b[k])
+            half = t * d.std(ddof=1) / np.sqrt(n) if n > 1 else float("nan")
+            out.append(f"{k}: {line[k + '_mean']:.3f} vs {b[k + '_mean']:.3f}, paired difference {d.mean():+.3f} "
+                       f"(95% interval {d.mean() - half:+.3f} to {d.mean() + half:+.3f}; per seed "
+                       + " ".join(f"{v:+.3f}" for v in d) + ")")
+    return "\n".join(out)
 
 
 def main() -> None:
@@ -38,12 +64,42 @@ def main() -> None:
     p.add_argument("--render-seed", type=int, default=0,
                    help="the renders' dataset seed (0: the tuning split's; others draw other eyes and wild draws "
                         "against the same real patches and folds, to see how much of a difference is the draw)")
+    p.add_argument("--render-seeds", default=None,
+                   help="comma-separated render seeds (e.g. 0,1,2,3,4): the tuning split measured once per seed, "
+                        "the line holding each seed's accuracy and their mean (round 7's judging)")
+    p.add_argument("--baseline", default=None,
+                   help="with --render-seeds: the name of an earlier line of --log measured on the same seeds; prints the "
+                        "paired difference per classifier (mean over seeds and its 95%% t-interval)")
     p.add_argument("--heldout", action="store_true",
                    help="the final check instead: real 400:600 against 200 `test` renders, all six classifiers "
                         "(as results/realism/v2-heldout.json; mean and std over the folds)")
     args = p.parse_args()
     exec(args.code, {"G": latents.GEOMETRY, "W": wild.WILD, "C": render.CREASE, "B": render.BROW_BONE,
                      "K": render.CHEEK, "T": wild.TONE})
+    if args.render_seeds:
+        seeds = [int(v) for v in args.render_seeds.split(",")]
+        real = np.load(REAL)["images"][:400].astype(np.float64)
+        per: dict[str, list[float]] = {}
+        gaps: dict[str, list[float]] = {}
+        for s in seeds:
+            synth, _ = load_set(get_plugin_manager(), "synth-wild", root=None, split="unlabelled", slice_=None, n=400,
+                                size=(36, 60), seed=s, params=json.loads(args.params))
+            res = compare(real, synth, classifiers=args.classifiers.split(","), seed=0)
+            for k, v in res["classifiers"].items():
+                per.setdefault(k, []).append(round(v["accuracy"], 3))
+            for k, v in relative_gaps(res["statistics"]["a"], res["statistics"]["b"]).items():
+                gaps.setdefault(k, []).append(v)
+            print(f"render seed {s}: " + ", ".join(f"{k} {v[-1]:.3f}" for k, v in per.items()), flush=True)
+        line = {"name": args.name, "code": args.code, "params": json.loads(args.params), "render_seeds": seeds,
+                **{k: v for k, v in per.items()}, **{f"{k}_mean": round(float(np.mean(v)), 4) for k, v in per.items()},
+                "gaps": {k: round(float(np.mean(v)), 3) for k, v in gaps.items()}}
+        print(json.dumps(line))
+        if args.baseline:
+            print(paired(line, args.baseline, args.log))
+        if args.log:
+            with open(args.log, "a") as f:
+                f.write(json.dumps(line) + "\n")
+        return
     if args.heldout:
         real = np.load(REAL)["images"][400:600].astype(np.float64)
         synth, _ = load_set(get_plugin_manager(), "synth-wild", root=None, split="test", slice_=None, n=200,

@@ -1,0 +1,49 @@
+"""Known answers for the issue-18 research scripts in results/realism/ (loaded by path: not a package)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1] / "results" / "realism"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"realism_{name}", ROOT / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_paired_difference_and_its_t_interval(tmp_path):
+    tune = _load("tune")
+    base = {"name": "b", "render_seeds": [0, 1, 2, 3, 4], "hist": [0.60, 0.62, 0.64, 0.66, 0.68], "hist_mean": 0.64}
+    log = tmp_path / "log.jsonl"
+    log.write_text(json.dumps(base) + "\n")
+    # differences 0.01, 0.03, 0.02, 0.00, 0.04: mean 0.02, sd 0.0158, t(4) 2.776 -> half-width 0.0196
+    line = {"name": "c", "render_seeds": [0, 1, 2, 3, 4], "hist": [0.61, 0.65, 0.66, 0.66, 0.72], "hist_mean": 0.66}
+    text = tune.paired(line, "b", str(log))
+    assert "paired difference +0.020 (95% interval +0.000 to +0.040" in text
+    assert "+0.010 +0.030 +0.020 +0.000 +0.040" in text
+    with pytest.raises(SystemExit, match="render seeds"):
+        tune.paired({**line, "render_seeds": [0, 1]}, "b", str(log))
+
+
+def test_latent_table_reads_the_light_direction_the_renderer_draws():
+    realest = _load("realest")
+    from gazebench_plugins.synth.latents import LatentConfig, sample_latents
+    from gazebench_plugins.synth.wild import wild_light, wild_uniforms
+
+    tab = realest.latent_table(64, seed=3)
+    lat = sample_latents(torch.arange(64), seed=3, split="unlabelled", config=LatentConfig())
+    d = wild_light(lat, wild_uniforms(lat)).direction.double().numpy()
+    in_plane = np.hypot(d[:, 0], d[:, 1])
+    np.testing.assert_allclose(tab["light_from_right"], d[:, 0] / in_plane, atol=1e-9)
+    np.testing.assert_allclose(tab["light_from_above"], d[:, 1] / in_plane, atol=1e-9)
+    np.testing.assert_allclose(tab["pitch"], lat.pitch.numpy())
+    assert set(np.unique(tab["subject"])) == set(range(15))
