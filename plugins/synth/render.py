@@ -90,6 +90,10 @@ class Light:
     eye_direct: torch.Tensor | None = None
     #: how far (mm) the orbit's ambient occlusion reaches out from the opening (None: 3)
     orbit_reach: torch.Tensor | None = None
+    #: a frontal fill on the eyeball only (None: 0): the screen a laptop user looks at lights the
+    #: eye from the camera's side whatever the room light does, so the sclera reads on both sides
+    #: of the iris instead of half white, half as dark as the iris (issue 18, round 8)
+    eye_fill: torch.Tensor | None = None
 
 
 def clean_light(lat: Latents) -> Light:
@@ -280,10 +284,16 @@ def _render(lat: Latents, size: tuple[int, int], light: Light) -> Rendered:
 
     # eyeball sphere: Lambert, darkening past its silhouette (towards the corners)
     z2 = (R * R - X * X) - Y * Y
+    fill = None
+    if light.eye_fill is not None and bool((light.eye_fill > 0).any()):
+        # Lambert under a light on the camera axis: the sphere's own facing ratio
+        fill = torch.sqrt(z2.clamp(min=0)).div_(R).mul_(_v(light.eye_fill))
     nl_eye = torch.sqrt(z2.clamp(min=0)).mul_(-lz).add_(X * lx + Y * ly).div_(R).clamp_(min=0)
     nl_eye.div_(z2.neg_().clamp_(min=0).div_(25).add_(1))
     dif_eye = dif if light.eye_direct is None else dif * _v(light.eye_direct)
     shade_eye = nl_eye.mul_(dif_eye if lit is None else dif_eye * lit).add_(amb)
+    if fill is not None:
+        shade_eye.add_(fill)
     shade_eye.mul_(1 - 0.55 * torch.exp(du.clamp(min=0) / -1.3)).mul_(1 - 0.25 * torch.exp(dl.clamp(min=0) / -0.5))
 
     nl_skin = _skin_normal_dot(Xh, Yh, _v(lat.brow_y), L)

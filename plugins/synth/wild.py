@@ -45,6 +45,7 @@ WILD: dict[str, tuple[float, float]] = {
     "orbit_shade": (0.35, 0.8),
     "orbit_reach": (3.0, 3.0),       # mm
     "eye_direct": (1.0, 1.0),        # render.Light.eye_direct
+    "eye_fill": (0.0, 0.0),          # render.Light.eye_fill (0: version 2, none)
     "read_noise": (1.5, 4.0),        # levels, before the blur
     "shot_noise": (0.03, 0.12),
     "grain": (1.0, 2.5),             # levels, after the blur
@@ -134,7 +135,9 @@ def wild_light(lat: Latents, u: torch.Tensor, severity: float = 1.0) -> Light:
                  # the reach shares the orbit depth's draw (a deeper-set eye shades further) and the
                  # eyeball's direct light the glint's (more light on the eye, a brighter glint)
                  wrap=_w(u[:, 31], "wrap") * min(s, 1.0), orbit_reach=_w(u[:, 30], "orbit_reach"),
-                 eye_direct=1 - (1 - _w(u[:, 8], "eye_direct")) * min(s, 1.0))
+                 eye_direct=1 - (1 - _w(u[:, 8], "eye_direct")) * min(s, 1.0),
+                 # the fill shares the glint's draw too: a brighter screen, a brighter reflection
+                 eye_fill=_w(u[:, 8], "eye_fill") * min(s, 1.0))
 
 
 def _per_sample_blur(img: torch.Tensor, sigma_px: torch.Tensor, rad: int) -> torch.Tensor:

@@ -12,7 +12,9 @@ appended: a forgotten flag once meant a line in an earlier round's log). About 4
 
 Round 7 judges on several draws: ``--render-seeds 0,1,2,3,4`` measures the tuning split once per render
 seed (the same real patches and folds, other eyes and wild draws; ~3 min with the convnet), and
-``--baseline NAME`` prints the paired difference to an earlier line of the log on the same seeds.
+``--baseline NAME`` prints the paired difference to an earlier line of the log on the same seeds and
+split. ``--heldout --render-seeds 0,1,2,3,4`` is the held-out check on five draws (real 400:600
+against 200 ``test`` renders per seed, all six classifiers; ~1 min 20 s).
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ def paired(line: dict, baseline: str, log: str | None) -> str:
             if b["name"] == baseline and b.get("render_seeds") == line["render_seeds"]]
     if not base:
         raise SystemExit(f"no line named {baseline!r} measured on render seeds {line['render_seeds']} in {log}")
+    base = [b for b in base if b.get("split") == line.get("split")]
+    if not base:
+        raise SystemExit(f"{baseline!r} was not measured on the same split as this line ({line.get('split', 'tuning')})")
     b = base[-1]
     n = len(line["render_seeds"])
     t = {2: 12.71, 3: 4.303, 4: 3.182, 5: 2.776, 6: 2.571, 7: 2.447, 8: 2.365, 9: 2.306, 10: 2.262}.get(n, 2.0)
@@ -78,19 +83,25 @@ def main() -> None:
                      "K": render.CHEEK, "T": wild.TONE})
     if args.render_seeds:
         seeds = [int(v) for v in args.render_seeds.split(",")]
-        real = np.load(REAL)["images"][:400].astype(np.float64)
+        if args.heldout:     # the held-out check on several draws: real 400:600 against 200 `test` renders each
+            real = np.load(REAL)["images"][400:600].astype(np.float64)
+            split_name, n_renders, classifiers = "test", 200, ("hist", "intensity", "gradient", "pixels", "hog", "convnet")
+        else:
+            real = np.load(REAL)["images"][:400].astype(np.float64)
+            split_name, n_renders, classifiers = "unlabelled", 400, tuple(args.classifiers.split(","))
         per: dict[str, list[float]] = {}
         gaps: dict[str, list[float]] = {}
         for s in seeds:
-            synth, _ = load_set(get_plugin_manager(), "synth-wild", root=None, split="unlabelled", slice_=None, n=400,
-                                size=(36, 60), seed=s, params=json.loads(args.params))
-            res = compare(real, synth, classifiers=args.classifiers.split(","), seed=0)
+            synth, _ = load_set(get_plugin_manager(), "synth-wild", root=None, split=split_name, slice_=None,
+                                n=n_renders, size=(36, 60), seed=s, params=json.loads(args.params))
+            res = compare(real, synth, classifiers=classifiers, seed=0)
             for k, v in res["classifiers"].items():
                 per.setdefault(k, []).append(round(v["accuracy"], 3))
             for k, v in relative_gaps(res["statistics"]["a"], res["statistics"]["b"]).items():
                 gaps.setdefault(k, []).append(v)
             print(f"render seed {s}: " + ", ".join(f"{k} {v[-1]:.3f}" for k, v in per.items()), flush=True)
         line = {"name": args.name, "code": args.code, "params": json.loads(args.params), "render_seeds": seeds,
+                **({"split": "held-out: real 400:600 vs 200 test renders"} if args.heldout else {}),
                 **{k: v for k, v in per.items()}, **{f"{k}_mean": round(float(np.mean(v)), 4) for k, v in per.items()},
                 "gaps": {k: round(float(np.mean(v)), 3) for k, v in gaps.items()}}
         print(json.dumps(line))
