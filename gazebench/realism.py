@@ -372,6 +372,42 @@ def relative_gaps(stats_a: dict[str, float], stats_b: dict[str, float],
     return {k: abs(stats_b[k] - stats_a[k]) / max(abs(stats_a[k]), 1e-9) for k in keys}
 
 
+#: the bands ``gazebench realism --bands`` can measure in: Gaussian sigma in pixels at 60 px wide
+#: (scaled with the width). ``low`` keeps the eye's shape and shading and drops the fine texture;
+#: ``high`` (the image minus its blur, around mid-gray) keeps only the fine texture and edges
+BANDS: dict[str, float] = {"low": 2.0, "high": 1.5}
+
+
+def gaussian_blur(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Separable Gaussian blur of gray images (N, H, W), mirror padding at the edges.
+
+    The kernel is truncated at ``int(3 * sigma + 0.5)`` pixels: the same numbers as
+    ``scipy.ndimage.gaussian_filter(x, (0, sigma, sigma), mode="reflect", truncate=3)`` (tested).
+    """
+    x = np.asarray(x, np.float64)
+    r = int(3 * sigma + 0.5)
+    if sigma <= 0 or r == 0:
+        return x.copy()
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    k /= k.sum()
+    for axis in (1, 2):
+        pad = [(0, 0)] * 3
+        pad[axis] = (r, r)
+        xp = np.pad(x, pad, mode="symmetric")       # scipy's "reflect": the edge pixel repeated
+        n = x.shape[axis]
+        x = sum(w * np.take(xp, np.arange(i, i + n), axis=axis) for i, w in enumerate(k))
+    return x
+
+
+def band_filter(x: np.ndarray, band: str) -> np.ndarray:
+    """Gray images (N, H, W) in [0, 255] filtered to one of :data:`BANDS` (same shape and range)."""
+    if band not in BANDS:
+        raise ValueError(f"unknown band {band!r}: choose from {', '.join(BANDS)}")
+    sigma = BANDS[band] * x.shape[2] / 60
+    blur = gaussian_blur(x, sigma)
+    return blur if band == "low" else np.clip(np.asarray(x, np.float64) - blur + 128, 0, 255)
+
+
 # ---------------------------------------------------------------------------------------------
 # two datasets, a record, a grid (``gazebench realism``)
 # ---------------------------------------------------------------------------------------------
@@ -400,6 +436,8 @@ class RealismConfig:
     seed: int = 0
     cnn_epochs: int = 20
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: also measure the classifiers on both sets filtered to these :data:`BANDS` (``low``, ``high``)
+    bands: list[str] = field(default_factory=list)
     grid: str | None = None
     out: str | None = None
     command: str = ""
@@ -480,6 +518,9 @@ def run_realism(cfg: RealismConfig, pm: Any = None, log: Any = None) -> dict[str
         raise ValueError(f"unknown classifier(s) {', '.join(bad)}: choose from {', '.join(CLASSIFIERS)}")
     if cfg.folds < 2:
         raise ValueError(f"--folds must be at least 2, got {cfg.folds}")
+    bad = [b for b in cfg.bands if b not in BANDS]
+    if bad:
+        raise ValueError(f"unknown band(s) {', '.join(bad)}: choose from {', '.join(BANDS)}")
     record = new_record(SCHEMA_REALISM, cfg, pm, "cpu")
     sets = {}
     for side in ("a", "b"):
@@ -494,6 +535,15 @@ def run_realism(cfg: RealismConfig, pm: Any = None, log: Any = None) -> dict[str
     record.update(sets={"a": sets["a"][1], "b": sets["b"][1]}, **result,
                   gaps=relative_gaps(result["statistics"]["a"], result["statistics"]["b"]),
                   statistics_help=dict(STATISTICS))
+    if cfg.bands:
+        record["bands"] = {}
+        for band in cfg.bands:
+            say(f"measuring in the {band} band: {', '.join(cfg.classifiers)}")
+            fa, fb = band_filter(a, band), band_filter(b, band)
+            record["bands"][band] = {
+                "sigma_px": BANDS[band] * a.shape[2] / 60,
+                "classifiers": {k: domain_accuracy(fa, fb, k, folds=cfg.folds, seed=cfg.seed, cnn_epochs=cfg.cnn_epochs)
+                                for k in cfg.classifiers}}
     if cfg.grid:
         from PIL import Image
 
@@ -516,6 +566,15 @@ def table_lines(record: dict[str, Any]) -> list[str]:
     for k, v in record["classifiers"].items():
         folds = " ".join(f"{f:.2f}" for f in v["folds"])
         out.append(f"  {k:<10} {v['accuracy']:.3f} +- {v['std']:.3f}   folds {folds}  ({v['n']} per set)")
+    bands = record.get("bands") or {}
+    if bands:
+        out += ["", "the same classifiers on both sets filtered (low: the shape and shading; high: the fine texture)",
+                "  " + f"{'':<10} " + "".join(f"{b + ' (sigma ' + format(v['sigma_px'], '.1f') + ' px)':>24}"
+                                                for b, v in bands.items())]
+        for k in record["classifiers"]:
+            cells = "".join(f"{v['classifiers'][k]['accuracy']:>15.3f} +- {v['classifiers'][k]['std']:.3f}"
+                            for v in bands.values())
+            out.append(f"  {k:<10} {cells}")
     out += ["", f"  {'statistic':<40} {'A':>9} {'B':>9} {'B/A-1':>7}"]
     for key, text in STATISTICS:
         va, vb = record["statistics"]["a"][key], record["statistics"]["b"][key]
