@@ -84,7 +84,7 @@ def test_the_tuning_ranges_are_off_by_default_and_each_one_acts(monkeypatch):
              (wild.WILD, "eye_direct", (0.4, 0.4)), (wild.WILD, "orbit_reach", (6.0, 6.0)),
              (wild.WILD, "black", (6.0, 6.0)), (wild.WILD, "wrap", (0.5, 0.5)),
              (wild.WILD, "azimuth_deg", (240.0, 300.0)), (wild.WILD, "side_pull", (0.0, 0.0)),
-             (wild.WILD, "eye_fill", (0.5, 0.5))]
+             (wild.WILD, "eye_fill", (0.5, 0.5)), (wild.WILD, "screen_glint", (1.0, 1.0))]
     for table, key, value in knobs:
         with monkeypatch.context() as m:
             m.setitem(table, key, value)
@@ -285,3 +285,26 @@ def test_the_eye_fill_shows_the_sclera_on_the_shadowed_side(monkeypatch):
     near = torch.nn.functional.max_pool2d((masks > 0).float().unsqueeze(1), 5, stride=1, padding=2)[:, 0] > 0
     assert int((~near).sum()) > 24 * 36 * 60 // 3
     assert int((img_on[~near] != img_off[~near]).sum()) <= 0.001 * int((~near).sum())
+
+
+def test_the_screen_glint_is_a_bright_spot_on_the_iris_only(monkeypatch):
+    # issue 18 round 8 (render.Light.screen_glint): a light on the camera's axis reflects on the
+    # cornea inside the iris (its mirror point is the corneal centre's projection); at 1.0 every
+    # one of these 24 eyes gains a spot of +130 to +246 levels (measured) whose brightest pixel is on
+    # the iris or pupil, and nothing gets darker
+    from gazebench_plugins.synth import wild
+
+    def images(v):
+        with monkeypatch.context() as m:
+            m.setitem(wild.WILD, "screen_glint", v)
+            return SynthEyesWild(channels=1, effects="light").load("test", size=(36, 60), limit=24, seed=3).take()
+
+    off, on = images((0.0, 0.0)), images((1.0, 1.0))
+    d = on.images[:, 0].float() - off.images[:, 0].float()
+    assert torch.equal(on.gaze, off.gaze) and int((d < 0).sum()) == 0
+    masks = off.masks.reshape(24, 36, 60)
+    iris = torch.nn.functional.max_pool2d((masks >= 2).float().unsqueeze(1), 3, stride=1, padding=1)[:, 0] > 0
+    peak = d.flatten(1).argmax(1)
+    assert bool((d.flatten(1).max(1).values > 100).all())
+    assert bool(iris.flatten(1).gather(1, peak.view(-1, 1)).all())
+    assert float((d > 0).float().mean()) < 0.02

@@ -94,6 +94,9 @@ class Light:
     #: eye from the camera's side whatever the room light does, so the sclera reads on both sides
     #: of the iris instead of half white, half as dark as the iris (issue 18, round 8)
     eye_fill: torch.Tensor | None = None
+    #: brightness of a second corneal glint, the screen's (None: none): a light on the camera's
+    #: axis reflects near the pupil's centre, where nearly every real crop has its glint (round 8)
+    screen_glint: torch.Tensor | None = None
 
 
 def clean_light(lat: Latents) -> Light:
@@ -391,7 +394,14 @@ def _render(lat: Latents, size: tuple[int, int], light: Light) -> Rendered:
     sig = torch.clamp(0.28 * ppm, min=0.55) / ppm
     spot = (torch.exp(-((Xw - gpos[:, 0].view(n, 1, 1)) ** 2) / (2 * sig * sig))
             * torch.exp(-((Yw - gpos[:, 1].view(n, 1, 1)) ** 2) / (2 * sig * sig)))
-    spot = _v(light.glint) * spot * _coverage((1.05 * ri - rho) * stretch)
+    spot = _v(light.glint) * spot
+    if light.screen_glint is not None and bool((light.screen_glint > 0).any()):
+        # the mirror point of a light on the camera axis: the half vector is the axis itself
+        spos = _CORNEA_D * g[:, :2]
+        spot = spot + _v(light.screen_glint) * (
+            torch.exp(-((Xw - spos[:, 0].view(n, 1, 1)) ** 2) / (2 * sig * sig))
+            * torch.exp(-((Yw - spos[:, 1].view(n, 1, 1)) ** 2) / (2 * sig * sig)))
+    spot = spot * _coverage((1.05 * ri - rho) * stretch)
     labels_w = (rho < ri).to(torch.uint8) + (rho < rp).to(torch.uint8)
     inside_w = win.gather(inside_d) > 0
     disc = rho < rp

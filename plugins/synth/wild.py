@@ -46,6 +46,7 @@ WILD: dict[str, tuple[float, float]] = {
     "orbit_reach": (3.0, 3.0),       # mm
     "eye_direct": (1.0, 1.0),        # render.Light.eye_direct
     "eye_fill": (0.0, 0.0),          # render.Light.eye_fill (0: version 2, none)
+    "screen_glint": (0.0, 0.0),      # render.Light.screen_glint (0: version 2, none)
     "read_noise": (1.5, 4.0),        # levels, before the blur
     "shot_noise": (0.03, 0.12),
     "grain": (1.0, 2.5),             # levels, after the blur
@@ -137,7 +138,8 @@ def wild_light(lat: Latents, u: torch.Tensor, severity: float = 1.0) -> Light:
                  wrap=_w(u[:, 31], "wrap") * min(s, 1.0), orbit_reach=_w(u[:, 30], "orbit_reach"),
                  eye_direct=1 - (1 - _w(u[:, 8], "eye_direct")) * min(s, 1.0),
                  # the fill shares the glint's draw too: a brighter screen, a brighter reflection
-                 eye_fill=_w(u[:, 8], "eye_fill") * min(s, 1.0))
+                 eye_fill=_w(u[:, 8], "eye_fill") * min(s, 1.0),
+                 screen_glint=_w(u[:, 8], "screen_glint") * min(s, 1.0))
 
 
 def _per_sample_blur(img: torch.Tensor, sigma_px: torch.Tensor, rad: int) -> torch.Tensor:
