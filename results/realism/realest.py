@@ -75,13 +75,12 @@ def main() -> None:
     import torch
 
     from gazebench.plugins import get_plugin_manager
-    from scipy.ndimage import gaussian_filter
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from gazebench.realism import _FEATURES, _one_thread, cnn_input, domain_accuracy, load_set, train_cnn
-    from gazebench_plugins.synth import latents, render, wild
+    from gazebench.realism import _FEATURES, _one_thread, band_filter, cnn_input, domain_accuracy, load_set, train_cnn
+    from tune import apply_code
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--n", type=int, default=2000)
@@ -96,8 +95,7 @@ def main() -> None:
                    help="also measure the kept renders against real 0:400 with both sets low-passed (Gaussian sigma 2 px) "
                         "and high-passed (minus a sigma 1.5 px blur): the eye's shape and shading, and the fine texture")
     args = p.parse_args()
-    exec(args.code, {"G": latents.GEOMETRY, "W": wild.WILD, "C": render.CREASE, "B": render.BROW_BONE,
-                     "K": render.CHEEK, "T": wild.TONE})
+    apply_code(args.code)
     real_all = np.load(REAL)["images"].astype(np.float64)
     real, held = real_all[:400], real_all[400:600]
     synth, _ = load_set(get_plugin_manager(), "synth-wild", root=None, split="unlabelled", slice_=None, n=args.n,
@@ -124,9 +122,10 @@ def main() -> None:
         np.save(args.logits, logit)
     order = np.argsort(logit)
     kept = order[:args.keep]
-    # the density-ratio view: a calibrated classifier's P(real | x) / P(render | x) = exp(-logit) is
-    # how much more often real images look like x; resampling the renders by it is the closest any
-    # reweighting of the renders (any change of the latent distributions within their support) gets
+    # the density-ratio view: for a calibrated classifier, P(real | x) / P(render | x) = exp(-logit)
+    # is how much more often real images look like x, and resampling the renders by it is the
+    # closest a reweighting of them could get; these logits are not calibrated (a few extreme ones
+    # dominate: see the effective sample size), so it is a rough estimate, not a bound
     w = np.exp(-(logit - logit.min()))
     ess = float(w.sum() ** 2 / (w * w).sum())
     weighted = rng.choice(args.n, args.keep, replace=False, p=w / w.sum())
@@ -140,9 +139,9 @@ def main() -> None:
         out[name] = {c: round(domain_accuracy(a, b, c, seed=0)["accuracy"], 3) for c in ("hist", "convnet")}
         print(name, out[name], flush=True)
     if args.bands:
-        low = (lambda x: gaussian_filter(x, (0, 2, 2)))
-        high = (lambda x: np.clip(x - gaussian_filter(x, (0, 1.5, 1.5)) + 128, 0, 255))
-        for band, f in (("low", low), ("high", high)):
+        # gazebench realism --bands' filters (low: sigma 2 px; high: minus a sigma 1.5 px blur)
+        for band in ("low", "high"):
+            f = (lambda x, band=band: band_filter(x, band))
             for which, sel in (("kept", kept), ("all", rng.choice(args.n, len(real), replace=False))):
                 acc = round(domain_accuracy(f(real), f(synth[sel]), "convnet", seed=0)["accuracy"], 3)
                 out[f"{which}_vs_real_0_400_{band}pass_convnet"] = acc

@@ -30,6 +30,14 @@ HERE = Path(__file__).resolve().parent
 REAL = Path(os.environ.get("GAZEBENCH_REAL", HERE.parents[1].parent / "shared/data/mpiigaze-unlabelled/eyes.npz"))
 
 
+def apply_code(code: str) -> None:
+    """Run a candidate's code against the renderer's module constants (the names the docstring lists)."""
+    from gazebench_plugins.synth import latents, render, wild
+
+    exec(code, {"G": latents.GEOMETRY, "W": wild.WILD, "C": render.CREASE, "B": render.BROW_BONE,
+                "K": render.CHEEK, "T": wild.TONE})
+
+
 def paired(line: dict, baseline: str, log: str | None) -> str:
     """The paired difference (candidate - baseline) per classifier over the render seeds both were measured on."""
     if not log or not Path(log).exists():
@@ -58,7 +66,6 @@ def paired(line: dict, baseline: str, log: str | None) -> str:
 def main() -> None:
     from gazebench.plugins import get_plugin_manager
     from gazebench.realism import compare, load_set, relative_gaps
-    from gazebench_plugins.synth import latents, render, wild
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("name")
@@ -83,8 +90,7 @@ def main() -> None:
                    help="the final check instead: real 400:600 against 200 `test` renders, all six classifiers "
                         "(as results/realism/v2-heldout.json; mean and std over the folds)")
     args = p.parse_args()
-    exec(args.code, {"G": latents.GEOMETRY, "W": wild.WILD, "C": render.CREASE, "B": render.BROW_BONE,
-                     "K": render.CHEEK, "T": wild.TONE})
+    apply_code(args.code)
     if args.render_seeds:
         seeds = [int(v) for v in args.render_seeds.split(",")]
         if args.heldout:     # the held-out check on several draws: real 400:600 against 200 `test` renders each
