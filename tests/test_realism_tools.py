@@ -44,6 +44,6 @@ def test_latent_table_reads_the_light_direction_the_renderer_draws():
     d = wild_light(lat, wild_uniforms(lat)).direction.double().numpy()
     in_plane = np.hypot(d[:, 0], d[:, 1])
     np.testing.assert_allclose(tab["light_from_right"], d[:, 0] / in_plane, atol=1e-9)
-    np.testing.assert_allclose(tab["light_from_above"], d[:, 1] / in_plane, atol=1e-9)
+    np.testing.assert_allclose(tab["light_from_below"], d[:, 1] / in_plane, atol=1e-9)
     np.testing.assert_allclose(tab["pitch"], lat.pitch.numpy())
     assert set(np.unique(tab["subject"])) == set(range(15))

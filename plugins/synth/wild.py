@@ -52,8 +52,9 @@ WILD: dict[str, tuple[float, float]] = {
     "grain": (1.0, 2.5),             # levels, after the blur
     "blur_px": (0.75, 1.3),          # sigma at 60 px wide
     "black": (0.0, 0.0),             # the sensor's black level, levels subtracted before the clip
-    # the light's azimuth in the image plane (0: from the image's right, 90: from above, 270:
-    # from below; tested), uniform in this range before the pull towards the sides below
+    # the light's azimuth in the image plane (0: from the image's right, 90: from below, 270:
+    # from above, as the glint and the sclera show: tested; the light's y, like the image's rows,
+    # points down), uniform in this range before the pull towards the sides below
     "azimuth_deg": (0.0, 360.0),
     "side_pull": (0.5, 0.5),         # how strongly the azimuth is pulled towards the sides (0: not)
 }

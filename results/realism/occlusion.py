@@ -246,7 +246,7 @@ def main() -> None:
                                                  config=data.config)).numpy()
         az = u[:, 0] * 2 * math.pi
         up = np.sin(az - 0.5 * np.sin(2 * az) / 2)
-        lines += ["", "| synth-wild light, sin(azimuth) (1: from above) | n | own-class logit | called real "
+        lines += ["", "| synth-wild light, sin(azimuth) (1: from below; docs/renderer.md, round 8's correction) | n | own-class logit | called real "
                   "| rows 0-1 mean |", "| --- | --- | --- | --- | --- |"]
         for lo, hi in ((-1, -0.5), (-0.5, 0), (0, 0.5), (0.5, 1.01)):
             m = (up >= lo) & (up < hi)

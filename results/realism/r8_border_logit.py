@@ -16,8 +16,8 @@ border = np.concatenate([fin[:, 0], fin[:, -1], fin[:, :, 0], fin[:, :, -1]], 1)
 top = fin[:, 0].mean(1); bottom = fin[:, -1].mean(1); left = fin[:, :, 0].mean(1); right = fin[:, :, -1].mean(1)
 print('all: border', round(spearmanr(border, logit)[0], 2), 'top', round(spearmanr(top, logit)[0], 2), 'bottom', round(spearmanr(bottom, logit)[0], 2),
       'left', round(spearmanr(left, logit)[0], 2), 'right', round(spearmanr(right, logit)[0], 2))
-for name, sel in (('light from above (sin > 0.5)', tab['light_from_above'] > 0.5), ('from the sides (|sin| < 0.5)', np.abs(tab['light_from_above']) < 0.5),
-                  ('from below (sin < -0.5)', tab['light_from_above'] < -0.5)):
+for name, sel in (('light from below (sin > 0.5)', tab['light_from_below'] > 0.5), ('from the sides (|sin| < 0.5)', np.abs(tab['light_from_below']) < 0.5),
+                  ('from above (sin < -0.5)', tab['light_from_below'] < -0.5)):
     print(f"{name}: n {sel.sum()}, median logit {np.median(logit[sel]):.2f}, border median {np.median(border[sel]):.0f}, spearman(border, logit) {spearmanr(border[sel], logit[sel])[0]:+.2f}")
-for k in ('light_from_above', 'light_from_right', 'orbit_u', 'brow_y', 'ambient_u', 'elevation_u'):
+for k in ('light_from_below', 'light_from_right', 'orbit_u', 'brow_y', 'ambient_u', 'elevation_u'):
     print(k, 'spearman with border', round(spearmanr(tab[k], border)[0], 2), 'with logit', round(spearmanr(tab[k], logit)[0], 2))

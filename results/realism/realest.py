@@ -55,7 +55,9 @@ def latent_table(n: int, seed: int) -> dict[str, np.ndarray]:
     az = u[:, 0] * 2 * math.pi
     if WILD["side_pull"] == (0.5, 0.5):
         az = az - 0.5 * np.sin(2 * az) / 2
-    cols = {"light_from_right": np.cos(az), "light_from_above": np.sin(az), "elevation_u": u[:, 1],
+    # the light's y points down (azimuth 90 lights the eye from below: tests/test_synth_effects.py);
+    # records written before round 8's correction call sin(azimuth) "light_from_above"
+    cols = {"light_from_right": np.cos(az), "light_from_below": np.sin(az), "elevation_u": u[:, 1],
             "ambient_u": u[:, 2], "diffuse_u": u[:, 3], "iris_gain_u": u[:, 27], "sclera_gain_u": u[:, 28],
             "orbit_u": u[:, 30], "glint_u": u[:, 8],
             # the camera's draws (wild.degrade): exposure and gamma are normal draws, the rest uniforms
