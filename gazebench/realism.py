@@ -399,12 +399,16 @@ def gaussian_blur(x: np.ndarray, sigma: float) -> np.ndarray:
     return x
 
 
-def band_filter(x: np.ndarray, band: str) -> np.ndarray:
-    """Gray images (N, H, W) in [0, 255] filtered to one of :data:`BANDS` (same shape and range)."""
+def band_sigma(band: str, width: int) -> float:
+    """The Gaussian sigma (pixels) of a :data:`BANDS` filter on images ``width`` pixels wide."""
     if band not in BANDS:
         raise ValueError(f"unknown band {band!r}: choose from {', '.join(BANDS)}")
-    sigma = BANDS[band] * x.shape[2] / 60
-    blur = gaussian_blur(x, sigma)
+    return BANDS[band] * width / 60
+
+
+def band_filter(x: np.ndarray, band: str) -> np.ndarray:
+    """Gray images (N, H, W) in [0, 255] filtered to one of :data:`BANDS` (same shape and range)."""
+    blur = gaussian_blur(x, band_sigma(band, x.shape[2]))
     return blur if band == "low" else np.clip(np.asarray(x, np.float64) - blur + 128, 0, 255)
 
 
@@ -541,7 +545,7 @@ def run_realism(cfg: RealismConfig, pm: Any = None, log: Any = None) -> dict[str
             say(f"measuring in the {band} band: {', '.join(cfg.classifiers)}")
             fa, fb = band_filter(a, band), band_filter(b, band)
             record["bands"][band] = {
-                "sigma_px": BANDS[band] * a.shape[2] / 60,
+                "sigma_px": band_sigma(band, a.shape[2]),
                 "classifiers": {k: domain_accuracy(fa, fb, k, folds=cfg.folds, seed=cfg.seed, cnn_epochs=cfg.cnn_epochs)
                                 for k in cfg.classifiers}}
     if cfg.grid:

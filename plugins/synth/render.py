@@ -392,15 +392,15 @@ def _render(lat: Latents, size: tuple[int, int], light: Light) -> Rendered:
     half = half / half.norm(dim=1, keepdim=True)
     gpos = _CORNEA_D * g[:, :2] + _CORNEA_R * half[:, :2]
     sig = torch.clamp(0.28 * ppm, min=0.55) / ppm
-    spot = (torch.exp(-((Xw - gpos[:, 0].view(n, 1, 1)) ** 2) / (2 * sig * sig))
-            * torch.exp(-((Yw - gpos[:, 1].view(n, 1, 1)) ** 2) / (2 * sig * sig)))
-    spot = _v(light.glint) * spot
+
+    def gaussian_spot(pos: torch.Tensor) -> torch.Tensor:
+        return (torch.exp(-((Xw - pos[:, 0].view(n, 1, 1)) ** 2) / (2 * sig * sig))
+                * torch.exp(-((Yw - pos[:, 1].view(n, 1, 1)) ** 2) / (2 * sig * sig)))
+
+    spot = _v(light.glint) * gaussian_spot(gpos)
     if light.screen_glint is not None and bool((light.screen_glint > 0).any()):
         # the mirror point of a light on the camera axis: the half vector is the axis itself
-        spos = _CORNEA_D * g[:, :2]
-        spot = spot + _v(light.screen_glint) * (
-            torch.exp(-((Xw - spos[:, 0].view(n, 1, 1)) ** 2) / (2 * sig * sig))
-            * torch.exp(-((Yw - spos[:, 1].view(n, 1, 1)) ** 2) / (2 * sig * sig)))
+        spot = spot + _v(light.screen_glint) * gaussian_spot(_CORNEA_D * g[:, :2])
     spot = spot * _coverage((1.05 * ri - rho) * stretch)
     labels_w = (rho < ri).to(torch.uint8) + (rho < rp).to(torch.uint8)
     inside_w = win.gather(inside_d) > 0

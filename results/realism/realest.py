@@ -97,6 +97,9 @@ def main() -> None:
                    help="also measure the kept renders against real 0:400 with both sets low-passed (Gaussian sigma 2 px) "
                         "and high-passed (minus a sigma 1.5 px blur): the eye's shape and shading, and the fine texture")
     args = p.parse_args()
+    by = args.by.split(",")
+    if not by or set(by) - {"convnet", "hist"}:
+        raise SystemExit(f"--by {args.by}: choose convnet, hist or convnet,hist")
     apply_code(args.code)
     real_all = np.load(REAL)["images"].astype(np.float64)
     real, held = real_all[:400], real_all[400:600]
@@ -111,7 +114,6 @@ def main() -> None:
             pick = rng.choice(rest, len(real), replace=False)
             x = np.concatenate([real, synth[pick]])
             y = np.concatenate([np.zeros(len(real), np.int64), np.ones(len(real), np.int64)])
-            by = args.by.split(",")
             if "convnet" in by:
                 net = train_cnn(x, y, seed=100 + k)
                 with torch.no_grad():

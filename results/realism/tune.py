@@ -40,6 +40,8 @@ def apply_code(code: str) -> None:
 
 def paired(line: dict, baseline: str, log: str | None) -> str:
     """The paired difference (candidate - baseline) per classifier over the render seeds both were measured on."""
+    from scipy.stats import t as student_t
+
     if not log or not Path(log).exists():
         raise SystemExit(f"--baseline needs --log holding a line named {baseline!r}")
     base = [b for b in map(json.loads, Path(log).read_text().splitlines())
@@ -51,12 +53,12 @@ def paired(line: dict, baseline: str, log: str | None) -> str:
         raise SystemExit(f"{baseline!r} was not measured on the same split as this line ({line.get('split', 'tuning')})")
     b = base[-1]
     n = len(line["render_seeds"])
-    t = {2: 12.71, 3: 4.303, 4: 3.182, 5: 2.776, 6: 2.571, 7: 2.447, 8: 2.365, 9: 2.306, 10: 2.262}.get(n, 2.0)
+    t = float(student_t.ppf(0.975, n - 1)) if n > 1 else float("nan")
     out = []
     for k in line:
         if k in b and isinstance(line[k], list) and k != "render_seeds":
             d = np.array(line[k]) - np.array(b[k])
-            half = t * d.std(ddof=1) / np.sqrt(n) if n > 1 else float("nan")
+            half = t * d.std(ddof=1) / np.sqrt(n) if n > 1 else t
             out.append(f"{k}: {line[k + '_mean']:.3f} vs {b[k + '_mean']:.3f}, paired difference {d.mean():+.3f} "
                        f"(95% interval {d.mean() - half:+.3f} to {d.mean() + half:+.3f}; per seed "
                        + " ".join(f"{v:+.3f}" for v in d) + ")")
