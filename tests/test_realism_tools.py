@@ -47,3 +47,24 @@ def test_latent_table_reads_the_light_direction_the_renderer_draws():
     np.testing.assert_allclose(tab["light_from_below"], d[:, 1] / in_plane, atol=1e-9)
     np.testing.assert_allclose(tab["pitch"], lat.pitch.numpy())
     assert set(np.unique(tab["subject"])) == set(range(15))
+
+
+def test_layout_block_means_and_their_classifier(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT))      # layout.py imports tune as its sibling, as when run as a script
+    layout = _load("layout")
+    x = np.arange(2 * 12 * 13, dtype=np.float64).reshape(2, 12, 13)
+    b = layout.blocks(x)
+    assert b.shape == (2, 2, 2)                  # the 13th column is dropped: whole 6x6 blocks only
+    assert b[0, 0, 0] == x[0, :6, :6].mean() == singleton_block_mean(x)
+    assert b[1, 1, 1] == x[1, 6:12, 6:12].mean()
+    rng = np.random.default_rng(0)
+    a = rng.normal(100, 20, (60, 36, 60))
+    lit_top = a.copy()
+    lit_top[:, :6] += 40                         # brighter top rows: one block row apart
+    assert layout.block_accuracy(a, lit_top) == 1.0
+    same = rng.normal(100, 20, (60, 36, 60))
+    assert 0.3 < layout.block_accuracy(a, same) < 0.7
+
+
+def singleton_block_mean(x: np.ndarray) -> float:
+    return float(sum(x[0, i, j] for i in range(6) for j in range(6)) / 36)
