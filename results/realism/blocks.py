@@ -28,14 +28,13 @@ REAL = Path(os.environ.get("GAZEBENCH_REAL", HERE.parents[1].parent / "shared/da
 QUANTILES = (5, 25, 50, 75, 95)
 
 
-def blocks(x: np.ndarray) -> np.ndarray:
-    """(N, 6, 10) block means of (N, 36, 60) crops (6 rows and 10 columns of 6x6-pixel blocks)."""
+def blocks(x: np.ndarray, k: int = 6) -> np.ndarray:
+    """(N, H//k, W//k) means of k x k blocks; (N, 6, 10) for the (N, 36, 60) crops. A partial block
+    at the bottom or right edge is dropped."""
     n, h, w = x.shape
-    return x.reshape(n, 6, h // 6, w // 6, 6).mean((2, 4)) if (h, w) == (36, 60) else _bad(x)
-
-
-def _bad(x: np.ndarray) -> np.ndarray:
-    raise ValueError(f"blocks needs 36x60 crops, got {x.shape}")
+    if h < k or w < k:
+        raise ValueError(f"blocks of {k}x{k} need crops at least that large, got {x.shape}")
+    return x[:, : h - h % k, : w - w % k].reshape(n, h // k, k, w // k, k).mean((2, 4))
 
 
 def signed_lr(x: np.ndarray) -> np.ndarray:

@@ -18,13 +18,8 @@ import json
 
 import numpy as np
 
+from blocks import blocks
 from tune import REAL, apply_code
-
-
-def blocks(x: np.ndarray, k: int = 6) -> np.ndarray:
-    """(N, H/k, W/k) means of k x k blocks."""
-    n, h, w = x.shape
-    return x[:, : h - h % k, : w - w % k].reshape(n, h // k, k, w // k, k).mean((2, 4))
 
 
 def block_accuracy(a: np.ndarray, b: np.ndarray, seed: int = 0) -> float:
