@@ -442,6 +442,8 @@ class RealismConfig:
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: also measure the classifiers on both sets filtered to these :data:`BANDS` (``low``, ``high``)
     bands: list[str] = field(default_factory=list)
+    #: also measure the classifiers on these horizontal bands of rows (``"0:12"``) of both sets
+    rows: list[str] = field(default_factory=list)
     grid: str | None = None
     out: str | None = None
     command: str = ""
@@ -461,6 +463,25 @@ def parse_slice(text: str | None) -> tuple[int, int | None]:
         raise ValueError(f"slice {text!r}: expected START:STOP, e.g. 400:600") from None
     if start < 0 or (stop is not None and stop <= start):
         raise ValueError(f"slice {text!r}: expected 0 <= START < STOP")
+    return start, stop
+
+
+#: the fewest rows a band of :attr:`RealismConfig.rows` may have: HOG needs two 6-pixel cells
+MIN_BAND_ROWS = 12
+
+
+def parse_rows(text: str, height: int) -> tuple[int, int]:
+    """``"0:12"`` -> (0, 12): a band of rows of an image ``height`` rows high, at least
+    :data:`MIN_BAND_ROWS` of them."""
+    try:
+        start, stop = parse_slice(text)
+    except ValueError:
+        raise ValueError(f"rows {text!r}: expected START:STOP, e.g. 0:12") from None
+    stop = height if stop is None else stop
+    if stop > height:
+        raise ValueError(f"rows {text!r}: the images are {height} rows high")
+    if stop - start < MIN_BAND_ROWS:
+        raise ValueError(f"rows {text!r}: a band needs at least {MIN_BAND_ROWS} rows (two HOG cells), got {stop - start}")
     return start, stop
 
 
@@ -525,6 +546,7 @@ def run_realism(cfg: RealismConfig, pm: Any = None, log: Any = None) -> dict[str
     bad = [b for b in cfg.bands if b not in BANDS]
     if bad:
         raise ValueError(f"unknown band(s) {', '.join(bad)}: choose from {', '.join(BANDS)}")
+    row_bands = {r: parse_rows(r, cfg.size[0]) for r in cfg.rows}
     record = new_record(SCHEMA_REALISM, cfg, pm, "cpu")
     sets = {}
     for side in ("a", "b"):
@@ -547,6 +569,14 @@ def run_realism(cfg: RealismConfig, pm: Any = None, log: Any = None) -> dict[str
             record["bands"][band] = {
                 "sigma_px": band_sigma(band, a.shape[2]),
                 "classifiers": {k: domain_accuracy(fa, fb, k, folds=cfg.folds, seed=cfg.seed, cnn_epochs=cfg.cnn_epochs)
+                                for k in cfg.classifiers}}
+    if row_bands:
+        record["rows"] = {}
+        for text, (r0, r1) in row_bands.items():
+            say(f"measuring on rows {r0}:{r1}: {', '.join(cfg.classifiers)}")
+            ra, rb = np.ascontiguousarray(a[:, r0:r1]), np.ascontiguousarray(b[:, r0:r1])
+            record["rows"][f"{r0}:{r1}"] = {
+                "classifiers": {k: domain_accuracy(ra, rb, k, folds=cfg.folds, seed=cfg.seed, cnn_epochs=cfg.cnn_epochs)
                                 for k in cfg.classifiers}}
     if cfg.grid:
         from PIL import Image
@@ -578,6 +608,14 @@ def table_lines(record: dict[str, Any]) -> list[str]:
         for k in record["classifiers"]:
             cells = "".join(f"{v['classifiers'][k]['accuracy']:>15.3f} +- {v['classifiers'][k]['std']:.3f}"
                             for v in bands.values())
+            out.append(f"  {k:<10} {cells}")
+    rows = record.get("rows") or {}
+    if rows:
+        out += ["", "the same classifiers on horizontal bands of rows only (what each part of the crop gives away)",
+                "  " + f"{'':<10} " + "".join(f"{'rows ' + r:>24}" for r in rows)]
+        for k in record["classifiers"]:
+            cells = "".join(f"{v['classifiers'][k]['accuracy']:>15.3f} +- {v['classifiers'][k]['std']:.3f}"
+                            for v in rows.values())
             out.append(f"  {k:<10} {cells}")
     out += ["", f"  {'statistic':<40} {'A':>9} {'B':>9} {'B/A-1':>7}"]
     for key, text in STATISTICS:

@@ -230,3 +230,26 @@ def test_cli_bands_record_and_table(tmp_path):
     res = run_cli("realism", "--a", "npz", "--a-root", str(tmp_path / "a.npz"), "--b", "npz", "--b-root",
                   str(tmp_path / "b.npz"), "--classifiers", "gradient", "--bands", "mid", "--out", str(out))
     assert res.returncode != 0 and "unknown band(s) mid" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_cli_rows_find_the_band_that_differs(tmp_path):
+    # two draws of one distribution, B's rows 0:12 made brighter: only the top band gives B away
+    a = _blobs(40, 7)
+    b = _blobs(40, 8)
+    b[:, :12] = np.clip(b[:, :12] + 70, 0, 255)
+    np.savez(tmp_path / "a.npz", images=a.astype(np.uint8))
+    np.savez(tmp_path / "b.npz", images=b.astype(np.uint8))
+    out = tmp_path / "r.json"
+    res = run_cli("realism", "--a", "npz", "--a-root", str(tmp_path / "a.npz"), "--b", "npz", "--b-root",
+                  str(tmp_path / "b.npz"), "--classifiers", "intensity", "--folds", "4", "--rows", "0:12,24:",
+                  "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    assert "horizontal bands of rows" in res.stdout and "rows 24:36" in res.stdout
+    rec = json.loads(out.read_text())
+    assert list(rec["rows"]) == ["0:12", "24:36"] and rec["config"]["rows"] == ["0:12", "24:"]
+    top, bottom = (rec["rows"][r]["classifiers"]["intensity"]["accuracy"] for r in ("0:12", "24:36"))
+    assert top > 0.95 and bottom < 0.7, (top, bottom)
+    for bad, why in (("0:8", "at least 12 rows"), ("30:48", "36 rows high"), ("top", "expected START:STOP")):
+        res = run_cli("realism", "--a", "npz", "--a-root", str(tmp_path / "a.npz"), "--b", "npz", "--b-root",
+                      str(tmp_path / "b.npz"), "--classifiers", "intensity", "--rows", bad, "--out", str(out))
+        assert res.returncode != 0 and why in res.stderr and "Traceback" not in res.stderr, res.stderr

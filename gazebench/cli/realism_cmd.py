@@ -30,6 +30,9 @@ from gazebench.cli.options import SizeType, seed_option, set_option
               help="Also run the classifiers on both sets filtered to these bands: low (Gaussian blur, "
                    "sigma 2 px at 60 px wide: the shape and shading), high (minus a sigma 1.5 px blur: the "
                    "fine texture). Says which of the two gives B away.")
+@click.option("--rows", default="", metavar="LIST",
+              help="Also run the classifiers on these horizontal bands of rows only, e.g. 0:12,12:24,24:36 "
+                   "(at least 12 rows each): which part of the crop (brow and lid, eye, cheek) gives B away.")
 @set_option(help="A dataset parameter, e.g. -o synth-wild.severity=0.5 (JSON values).")
 @seed_option(help="Seed of the data, the folds and the classifiers.")
 @click.option("--grid", default=None, metavar="PNG", help="Write a side-by-side grid (A left, B right) here.")
@@ -37,7 +40,7 @@ from gazebench.cli.options import SizeType, seed_option, set_option
 @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON instead of a table.")
 def realism(a: str, a_root: str | None, a_split: str | None, a_slice: str | None, b: str, b_root: str | None,
             b_split: str | None, b_slice: str | None, n: int, size: tuple[int, int], classifiers: str, folds: int,
-            convnet_epochs: int, bands: str, sets: dict, seed: int, grid: str | None, out: str | None, as_json: bool) -> None:
+            convnet_epochs: int, bands: str, rows: str, sets: dict, seed: int, grid: str | None, out: str | None, as_json: bool) -> None:
     """Measure how far apart the images of datasets A and B are.
 
     A classifier learns to tell A's images from B's; its held-out accuracy (stratified k-fold
@@ -55,6 +58,7 @@ def realism(a: str, a_root: str | None, a_split: str | None, a_slice: str | None
       gazebench realism --a npz --a-root eyes.npz --a-slice 400:600 --b synth-wild -n 200 --grid g.png
       gazebench realism --a folder --a-root purified/attention/images --b synth --classifiers hist
       gazebench realism --a npz --a-root eyes.npz --b synth-wild --classifiers convnet --bands low,high
+      gazebench realism --a npz --a-root eyes.npz --b synth-wild --classifiers convnet --rows 0:12,12:24,24:36
     """
     from gazebench.plugins import PluginError, get_plugin_manager
     from gazebench.realism import RealismConfig, run_realism, table_lines
@@ -72,7 +76,8 @@ def realism(a: str, a_root: str | None, a_split: str | None, a_slice: str | None
                             a_slice=a_slice, b_slice=b_slice, n=n, size=tuple(size),
                             classifiers=list(dict.fromkeys(c.strip() for c in classifiers.split(",") if c.strip())), folds=folds, seed=seed,
                             cnn_epochs=convnet_epochs, params=sets,
-                            bands=list(dict.fromkeys(x.strip() for x in bands.split(",") if x.strip())), grid=grid, out=out,
+                            bands=list(dict.fromkeys(x.strip() for x in bands.split(",") if x.strip())),
+                            rows=list(dict.fromkeys(x.strip() for x in rows.split(",") if x.strip())), grid=grid, out=out,
                             command=format_command(sys.argv[1:]))
         record = run_realism(cfg, pm, log=lambda m: click.echo(m, err=True))
     except (PluginError, RunError, ValueError, FileNotFoundError) as exc:
