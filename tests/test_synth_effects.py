@@ -337,3 +337,52 @@ def test_the_light_azimuth_90_comes_from_below(monkeypatch, azimuth, below):
     sign = 1 if below else -1
     assert len(glint_dy) >= 10 and sign * torch.tensor(glint_dy).median() > 5, glint_dy
     assert sign * torch.tensor(sclera_dy).median() > 5, sclera_dy
+
+
+def test_the_round10_lid_knobs_are_off_by_default_and_change_only_the_skin_above_the_eye(monkeypatch):
+    # issue 18 round 10 (render.LID): a convex upper lid between margin and crease, and the brow's
+    # hollow drawn along the crease's curve instead of straight. Off, version 2's bytes (pinned above)
+    from gazebench_plugins.synth import latents, render
+
+    assert render.LID == {"gain": 0.0, "quantile": 0.8, "lower": 0.0, "lower_width": 1.2, "bulge": 0.0,
+                          "hollow": 1.0, "sulcus": 0.0, "sulcus_gap": 2.0, "sulcus_width": 3.0}
+    assert latents.GEOMETRY["nasal_left"] == (0.5, 0.5)
+    assert _digest(SynthEyesWild().load("test", size=(36, 60), limit=24, seed=3).take().images) == "b75657a9385f97c8"
+    above = (240.0, 300.0)                                       # the light from above
+    off = _light_only(monkeypatch, above)
+    bulge = _light_only(monkeypatch, above, LID={"bulge": 2.0})
+    curved = _light_only(monkeypatch, above, LID={"hollow": 0.0, "sulcus": 2.0})
+    for x in (bulge, curved):
+        d = (x - off).abs().mean((0, 2))                         # by row
+        assert float(d[:18].sum()) > 4 * float(d[18:].sum()), d  # the change lies above the eye centre
+    # lit from above, the lid's upper half faces the light and its lower half, at the lash line, faces
+    # away: measured +6.3 levels on rows 4-13 (brighter in 23 of the 24 eyes), -2.0 on rows 14-17
+    up = (bulge - off)[:, 4:14].mean((1, 2))
+    assert float(up.mean()) > 3 and float((up > 0).double().mean()) >= 0.9, up
+    assert float((bulge - off)[:, 14:18].mean()) < -0.5
+
+
+@pytest.mark.parametrize("azimuth", [(0.0, 360.0), (240.0, 300.0), (60.0, 120.0)])
+def test_the_lid_band_and_rim_follow_the_skin_level_under_every_light(monkeypatch, azimuth):
+    # round 10 (render.LID gain, lower): the lid between margin and crease and a rim under the lower
+    # margin are pulled towards the image's own 90% skin level. Measured (rows 6-11, rows 24-27, over
+    # the image's 90th percentile): 0.45-0.81 -> 0.55-0.83 and 0.52-0.55 -> 0.60-0.63
+    off = _light_only(monkeypatch, azimuth)
+    on = _light_only(monkeypatch, azimuth, LID={"gain": 1.0, "quantile": 0.9, "lower": 1.0})
+    q = off.flatten(1).quantile(0.9, dim=1)
+
+    def rel(x, rows):
+        return float((x[:, rows].mean((1, 2)) / q).mean())
+
+    assert rel(on, slice(6, 12)) > rel(off, slice(6, 12)) + 0.015
+    assert rel(on, slice(24, 28)) > rel(off, slice(24, 28)) + 0.05
+    assert torch.equal(on[:, 32:], off[:, 32:])                   # the cheek below is left alone
+
+
+def test_the_nasal_corner_share_is_a_distribution_knob(monkeypatch):
+    from gazebench_plugins.synth import latents
+
+    default = latents.sample_latents(range(200), seed=1, split="train").mirror
+    assert 0.35 < float((default > 0).double().mean()) < 0.65
+    monkeypatch.setitem(latents.GEOMETRY, "nasal_left", (1.0, 1.0))
+    assert bool((latents.sample_latents(range(200), seed=1, split="train").mirror == 1).all())

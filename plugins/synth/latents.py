@@ -57,6 +57,8 @@ GEOMETRY: dict[str, tuple[float, float]] = {
     "lower_crease_gap": (3.0, 5.0),  # the lower lid's fold below its margin, mm (drawn if CREASE["lower"])
     # lower edge of the brow-bone ridge above the eyeball centre, mm (drawn if render.BROW_BONE["gain"])
     "brow_bone_y": (8.5, 10.5),
+    # the share of eyes with the nasal corner on the image's left (low == high: a probability)
+    "nasal_left": (0.5, 0.5),
 }
 
 
@@ -202,7 +204,7 @@ def sample_latents(indices: Sequence[int] | torch.Tensor, *, seed: int, split: s
         # pupils between 2.6 and 6.4 mm wide, more often mid-sized
         pupil_r=_lerp((u[:, 4] + u[:, 5]) / 2, 1.3, 3.2),
         shift=torch.stack([_geo(u[:, 6], "shift_x"), _geo(u[:, 7], "shift_y")], 1), scale=_geo(u[:, 8], "scale"),
-        mirror=torch.where(u[:, 9] < 0.5, 1.0, -1.0).double(), openness=_geo(u[:, 10], "openness"),
+        mirror=torch.where(u[:, 9] < GEOMETRY["nasal_left"][0], 1.0, -1.0).double(), openness=_geo(u[:, 10], "openness"),
         light=torch.stack([_lerp(u[:, 11], 0.92, 1.06), (u[:, 12] - 0.5) * 0.4, _lerp(u[:, 13], -0.5, -0.1)], 1),
         keys=key, **_subjects(seed, subject),
     )

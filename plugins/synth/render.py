@@ -55,6 +55,18 @@ BROW_BONE = {"gain": 0.0, "facing": 0.8, "soft": 1.0, "half_width": 20.0, "follo
 #: ``quantile`` of the image's own skin shading outside the eye opening, as the brow bone's
 #: ``follow`` level.
 CHEEK = {"gain": 0.0, "y": 7.5, "soft": 1.0, "quantile": 0.9}
+#: the upper lid's skin (issue 18, round 10; off at gain 0, version 2's bytes): between the lid
+#: margin and the crease the lid is convex and stands out of the orbit, so real crops show it as
+#: a bright band over the lash line under any light. Its shading is pulled (by ``gain``) towards
+#: the ``quantile`` of the image's own skin shading; ``lower`` does the same for a rim of
+#: ``lower_width`` mm under the lower margin.
+#: ``bulge`` (mm; 0 none) gives the lid between margin and crease a convex relief, lit by the
+#: light like the rest of the skin, so it follows the lid's curve; ``hollow`` scales the
+#: horizontal hollow under the brow of the skin's height field (1: version 2's).
+#: ``sulcus`` (mm deep; 0 none) draws that hollow instead along the crease's curve, ``sulcus_gap`` mm
+#: above the crease, ``sulcus_width`` mm wide (sd).
+LID = {"gain": 0.0, "quantile": 0.8, "lower": 0.0, "lower_width": 1.2, "bulge": 0.0, "hollow": 1.0,
+       "sulcus": 0.0, "sulcus_gap": 2.0, "sulcus_width": 3.0}
 
 
 def _skin_level(shade: torch.Tensor, inside_d: torch.Tensor, q: float) -> torch.Tensor:
@@ -172,7 +184,8 @@ def _waves(x: torch.Tensor, y: torch.Tensor, waves: torch.Tensor, weight: torch.
     return torch.bmm(b.cos().transpose(1, 2), ca) - torch.bmm(b.sin().transpose(1, 2), sa)
 
 
-def _skin_normal_dot(xh: torch.Tensor, yh: torch.Tensor, brow_y: torch.Tensor, L: torch.Tensor) -> torch.Tensor:
+def _skin_normal_dot(xh: torch.Tensor, yh: torch.Tensor, brow_y: torch.Tensor, L: torch.Tensor,
+                     hollow: float = 1.0) -> torch.Tensor:
     """Lambert term of the skin height field (bulge over the eye, brow ridge, hollow under it).
 
     Each bump is a separable Gaussian, so the slope terms (and the dot product with the light,
@@ -182,7 +195,7 @@ def _skin_normal_dot(xh: torch.Tensor, yh: torch.Tensor, brow_y: torch.Tensor, L
     n = xh.shape[0]
     x, y = xh[:, 0, :], yh[:, :, 0]                                   # (N, W), (N, H)
     # (x0, sx, y0, sy, amplitude mm)
-    bumps = ((0.0, 12.0, 0.5, 7.0, 3.0), (0.0, 25.0, None, 4.0, 4.0), (0.0, 13.0, -7.0, 3.0, -2.0))
+    bumps = ((0.0, 12.0, 0.5, 7.0, 3.0), (0.0, 25.0, None, 4.0, 4.0), (0.0, 13.0, -7.0, 3.0, -2.0 * hollow))
     lx, ly, lz = L[:, 0:1], L[:, 1:2], L[:, 2:3]
     xs, ys = [], []
     for x0, sx, y0, sy, amp in bumps:
@@ -299,7 +312,19 @@ def _render(lat: Latents, size: tuple[int, int], light: Light) -> Rendered:
         shade_eye.add_(fill)
     shade_eye.mul_(1 - 0.55 * torch.exp(du.clamp(min=0) / -1.3)).mul_(1 - 0.25 * torch.exp(dl.clamp(min=0) / -0.5))
 
-    nl_skin = _skin_normal_dot(Xh, Yh, _v(lat.brow_y), L)
+    nl_skin = _skin_normal_dot(Xh, Yh, _v(lat.brow_y), L, LID["hollow"])
+    if LID["bulge"] > 0 or LID["sulcus"] > 0:
+        gap = (_v(lat.crease_gap) * (1 - (s / CREASE["extent"]) ** 2)).clamp(min=0.3)
+        # sin^2: no kink at the margin or the crease, whose own lines are drawn in the albedo
+        relief = torch.sin(math.pi * ((yu - Yh) / gap).clamp(0, 1)).square() * (1 - s * s).clamp(min=0) * LID["bulge"]
+        if LID["sulcus"] > 0:
+            # the hollow between the lid and the brow, following the crease's curve (version 2's is straight)
+            y_s = yu - gap - LID["sulcus_gap"]
+            relief = relief - LID["sulcus"] * torch.exp(-((Yh - y_s) / LID["sulcus_width"]) ** 2 / 2) * torch.exp(
+                -(Xh * Xh) / (2 * 13.0 ** 2))
+        # n.L ~ -lz - h_x lx - h_y ly, the slopes per mm from the pixel grid
+        nl_skin = (nl_skin - torch.gradient(relief, dim=2)[0] * ppm.view(n, 1, 1) * lx
+                   - torch.gradient(relief, dim=1)[0] * ppm_y.view(n, 1, 1) * ly)
     if light.wrap is not None:
         wrap = _v(light.wrap)
         nl_skin = (nl_skin + wrap) / (1 + wrap)
@@ -326,6 +351,15 @@ def _render(lat: Latents, size: tuple[int, int], light: Light) -> Rendered:
         cheek = torch.sigmoid((Yh - CHEEK["y"]) / CHEEK["soft"]) * CHEEK["gain"]
         level = _skin_level(shade_base, inside_d, CHEEK["quantile"])
         shade_skin = shade_skin + cheek * (level - shade_skin)
+    if LID["gain"] > 0 or LID["lower"] > 0:
+        gap = (_v(lat.crease_gap) * (1 - (s / CREASE["extent"]) ** 2)).clamp(min=0.3)
+        t = (yu - Yh) / gap                                          # 0 at the margin, 1 at the crease
+        band = torch.exp(-(((t - 0.5) / 0.4) ** 4)) * (1 - s * s).clamp(min=0) * LID["gain"]
+        if LID["lower"] > 0:
+            rim = torch.exp(-((((Yh - yl) / LID["lower_width"]) - 0.5) / 0.5) ** 4) * (1 - s * s).clamp(min=0)
+            band = band + rim * LID["lower"]
+        level = _skin_level(shade_base, inside_d, LID["quantile"])
+        shade_skin = shade_skin + band.clamp(max=1) * (level - shade_skin)
 
     # ---- skin albedo: texture, brow, crease ---------------------------------------------------
     skin_w = lat.skin_waves

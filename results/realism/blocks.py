@@ -64,17 +64,26 @@ def score(real: np.ndarray, synth: np.ndarray) -> dict[str, float]:
             "lr_tb": float(np.sqrt(((lr ** 2).mean() + (tb ** 2).mean()) / 2))}
 
 
+def constants() -> dict[str, dict]:
+    """The renderer's module constants a candidate's code may change, by the names the code uses
+    (``G`` latents.GEOMETRY, ``W`` wild.WILD, ``C`` render.CREASE, ``B`` render.BROW_BONE, ``K``
+    render.CHEEK, ``T`` wild.TONE, ``L`` render.LID)."""
+    from gazebench_plugins.synth import latents, render as rmod, wild
+
+    return {"G": latents.GEOMETRY, "W": wild.WILD, "C": rmod.CREASE, "B": rmod.BROW_BONE, "K": rmod.CHEEK,
+            "T": wild.TONE, "L": rmod.LID}
+
+
 def render(code: str, n: int = 400, seed: int = 0, params: dict[str, Any] | None = None) -> np.ndarray:
     """400 ``unlabelled`` gray renders (``seed`` 0: the tuning split's) with ``code`` applied to fresh copies of the
     renderer's constants (restored afterwards, so candidates do not leak into each other)."""
     from gazebench.plugins import get_plugin_manager
     from gazebench.realism import load_set
-    from gazebench_plugins.synth import latents, render as rmod, wild
 
-    saved = [(t, dict(t)) for t in (latents.GEOMETRY, wild.WILD, rmod.CREASE, rmod.BROW_BONE, rmod.CHEEK, wild.TONE)]
+    names = constants()
+    saved = [(t, dict(t)) for t in names.values()]
     try:
-        exec(code, {"G": latents.GEOMETRY, "W": wild.WILD, "C": rmod.CREASE, "B": rmod.BROW_BONE,
-                    "K": rmod.CHEEK, "T": wild.TONE})
+        exec(code, dict(names))
         x, _ = load_set(get_plugin_manager(), "synth-wild", root=None, split="unlabelled", slice_=None, n=n,
                         size=(36, 60), seed=seed, params=dict(params or {}))
     finally:

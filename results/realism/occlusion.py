@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from blocks import constants
 from tune import REAL
 
 HERE = Path(__file__).resolve().parent
@@ -121,7 +122,7 @@ def main() -> None:
     from gazebench.plugins import get_plugin_manager
     from gazebench.realism import balance, gray_images, input_saliency, occlusion_map, train_cnn
     from gazebench.stages import build
-    from gazebench_plugins.synth import latents, render, wild
+    from gazebench_plugins.synth import latents
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--code", default="", help="tune.py's candidate code (G, W, C, B); empty: version 2")
@@ -132,8 +133,7 @@ def main() -> None:
     p.add_argument("--cache", default="/tmp/gazebench-occlusion/unet-synth2000.pt")
     args = p.parse_args()
     t0 = time.time()
-    exec(args.code, {"G": latents.GEOMETRY, "W": wild.WILD, "C": render.CREASE, "B": render.BROW_BONE,
-                     "K": render.CHEEK, "T": wild.TONE})
+    exec(args.code, dict(constants()))
     real = np.load(REAL)["images"][:400].astype(np.float64)
     data = build(get_plugin_manager(), "dataset", "synth-wild", {}, "cpu").load(
         "unlabelled", root=None, size=(36, 60), limit=400, seed=0)

@@ -4,7 +4,7 @@
         --space camera --steps 3 --out r6-search-NAME.jsonl
 
 Each knob below is one scalar ``a`` written into the renderer's module constants as code (``G``,
-``W``, ``C``, ``B``, ``K``, ``T`` as in ``tune.py``), so every point of the search is a code string
+``W``, ``C``, ``B``, ``K``, ``T``, ``L`` as in ``tune.py``), so every point of the search is a code string
 that ``tune.py`` replays exactly. The objective is the histogram classifier's accuracy on the
 tuning split (real patches 0:400 against 400 ``synth-wild`` ``unlabelled`` renders, seed 0, or the
 mean over ``--seeds`` render seeds; the held-out 400:600 are never read), ~3 s a point and seed: each knob in turn tries ``a - step`` and
@@ -58,12 +58,18 @@ KNOBS: dict[str, tuple[str, float, float, float, float]] = {
     "bsoft": ("B.update(soft={a:.3f})", 1.0, 1.0, 0.3, 5.0),
     "ksoft": ("K.update(soft={a:.3f})", 1.0, 1.0, 0.3, 5.0),
     "crease": ("G.update(crease_dark=(0.1*{a:.3f}, 0.45*{a:.3f}))", 1.0, 0.3, 0.0, 2.2),
+    # skin and lid (round 10's render.LID; texture is CREASE's albedo texture amplitude)
+    "texture": ("C.update(texture={a:.3f})", 0.05, 0.03, 0.0, 0.3),
+    "bulge": ("L.update(bulge={a:.3f})", 0.0, 0.5, 0.0, 3.0),
+    "hollow": ("L.update(hollow={a:.3f})", 1.0, 0.25, 0.0, 1.5),
+    "lidgain": ("L.update(gain={a:.3f})", 0.0, 0.2, 0.0, 1.0),
 }
 SPACES = {
     "camera": ["read", "grain", "shot", "blur", "exposure", "exposure_sd", "gamma_sd", "contrast", "noise_dark"],
     "isp": ["sharpen", "sharpen_sigma", "coring", "blur", "read", "grain"],
     "light": ["ambient", "elevation", "orbit", "iris", "sclera"],
     "layout": ["bgain", "bq", "kgain", "kq", "ky", "browy", "bsoft", "ksoft", "crease"],
+    "lid": ["texture", "bulge", "hollow", "lidgain"],
 }
 
 

@@ -4,7 +4,7 @@
 
 The second argument is Python run against the renderer's module constants before rendering:
 ``G`` = ``latents.GEOMETRY``, ``W`` = ``wild.WILD``, ``C`` = ``render.CREASE``, ``B`` =
-``render.BROW_BONE``, ``K`` = ``render.CHEEK``, ``T`` = ``wild.TONE`` (an empty string measures the defaults). The tuning split is real patches 0:400 against 400 ``synth-wild``
+``render.BROW_BONE``, ``K`` = ``render.CHEEK``, ``T`` = ``wild.TONE``, ``L`` = ``render.LID`` (an empty string measures the defaults). The tuning split is real patches 0:400 against 400 ``synth-wild``
 ``unlabelled`` renders (seed 0), as in docs/renderer.md; the held-out patches 400:600 are read only with
 ``--heldout`` (the final check: real 400:600 against 200 ``test`` renders, all six classifiers). Prints and appends one JSON line (classifier accuracies, statistics' relative gaps) to
 ``--log FILE`` (each round its own, e.g. results/realism/r6-candidates.jsonl; without it nothing is
@@ -20,6 +20,9 @@ Round 9: judge the convnet at 200 a side, the size the issue's target is measure
 tuning split (400 a side) the convnet separates every candidate at 0.92-0.94 and missed round 2's c11
 (+0.011 on five draws) that lowers it by 0.05-0.06 at 200 a side, on either half of the tuning
 patches (``--real 0:200``, ``--real 200:400``) and on the held-out ones alike. Run both halves.
+
+Round 10: ``--rows 0:12,12:24,24:36`` adds each classifier on each band of rows alone (``hist@0:12`` ...): the
+convnet tells version 2 from real on any one band at 0.83-0.94, so a candidate must improve every band.
 """
 
 from __future__ import annotations
@@ -37,10 +40,9 @@ REAL = Path(os.environ.get("GAZEBENCH_REAL", HERE.parents[1].parent / "shared/da
 
 def apply_code(code: str) -> None:
     """Run a candidate's code against the renderer's module constants (the names the docstring lists)."""
-    from gazebench_plugins.synth import latents, render, wild
+    from blocks import constants
 
-    exec(code, {"G": latents.GEOMETRY, "W": wild.WILD, "C": render.CREASE, "B": render.BROW_BONE,
-                "K": render.CHEEK, "T": wild.TONE})
+    exec(code, dict(constants()))
 
 
 def paired(line: dict, baseline: str, log: str | None) -> str:
@@ -72,7 +74,7 @@ def paired(line: dict, baseline: str, log: str | None) -> str:
 
 def main() -> None:
     from gazebench.plugins import get_plugin_manager
-    from gazebench.realism import compare, load_set, relative_gaps
+    from gazebench.realism import compare, domain_accuracy, load_set, parse_rows, relative_gaps
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("name")
@@ -93,6 +95,9 @@ def main() -> None:
                    help="with --render-seeds, the real patches to tune against (default the tuning split, 0:400); "
                         "0:200 and 200:400 in turn cross-fit a choice (round 8: hist gains on 0:400 did not carry "
                         "to 400:600); the renders are as many as the patches")
+    p.add_argument("--rows", default="", metavar="LIST",
+                   help="with --render-seeds, also each classifier on these bands of rows only (gazebench realism "
+                        "--rows, e.g. 0:12,12:24,24:36; round 10), logged as e.g. 'convnet@0:12' per seed")
     p.add_argument("--heldout", action="store_true",
                    help="the final check instead: real 400:600 against 200 `test` renders, all six classifiers "
                         "(as results/realism/v2-heldout.json; mean and std over the folds)")
@@ -109,6 +114,7 @@ def main() -> None:
                 raise SystemExit(f"--real {args.real}: the tuning patches are 0:400 (400:600 is the held-out split)")
             real = np.load(REAL)["images"][lo:hi].astype(np.float64)
             split_name, n_renders, classifiers = "unlabelled", hi - lo, tuple(args.classifiers.split(","))
+        bands = [parse_rows(r.strip(), 36) for r in args.rows.split(",") if r.strip()]
         per: dict[str, list[float]] = {}
         gaps: dict[str, list[float]] = {}
         for s in seeds:
@@ -117,6 +123,11 @@ def main() -> None:
             res = compare(real, synth, classifiers=classifiers, seed=0)
             for k, v in res["classifiers"].items():
                 per.setdefault(k, []).append(round(v["accuracy"], 3))
+            for r0, r1 in bands:
+                for k in classifiers:
+                    acc = domain_accuracy(np.ascontiguousarray(real[:, r0:r1]), np.ascontiguousarray(synth[:, r0:r1]), k,
+                                          seed=0)["accuracy"]
+                    per.setdefault(f"{k}@{r0}:{r1}", []).append(round(acc, 3))
             for k, v in relative_gaps(res["statistics"]["a"], res["statistics"]["b"]).items():
                 gaps.setdefault(k, []).append(v)
             print(f"render seed {s}: " + ", ".join(f"{k} {v[-1]:.3f}" for k, v in per.items()), flush=True)
