@@ -96,6 +96,9 @@ def main() -> None:
                    help="whole: the hist classifier on the whole crop (rounds 6-9); rows: the mean of its accuracies "
                         "on rows 0:12, 12:24 and 24:36 alone (round 10: version 2 reads 0.63 whole but 0.78-0.86 on "
                         "each band, its regions' errors cancelling in the whole crop's histograms)")
+    p.add_argument("--classifier", choices=("hist", "gradient", "intensity"), default="hist",
+                   help="the objective's classifier (round 10: a candidate whose cost is all in the gradient "
+                        "histogram is searched on `gradient`)")
     p.add_argument("--out", required=True)
     args = p.parse_args()
     r_lo, r_hi = (int(v) for v in args.real.split(":"))
@@ -117,15 +120,16 @@ def main() -> None:
         hs, whole = [], []
         for sd in seeds:
             x = blocks.render(code, n=r_hi - r_lo, seed=sd)
-            whole.append(domain_accuracy(real, x, "hist")["accuracy"])
+            whole.append(domain_accuracy(real, x, args.classifier)["accuracy"])
             if args.objective == "rows":
                 hs.append(float(np.mean([domain_accuracy(np.ascontiguousarray(real[:, a:b]), np.ascontiguousarray(x[:, a:b]),
-                                                         "hist")["accuracy"] for a, b in ((0, 12), (12, 24), (24, 36))])))
+                                                         args.classifier)["accuracy"] for a, b in ((0, 12), (12, 24), (24, 36))])))
             else:
                 hs.append(whole[-1])
         h = float(np.mean(hs))
         s = blocks.summary("", x)
         line = {"code": code, "point": {k: round(v, 4) for k, v in pt.items()}, "objective": args.objective,
+                "classifier": args.classifier,
                 "hist": round(h, 4), "hist_whole": round(float(np.mean(whole)), 4),
                 "hist_per_seed": [round(v, 4) for v in hs],
                 "top_edge_median": s["top_edge_quantiles"][2], "top_rows_mean": s["top_rows_mean"],
