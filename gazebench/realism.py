@@ -334,6 +334,10 @@ def domain_accuracy(a: np.ndarray, b: np.ndarray, kind: str = "hist", *, folds: 
     n = len(a)
     if n < folds:
         raise ValueError(f"{folds}-fold cross-validation needs at least {folds} images per set, got {n}")
+    if kind == "hog" and min(a.shape[1:]) < 12:
+        # 2x2-cell blocks of 6-pixel cells: a smaller side has no block and HOG no feature
+        raise ValueError(f"hog needs images of at least 12x12 pixels (two 6-pixel cells a side), got "
+                         f"{a.shape[1]}x{a.shape[2]}")
     x = np.concatenate([a, b])
     y = np.concatenate([np.zeros(n, np.int64), np.ones(n, np.int64)])
     feats = None if kind == "convnet" else _FEATURES[kind](x)

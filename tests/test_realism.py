@@ -112,6 +112,13 @@ def test_occlusion_and_saliency_of_a_one_region_classifier_lie_on_that_region():
     assert np.allclose(sal[:, 12:18, 30:36], 1 / 36)
 
 
+def test_hog_refuses_images_too_small_for_a_block():
+    a, b = _blobs(10, 1)[:, :10], _blobs(10, 2)[:, :10]      # 10 rows: one 6-pixel cell, no 2x2 block
+    with pytest.raises(ValueError, match="hog needs images of at least 12x12"):
+        domain_accuracy(a, b, "hog", folds=2)
+    assert domain_accuracy(a, b, "intensity", folds=2)["n"] == 10      # the other classifiers still run
+
+
 def test_hog_gradient_direction_lands_in_its_bin():
     # a horizontal ramp has a gradient at 0 degrees: bin 0 (and its neighbour 8 by interpolation)
     # gets all the weight in every cell; the blocks are L2-Hys normalised
