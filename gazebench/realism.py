@@ -595,6 +595,16 @@ def run_realism(cfg: RealismConfig, pm: Any = None, log: Any = None) -> dict[str
     return finish_record(record, cfg.out, "realism", pm)
 
 
+def _columns_table(classifiers: dict[str, Any], columns: dict[str, Any], title: str, heads: list[str]) -> list[str]:
+    """A titled table: one line per classifier, one column per filtered band or band of rows."""
+    out = ["", title, "  " + f"{'':<10} " + "".join(f"{h:>24}" for h in heads)]
+    for k in classifiers:
+        cells = "".join(f"{v['classifiers'][k]['accuracy']:>15.3f} +- {v['classifiers'][k]['std']:.3f}"
+                        for v in columns.values())
+        out.append(f"  {k:<10} {cells}")
+    return out
+
+
 def table_lines(record: dict[str, Any]) -> list[str]:
     """The record as plain text: classifier accuracies (mean +- std over folds), statistics A | B."""
     sa, sb = record["sets"]["a"], record["sets"]["b"]
@@ -606,21 +616,14 @@ def table_lines(record: dict[str, Any]) -> list[str]:
         out.append(f"  {k:<10} {v['accuracy']:.3f} +- {v['std']:.3f}   folds {folds}  ({v['n']} per set)")
     bands = record.get("bands") or {}
     if bands:
-        out += ["", "the same classifiers on both sets filtered (low: the shape and shading; high: the fine texture)",
-                "  " + f"{'':<10} " + "".join(f"{b + ' (sigma ' + format(v['sigma_px'], '.1f') + ' px)':>24}"
-                                                for b, v in bands.items())]
-        for k in record["classifiers"]:
-            cells = "".join(f"{v['classifiers'][k]['accuracy']:>15.3f} +- {v['classifiers'][k]['std']:.3f}"
-                            for v in bands.values())
-            out.append(f"  {k:<10} {cells}")
+        out += _columns_table(record["classifiers"], bands,
+                              "the same classifiers on both sets filtered (low: the shape and shading; high: the fine texture)",
+                              [f"{b} (sigma {v['sigma_px']:.1f} px)" for b, v in bands.items()])
     rows = record.get("rows") or {}
     if rows:
-        out += ["", "the same classifiers on horizontal bands of rows only (what each part of the crop gives away)",
-                "  " + f"{'':<10} " + "".join(f"{'rows ' + r:>24}" for r in rows)]
-        for k in record["classifiers"]:
-            cells = "".join(f"{v['classifiers'][k]['accuracy']:>15.3f} +- {v['classifiers'][k]['std']:.3f}"
-                            for v in rows.values())
-            out.append(f"  {k:<10} {cells}")
+        out += _columns_table(record["classifiers"], rows,
+                              "the same classifiers on horizontal bands of rows only (what each part of the crop gives away)",
+                              [f"rows {r}" for r in rows])
     out += ["", f"  {'statistic':<40} {'A':>9} {'B':>9} {'B/A-1':>7}"]
     for key, text in STATISTICS:
         va, vb = record["statistics"]["a"][key], record["statistics"]["b"][key]

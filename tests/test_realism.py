@@ -220,22 +220,25 @@ def test_gaussian_blur_is_scipys_and_the_bands_split_shape_from_texture():
         band_filter(flat, "mid")
 
 
+def _realism_ab(tmp_path, *args: str):
+    """``gazebench realism`` of tmp_path/a.npz against tmp_path/b.npz with ``args``."""
+    return run_cli("realism", "--a", "npz", "--a-root", str(tmp_path / "a.npz"), "--b", "npz", "--b-root",
+                   str(tmp_path / "b.npz"), *args)
+
+
 def test_cli_bands_record_and_table(tmp_path):
     clean = _blobs(30, 5)
     noisy = np.clip(clean + np.random.default_rng(6).normal(0, 25, clean.shape), 0, 255)
     np.savez(tmp_path / "a.npz", images=noisy.astype(np.uint8))
     np.savez(tmp_path / "b.npz", images=clean.astype(np.uint8))
     out = tmp_path / "r.json"
-    res = run_cli("realism", "--a", "npz", "--a-root", str(tmp_path / "a.npz"), "--b", "npz", "--b-root",
-                  str(tmp_path / "b.npz"), "--classifiers", "gradient", "--folds", "3", "--bands", "low,high",
-                  "--out", str(out))
+    res = _realism_ab(tmp_path, "--classifiers", "gradient", "--folds", "3", "--bands", "low,high", "--out", str(out))
     assert res.returncode == 0, res.stderr
     assert "filtered" in res.stdout and "high (sigma 1.5 px)" in res.stdout
     rec = json.loads(out.read_text())
     assert set(rec["bands"]) == {"low", "high"} and rec["bands"]["low"]["sigma_px"] == 2.0
     assert rec["bands"]["high"]["classifiers"]["gradient"]["accuracy"] > 0.9
-    res = run_cli("realism", "--a", "npz", "--a-root", str(tmp_path / "a.npz"), "--b", "npz", "--b-root",
-                  str(tmp_path / "b.npz"), "--classifiers", "gradient", "--bands", "mid", "--out", str(out))
+    res = _realism_ab(tmp_path, "--classifiers", "gradient", "--bands", "mid", "--out", str(out))
     assert res.returncode != 0 and "unknown band(s) mid" in res.stderr and "Traceback" not in res.stderr
 
 
@@ -247,9 +250,7 @@ def test_cli_rows_find_the_band_that_differs(tmp_path):
     np.savez(tmp_path / "a.npz", images=a.astype(np.uint8))
     np.savez(tmp_path / "b.npz", images=b.astype(np.uint8))
     out = tmp_path / "r.json"
-    res = run_cli("realism", "--a", "npz", "--a-root", str(tmp_path / "a.npz"), "--b", "npz", "--b-root",
-                  str(tmp_path / "b.npz"), "--classifiers", "intensity", "--folds", "4", "--rows", "0:12,24:",
-                  "--out", str(out))
+    res = _realism_ab(tmp_path, "--classifiers", "intensity", "--folds", "4", "--rows", "0:12,24:", "--out", str(out))
     assert res.returncode == 0, res.stderr
     assert "horizontal bands of rows" in res.stdout and "rows 24:36" in res.stdout
     rec = json.loads(out.read_text())
@@ -257,6 +258,5 @@ def test_cli_rows_find_the_band_that_differs(tmp_path):
     top, bottom = (rec["rows"][r]["classifiers"]["intensity"]["accuracy"] for r in ("0:12", "24:36"))
     assert top > 0.95 and bottom < 0.7, (top, bottom)
     for bad, why in (("0:8", "at least 12 rows"), ("30:48", "36 rows high"), ("top", "expected START:STOP")):
-        res = run_cli("realism", "--a", "npz", "--a-root", str(tmp_path / "a.npz"), "--b", "npz", "--b-root",
-                      str(tmp_path / "b.npz"), "--classifiers", "intensity", "--rows", bad, "--out", str(out))
+        res = _realism_ab(tmp_path, "--classifiers", "intensity", "--rows", bad, "--out", str(out))
         assert res.returncode != 0 and why in res.stderr and "Traceback" not in res.stderr, res.stderr

@@ -10,6 +10,11 @@ import click
 from gazebench.cli.options import SizeType, seed_option, set_option
 
 
+def _items(text: str) -> list[str]:
+    """A comma list's items, stripped, empty ones and repeats dropped, in order."""
+    return list(dict.fromkeys(x.strip() for x in text.split(",") if x.strip()))
+
+
 @click.command("realism")
 @click.option("--a", "a", required=True, metavar="NAME", help="Dataset A (e.g. the real images).")
 @click.option("--a-root", default=None, metavar="DIR", help="Where A is on disk (a folder or file).")
@@ -74,10 +79,8 @@ def realism(a: str, a_root: str | None, a_split: str | None, a_slice: str | None
             pm.spec("dataset", name)
         cfg = RealismConfig(a=a, b=b, a_root=a_root, b_root=b_root, a_split=a_split, b_split=b_split,
                             a_slice=a_slice, b_slice=b_slice, n=n, size=tuple(size),
-                            classifiers=list(dict.fromkeys(c.strip() for c in classifiers.split(",") if c.strip())), folds=folds, seed=seed,
-                            cnn_epochs=convnet_epochs, params=sets,
-                            bands=list(dict.fromkeys(x.strip() for x in bands.split(",") if x.strip())),
-                            rows=list(dict.fromkeys(x.strip() for x in rows.split(",") if x.strip())), grid=grid, out=out,
+                            classifiers=_items(classifiers), folds=folds, seed=seed, cnn_epochs=convnet_epochs,
+                            params=sets, bands=_items(bands), rows=_items(rows), grid=grid, out=out,
                             command=format_command(sys.argv[1:]))
         record = run_realism(cfg, pm, log=lambda m: click.echo(m, err=True))
     except (PluginError, RunError, ValueError, FileNotFoundError) as exc:

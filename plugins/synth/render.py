@@ -313,13 +313,15 @@ def _render(lat: Latents, size: tuple[int, int], light: Light) -> Rendered:
     shade_eye.mul_(1 - 0.55 * torch.exp(du.clamp(min=0) / -1.3)).mul_(1 - 0.25 * torch.exp(dl.clamp(min=0) / -0.5))
 
     nl_skin = _skin_normal_dot(Xh, Yh, _v(lat.brow_y), L, LID["hollow"])
+    # the lid's height between margin and crease (mm), for the round-10 lid knobs (off: not computed)
+    lid_gap = (_v(lat.crease_gap) * (1 - (s / CREASE["extent"]) ** 2)).clamp(min=0.3) if any(
+        LID[k] > 0 for k in ("bulge", "sulcus", "gain", "lower")) else None
     if LID["bulge"] > 0 or LID["sulcus"] > 0:
-        gap = (_v(lat.crease_gap) * (1 - (s / CREASE["extent"]) ** 2)).clamp(min=0.3)
         # sin^2: no kink at the margin or the crease, whose own lines are drawn in the albedo
-        relief = torch.sin(math.pi * ((yu - Yh) / gap).clamp(0, 1)).square() * (1 - s * s).clamp(min=0) * LID["bulge"]
+        relief = torch.sin(math.pi * ((yu - Yh) / lid_gap).clamp(0, 1)).square() * base * LID["bulge"]
         if LID["sulcus"] > 0:
             # the hollow between the lid and the brow, following the crease's curve (version 2's is straight)
-            y_s = yu - gap - LID["sulcus_gap"]
+            y_s = yu - lid_gap - LID["sulcus_gap"]
             relief = relief - LID["sulcus"] * torch.exp(-((Yh - y_s) / LID["sulcus_width"]) ** 2 / 2) * torch.exp(
                 -(Xh * Xh) / (2 * 13.0 ** 2))
         # n.L ~ -lz - h_x lx - h_y ly, the slopes per mm from the pixel grid
@@ -352,11 +354,10 @@ def _render(lat: Latents, size: tuple[int, int], light: Light) -> Rendered:
         level = _skin_level(shade_base, inside_d, CHEEK["quantile"])
         shade_skin = shade_skin + cheek * (level - shade_skin)
     if LID["gain"] > 0 or LID["lower"] > 0:
-        gap = (_v(lat.crease_gap) * (1 - (s / CREASE["extent"]) ** 2)).clamp(min=0.3)
-        t = (yu - Yh) / gap                                          # 0 at the margin, 1 at the crease
-        band = torch.exp(-(((t - 0.5) / 0.4) ** 4)) * (1 - s * s).clamp(min=0) * LID["gain"]
+        t = (yu - Yh) / lid_gap                                      # 0 at the margin, 1 at the crease
+        band = torch.exp(-(((t - 0.5) / 0.4) ** 4)) * base * LID["gain"]
         if LID["lower"] > 0:
-            rim = torch.exp(-((((Yh - yl) / LID["lower_width"]) - 0.5) / 0.5) ** 4) * (1 - s * s).clamp(min=0)
+            rim = torch.exp(-((((Yh - yl) / LID["lower_width"]) - 0.5) / 0.5) ** 4) * base
             band = band + rim * LID["lower"]
         level = _skin_level(shade_base, inside_d, LID["quantile"])
         shade_skin = shade_skin + band.clamp(max=1) * (level - shade_skin)
