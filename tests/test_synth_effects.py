@@ -177,7 +177,8 @@ def test_the_round6_knobs_are_off_by_default():
 
     assert render.BROW_BONE["follow"] == 0.0 and render.CHEEK["gain"] == 0.0
     assert wild.TONE == {"exposure": 0.2, "exposure_sd": 0.25, "cast_sd": 0.07, "gamma_sd": 0.25,
-                         "contrast": 0.15, "noise_dark": 0.0, "sharpen": 0.0, "sharpen_sigma": 1.0, "coring": 3.0}
+                         "contrast": 0.15, "noise_dark": 0.0, "sharpen": 0.0, "sharpen_sigma": 1.0, "coring": 3.0,
+                         "auto_exposure": 0.0, "ae_target": 0.18, "ae_limit": 2.0}
     assert _digest(SynthEyesWild().load("test", size=(36, 60), limit=24, seed=3).take().images) == "b75657a9385f97c8"
 
 
@@ -207,12 +208,41 @@ def test_the_tone_knobs_each_act_and_keep_the_eyes(monkeypatch):
 
     base = SynthEyesWild(channels=1).load("test", size=(36, 60), limit=24, seed=3).take()
     for key, value in [("exposure", 0.4), ("exposure_sd", 0.4), ("cast_sd", 0.2), ("gamma_sd", 0.1),
-                       ("contrast", 0.3), ("noise_dark", 1.0), ("sharpen", 1.0)]:
+                       ("contrast", 0.3), ("noise_dark", 1.0), ("sharpen", 1.0), ("auto_exposure", 1.0)]:
         with monkeypatch.context() as m:
             m.setitem(wild.TONE, key, value)
             got = SynthEyesWild(channels=1).load("test", size=(36, 60), limit=24, seed=3).take()
         assert not torch.equal(got.images, base.images), key
         assert torch.equal(got.gaze, base.gaze), key
+
+
+def _tone_only_means(monkeypatch, **tone) -> torch.Tensor:
+    """Per-image mean level of gray ``light,tone`` renders of the 24 pinned test eyes, every other
+    tone draw switched off."""
+    from gazebench_plugins.synth import wild
+
+    with monkeypatch.context() as m:
+        for k, v in {"exposure": 0.0, "exposure_sd": 0.0, "cast_sd": 0.0, "gamma_sd": 0.0, "contrast": 0.0,
+                     **tone}.items():
+            m.setitem(wild.TONE, k, v)
+        x = SynthEyesWild(channels=1, effects="light,tone").load("test", size=(36, 60), limit=24, seed=3).take()
+    return x.images[:, 0].float().mean((1, 2))
+
+
+def test_auto_exposure_meters_each_render_to_the_target_level(monkeypatch):
+    # TONE auto_exposure (issue 18 round 11): off, the 24 eyes' mean levels spread 14-119; fully on,
+    # each is metered to ae_target (0.18 of 255 = 45.9; measured 47-48, the luma of a coloured light);
+    # half on moves each log level half the way, so the spread's log ratio halves (measured 1.06 vs 2.14)
+    off = _tone_only_means(monkeypatch)
+    full = _tone_only_means(monkeypatch, auto_exposure=1.0, ae_limit=5.0)
+    half = _tone_only_means(monkeypatch, auto_exposure=0.5, ae_limit=5.0)
+    assert float(off.max() / off.min()) > 5
+    assert 44.0 <= float(full.min()) and float(full.max()) <= 50.0
+    log_ratio = lambda v: float((v.max() / v.min()).log())  # noqa: E731
+    assert abs(log_ratio(half) - 0.5 * log_ratio(off)) < 0.1
+    # the limit caps the gain: at ae_limit 0.5 the darkest eye is raised by at most e^0.5
+    capped = _tone_only_means(monkeypatch, auto_exposure=1.0, ae_limit=0.5)
+    assert float(capped.min()) <= float(off.min()) * 1.65 + 1
 
 
 def test_noise_dark_puts_the_noise_in_the_dark_pixels(monkeypatch):
