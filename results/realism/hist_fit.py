@@ -15,6 +15,11 @@ accuracy (real patches ``--real`` against as many ``unlabelled`` renders, mean o
 holds every point measured and the final code, which ``tune.py`` replays. The held-out patches are
 never read. About 2-3 min an iteration with 19 knobs on 0:400, one thread. The convnet is not in the
 loop: score the result with ``tune.py``.
+
+``KN``'s templates scale round 11's starting candidate's values (r11_nb_sulc15_blur: read noise 1.05-2.8,
+blur 0.86-1.5, exposure sd 0.15, contrast 0.05, gamma sd 0.35, sclera 0.25-0.5, eye fill 0.3-0.7, skin
+texture 0.02), not version 2's: every knob at its start value writes that candidate's camera and light
+over BASE.
 """
 from __future__ import annotations
 
@@ -52,7 +57,7 @@ KN = {
 
 
 def code_of(base, pt):
-    return "; ".join([base.strip().rstrip(";")] + [KN[k][0].format(a=v) for k, v in pt.items()])
+    return "; ".join([c for c in [base.strip().rstrip(";")] if c] + [KN[k][0].format(a=v) for k, v in pt.items()])
 
 
 FEATS = "hist"
