@@ -40,6 +40,18 @@ def test_statistics_of_a_hand_made_ramp():
     assert s["intensity_mean"] == pytest.approx(25.0)
 
 
+def test_per_crop_laplacian_quantiles_of_flat_and_checkerboard_crops():
+    # a 0/255 checkerboard: every interior pixel's four neighbours are the other level, |Laplacian| 1020;
+    # ten flat crops (0) and ten checkerboards: the smoothest tenth reads 0, the sharpest 1020, the
+    # pooled mean 510 (what the pooled statistic alone cannot tell from twenty crops at 510)
+    board = (np.indices((6, 8)).sum(0) % 2) * 255.0
+    x = np.concatenate([np.zeros((10, 6, 8)), np.repeat(board[None], 10, 0)])
+    s = image_statistics(x)
+    assert s["laplacian"] == pytest.approx(510.0)
+    assert s["laplacian_crop_p10"] == pytest.approx(0.0)
+    assert s["laplacian_crop_p90"] == pytest.approx(1020.0)
+
+
 def test_laplacian_of_a_single_bright_pixel():
     x = np.zeros((1, 5, 5))
     x[0, 2, 2] = 8
