@@ -68,3 +68,37 @@ def test_layout_block_means_and_their_classifier(monkeypatch):
 
 def singleton_block_mean(x: np.ndarray) -> float:
     return float(sum(x[0, i, j] for i in range(6) for j in range(6)) / 36)
+
+
+def test_sharpness_tail_laplacian_per_crop(monkeypatch):
+    # round 11: a flat crop reads 0, a 0/255 checkerboard 1020 (four neighbours at the other level)
+    monkeypatch.syspath_prepend(str(ROOT))
+    tail = _load("sharpness_tail")
+    board = (np.indices((6, 8)).sum(0) % 2) * 255.0
+    lap = tail.laplacian(np.stack([np.zeros((6, 8)), board]))
+    assert lap.tolist() == [0.0, 1020.0]
+
+
+def test_hist_fit_writes_replayable_code_and_its_features(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT))
+    fit = _load("hist_fit")
+    # an empty base gives no leading separator (it once raised a SyntaxError in exec)
+    assert fit.code_of("", {"read": 1.5}) == "W.update(read_noise=(1.05*1.5000, 2.8*1.5000))"
+    assert fit.code_of("L.update(hollow=0.0);", {"exposure": 0.1}) == "L.update(hollow=0.0); T.update(exposure=0.2+0.1000)"
+    consts = _load("blocks").constants()
+    saved = dict(consts["W"])
+    try:
+        exec(fit.code_of("", {"read": 2.0, "blur": 1.0}), dict(consts))   # runs against the renderer's tables
+        assert consts["W"]["read_noise"] == pytest.approx((2.1, 5.6))
+        assert consts["W"]["blur_px"] == pytest.approx((0.86, 1.5))
+    finally:
+        consts["W"].clear()
+        consts["W"].update(saved)
+    x = np.random.default_rng(0).integers(0, 256, (3, 36, 60)).astype(np.float64)
+    monkeypatch.setattr(fit, "FEATS", "hist")
+    assert fit.feats(x).shape == (3, 64)
+    monkeypatch.setattr(fit, "FEATS", "hist,bands")
+    f = fit.feats(x)
+    assert f.shape == (3, 64 + 3 * 32)
+    # every histogram block is a share of the pixels: each sums to 1
+    assert np.allclose(f[:, :32].sum(1), 1) and np.allclose(f[:, 64:80].sum(1), 1)
