@@ -77,6 +77,16 @@ def _gradient(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.diff(x, axis=2)[:, :-1, :], np.diff(x, axis=1)[:, :, :-1]
 
 
+def _abs_laplacian(x: np.ndarray) -> np.ndarray:
+    """|4-neighbour Laplacian| of (N, H, W) images on their interior, (N, H-2, W-2)."""
+    return np.abs(x[:, 1:-1, :-2] + x[:, 1:-1, 2:] + x[:, :-2, 1:-1] + x[:, 2:, 1:-1] - 4 * x[:, 1:-1, 1:-1])
+
+
+def crop_laplacian(x: np.ndarray) -> np.ndarray:
+    """Each (N, H, W) crop's mean |4-neighbour Laplacian| over its interior, (N,)."""
+    return _abs_laplacian(np.asarray(x, dtype=np.float64)).mean((1, 2))
+
+
 def image_statistics(x: np.ndarray) -> dict[str, float]:
     """The :data:`STATISTICS` of a set of gray images ``x`` (N, H, W), values in [0, 255].
 
@@ -100,7 +110,7 @@ def image_statistics(x: np.ndarray) -> dict[str, float]:
         raise ValueError(f"image_statistics needs (N, H, W) images of at least 4x4, got {x.shape}")
     n, h, w = x.shape
     gx, gy = _gradient(x)
-    lap = (x[:, 1:-1, :-2] + x[:, 1:-1, 2:] + x[:, :-2, 1:-1] + x[:, 2:, 1:-1] - 4 * x[:, 1:-1, 1:-1])
+    lap = _abs_laplacian(x)
     frame = np.ones((h, w), bool)
     frame[1:-1, 1:-1] = False
     border = x[:, frame].mean(1)                                          # (N,)
@@ -108,8 +118,8 @@ def image_statistics(x: np.ndarray) -> dict[str, float]:
     dark = (centre < 0.5 * border[:, None, None]).mean()
     third = max(1, w // 3)
     lr = np.abs(x[:, :, :third].mean((1, 2)) - x[:, :, -third:].mean((1, 2)))
-    per_crop = np.abs(lap).mean((1, 2))
-    return {"grad_p99": float(np.percentile(np.hypot(gx, gy), 99)), "laplacian": float(np.abs(lap).mean()),
+    per_crop = lap.mean((1, 2))
+    return {"grad_p99": float(np.percentile(np.hypot(gx, gy), 99)), "laplacian": float(lap.mean()),
             "dark_centre": float(dark), "border": float(border.mean()), "lr_asymmetry": float(np.median(lr)),
             "intensity_mean": float(x.mean()), "intensity_std": float(x.std()),
             "laplacian_crop_p10": float(np.percentile(per_crop, 10)),

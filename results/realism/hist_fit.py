@@ -24,6 +24,7 @@ over BASE.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 
 import numpy as np
@@ -90,15 +91,20 @@ def main():
     n = len(real)
     fr = feats(real)
 
+    @functools.lru_cache(maxsize=2 * len(seeds))
+    def renders(code, seed):
+        # a point's renders serve its features and its hist accuracy alike: render once
+        return blocks.render(code, n=n, seed=seed)
+
     def mean_feats(pt):
-        return np.mean([feats(blocks.render(code_of(a.base, pt), n=n, seed=s)).mean(0) for s in seeds], 0), None
+        return np.mean([feats(renders(code_of(a.base, pt), s)).mean(0) for s in seeds], 0)
 
     def hist_acc(pt):
-        return np.mean([domain_accuracy(real, blocks.render(code_of(a.base, pt), n=n, seed=s), "hist")["accuracy"] for s in seeds])
+        return np.mean([domain_accuracy(real, renders(code_of(a.base, pt), s), "hist")["accuracy"] for s in seeds])
 
     pt = {k: KN[k][1] for k in names}
     pt.update(json.loads(a.start))
-    f0 = np.concatenate([feats(blocks.render(code_of(a.base, pt), n=n, seed=s)) for s in seeds])
+    f0 = np.concatenate([feats(renders(code_of(a.base, pt), s)) for s in seeds])
     # metric: pooled covariance of the standardised features (as StandardScaler + a linear model), shrunk
     sd = np.concatenate([fr, f0]).std(0) + 1e-6
     z = np.concatenate([(fr - fr.mean(0)) / sd, (f0 - f0.mean(0)) / sd])
@@ -111,7 +117,7 @@ def main():
         return float(d @ d), d
     log = []
     for it in range(a.iters):
-        mu0, _ = mean_feats(pt)
+        mu0 = mean_feats(pt)
         D0, d0 = dist(mu0)
         acc0 = hist_acc(pt)
         print(f"iter {it}: D {D0:.3f} hist {acc0:.3f} {json.dumps({k: round(v, 3) for k, v in pt.items()})}", flush=True)
@@ -121,7 +127,7 @@ def main():
             q = dict(pt); step = KN[k][2]
             q[k] = min(KN[k][4], pt[k] + step) if pt[k] + step <= KN[k][4] else pt[k] - step
             h = q[k] - pt[k]
-            mu, _ = mean_feats(q)
+            mu = mean_feats(q)
             J.append((dist(mu)[1] - d0) / (h / KN[k][2]))   # per step unit
         J = np.array(J).T   # (64, K)
         print("  |J| per step:", {k: round(float(np.linalg.norm(J[:, i])), 3) for i, k in enumerate(names)}, "|d0|", round(float(np.linalg.norm(d0)), 3), flush=True)
@@ -131,7 +137,7 @@ def main():
         best = (acc0, D0, dict(pt))
         for t in (0.5, 1.0):
             q = {k: float(np.clip(pt[k] + t * s[i] * KN[k][2], KN[k][3], KN[k][4])) for i, k in enumerate(names)}
-            Dq, _ = dist(mean_feats(q)[0])
+            Dq, _ = dist(mean_feats(q))
             acc = hist_acc(q)
             print(f"  t={t}: D {Dq:.3f} hist {acc:.3f}", flush=True)
             log.append({"iter": it, "t": t, "D": Dq, "hist": acc, "point": q})

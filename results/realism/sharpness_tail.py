@@ -20,14 +20,9 @@ import argparse
 import numpy as np
 
 import blocks
+from gazebench.realism import crop_laplacian as laplacian  # each crop's mean |4-neighbour Laplacian|
 
 Q = (10, 50, 90, 99, 100)
-
-
-def laplacian(x: np.ndarray) -> np.ndarray:
-    """Mean |4-neighbour Laplacian| of each (N, H, W) crop's interior."""
-    lap = 4 * x[:, 1:-1, 1:-1] - x[:, :-2, 1:-1] - x[:, 2:, 1:-1] - x[:, 1:-1, :-2] - x[:, 1:-1, 2:]
-    return np.abs(lap).mean((1, 2))
 
 
 def main() -> None:
