@@ -78,7 +78,12 @@ def test_measure_rows(speed_plugins):
     assert [(r["purifier"], r["resolution"]) for r in rows] == [
         ("identity", 16), ("identity", 24), ("iter-test", 16), ("iter-test", 24), ("fails-large", 16), ("fails-large", 24)]
     ident, it, fail = rows[0], rows[2], rows[5]
-    assert ident["projected"] is False and ident["batch"] == 2 and ident["images_per_second"] > 0
+    # which batch wins is a timing outcome (an identity copy at 16 px is noise-dominated: CI once measured
+    # batch 1 faster), so assert the rule, not the winner: both batches timed, the row reports the best
+    per_batch = ident["batch_images_per_second"]
+    assert ident["projected"] is False and sorted(per_batch) == ["1", "2"] and all(v > 0 for v in per_batch.values())
+    assert ident["batch"] == int(max(per_batch, key=per_batch.get))
+    assert ident["images_per_second"] == max(per_batch.values())
     assert ident["speedup_vs_identity"] == pytest.approx(1.0)
     assert it["projected"] is True and it["iterations"] == 50 and it["timed_iterations"] == [1, 300]
     assert it["error"] is None and it["seconds_per_iteration"] > 0
