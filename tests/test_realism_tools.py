@@ -34,6 +34,18 @@ def test_paired_difference_and_its_t_interval(tmp_path):
         tune.paired({**line, "render_seeds": [0, 1]}, "b", str(log))
 
 
+def test_a_missing_baseline_stops_tune_before_it_measures(tmp_path):
+    tune = _load("tune")
+    log = tmp_path / "log.jsonl"
+    log.write_text(json.dumps({"name": "b", "render_seeds": [0]}) + "\n")
+    tune.check_baseline("b", "c", str(log))                       # present: goes on
+    tune.check_baseline("c", "c", str(log))                       # the line being measured: goes on
+    with pytest.raises(SystemExit, match="no line of that name"):
+        tune.check_baseline("v2", "c", str(log))
+    with pytest.raises(SystemExit, match="no line of that name"):
+        tune.check_baseline("b", "c", str(tmp_path / "absent.jsonl"))
+
+
 def test_latent_table_reads_the_light_direction_the_renderer_draws():
     realest = _load("realest")
     from gazebench_plugins.synth.latents import LatentConfig, sample_latents

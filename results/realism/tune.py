@@ -45,6 +45,16 @@ def apply_code(code: str) -> None:
     exec(code, dict(constants()))
 
 
+def check_baseline(baseline: str, name: str, log: str | None) -> None:
+    """Exit before measuring when ``--baseline`` names no line of ``--log`` (naming the line being
+    measured itself is allowed: it is logged, and nothing is compared)."""
+    if baseline == name:
+        return
+    lines = map(json.loads, Path(log).read_text().splitlines()) if log and Path(log).exists() else []
+    if not any(b["name"] == baseline for b in lines):
+        raise SystemExit(f"--baseline {baseline!r}: no line of that name in --log {log!r}; measure it first")
+
+
 def paired(line: dict, baseline: str, log: str | None) -> str:
     """The paired difference (candidate - baseline) per classifier over the render seeds both were measured on."""
     from scipy.stats import t as student_t
@@ -102,6 +112,8 @@ def main() -> None:
                    help="the final check instead: real 400:600 against 200 `test` renders, all six classifiers "
                         "(as results/realism/v2-heldout.json; mean and std over the folds)")
     args = p.parse_args()
+    if args.baseline:
+        check_baseline(args.baseline, args.name, args.log)
     apply_code(args.code)
     if args.render_seeds:
         seeds = [int(v) for v in args.render_seeds.split(",")]
@@ -137,11 +149,12 @@ def main() -> None:
                 **{k: v for k, v in per.items()}, **{f"{k}_mean": round(float(np.mean(v)), 4) for k, v in per.items()},
                 "gaps": {k: round(float(np.mean(v)), 3) for k, v in gaps.items()}}
         print(json.dumps(line))
-        if args.baseline:
-            print(paired(line, args.baseline, args.log))
+        # logged before the comparison: a measurement is minutes of work and must not be lost to it
         if args.log:
             with open(args.log, "a") as f:
                 f.write(json.dumps(line) + "\n")
+        if args.baseline and args.baseline != args.name:
+            print(paired(line, args.baseline, args.log))
         return
     if args.heldout:
         real = np.load(REAL)["images"][400:600].astype(np.float64)
