@@ -26,8 +26,12 @@ from .wild import degrade, parse_effects, wild_light, wild_uniforms
 #: ``describe()``: numbers measured on different versions are different data. History:
 #: ``1`` the first renderer; ``2`` synth-wild re-tuned against real MPIIGaze patches (darker
 #: irises, greyer sclera, camera blur and grain, side light, JPEG 75, luma-exact colour
-#: pipeline; docs/renderer.md). ``synth`` renders the same bytes in 1 and 2.
-RENDERER_VERSION = "2"
+#: pipeline; docs/renderer.md). ``synth`` renders the same bytes in 1 and 2. ``3`` (issue 18,
+#: round 13) both styles: the eye set lower and wider open, darker creases, a brow ridge at the skin's
+#: median level, the crease hollow instead of the brow's; synth-wild with a fill light on the eye,
+#: less noise, side light pulled less, the camera's tone re-fitted (docs/renderer.md, "Round 13";
+#: ``results/realism/blocks.py`` ``V2_CODE`` renders version 2's bytes again).
+RENDERER_VERSION = "3"
 #: pixels rendered per chunk: bounds memory, and ~1 MB float32 maps stay in cache (fastest here)
 CHUNK_PIXELS = 300_000
 _LUMA = torch.tensor([0.299, 0.587, 0.114])

@@ -44,15 +44,15 @@ N_IRIS_WAVES = 6
 GEOMETRY: dict[str, tuple[float, float]] = {
     "scale": (0.93, 1.07),         # zoom of the normalised crop
     "shift_x": (-1.0, 1.0),        # eyeball centre from the crop centre, mm
-    "shift_y": (-1.0, 1.0),
+    "shift_y": (-2.0, 0.0),
     "cover": (0.6, 2.8),           # upper lid over the iris top, mm
     "lower_apex": (4.0, 5.4),
     "crease_gap": (2.5, 5.0),
-    "crease_dark": (0.1, 0.45),
-    "lash": (0.4, 1.0),
+    "crease_dark": (0.5, 0.8),
+    "lash": (0.33028, 0.8257),
     "brow_y": (10.5, 14.0),
-    "openness": (0.8, 1.1),
-    "iris_r": (5.6, 6.3),
+    "openness": (0.89224, 1.22683),
+    "iris_r": (5.488, 6.188),
     "lid_arch": (1.0, 1.0),        # exponent of the upper lid's profile: 1 parabola, < 1 rounder
     "lower_crease_gap": (3.0, 5.0),  # the lower lid's fold below its margin, mm (drawn if CREASE["lower"])
     # lower edge of the brow-bone ridge above the eyeball centre, mm (drawn if render.BROW_BONE["gain"])

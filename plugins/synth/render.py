@@ -39,7 +39,7 @@ _CARUNCLE_RGB = (0.80, 0.45, 0.45)
 #: skin detail: the upper-lid crease's line width (mm) and how far past the corners it runs (in
 #: half-widths of the fissure), the lower lid's fold (darkness relative to the crease; 0: none)
 #: and the amplitude of the skin's albedo texture
-CREASE = {"width": 0.6, "extent": 1.15, "lower": 0.0, "texture": 0.05}
+CREASE = {"width": 0.6, "extent": 1.6, "lower": 0.0, "texture": 0.066116}
 #: the brow bone (issue 18, round 5; off at gain 0, version 2's bytes): the skin above
 #: ``latents.GEOMETRY["brow_bone_y"]`` is a convex ridge, so some of it faces the light from any
 #: direction and it stands out of the orbit's shade. Its shading is pulled (by ``gain``, 0..1)
@@ -48,7 +48,7 @@ CREASE = {"width": 0.6, "extent": 1.15, "lower": 0.0, "texture": 0.05}
 #: ``follow`` (round 6; 0 keeps round 5's target) mixes that target with a level that follows
 #: the rest of the skin instead: the ``quantile`` (0..1) of the image's own skin shading outside
 #: the eye opening, so the ridge is as bright as that share of the skin under any light.
-BROW_BONE = {"gain": 0.0, "facing": 0.8, "soft": 1.0, "half_width": 20.0, "follow": 0.0, "quantile": 0.8}
+BROW_BONE = {"gain": 0.6, "facing": 0.8, "soft": 1.0, "half_width": 20.0, "follow": 1.0, "quantile": 0.5}
 #: the cheek (issue 18, round 6; off at gain 0, version 2's bytes): real crops' bottom rows are
 #: the brightest part of the crop. Below ``y`` mm under the eyeball centre (head frame, a soft
 #: edge of ``soft`` mm) the skin's shading is pulled (by ``gain``, 0..1) towards the
@@ -65,8 +65,8 @@ CHEEK = {"gain": 0.0, "y": 7.5, "soft": 1.0, "quantile": 0.9}
 #: horizontal hollow under the brow of the skin's height field (1: version 2's).
 #: ``sulcus`` (mm deep; 0 none) draws that hollow instead along the crease's curve, ``sulcus_gap`` mm
 #: above the crease, ``sulcus_width`` mm wide (sd).
-LID = {"gain": 0.0, "quantile": 0.8, "lower": 0.0, "lower_width": 1.2, "bulge": 0.0, "hollow": 1.0,
-       "sulcus": 0.0, "sulcus_gap": 2.0, "sulcus_width": 3.0}
+LID = {"gain": 0.0, "quantile": 0.8, "lower": 0.0, "lower_width": 1.2, "bulge": 0.0, "hollow": 0.0,
+       "sulcus": 1.5, "sulcus_gap": 2.0, "sulcus_width": 3.0}
 
 
 def _skin_level(shade: torch.Tensor, inside_d: torch.Tensor, q: float) -> torch.Tensor:

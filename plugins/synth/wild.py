@@ -36,31 +36,31 @@ from .render import Light
 _N_WILD = 34
 #: ranges (low, high) of the wild style at severity 1, uniform in the sample's draw
 WILD: dict[str, tuple[float, float]] = {
-    "elevation_deg": (50.0, 85.0),   # the light's angle off the camera axis
-    "ambient": (0.05, 0.25),
-    "diffuse": (0.65, 1.35),
+    "elevation_deg": (49.427, 85.0),  # the light's angle off the camera axis
+    "ambient": (0.04628, 0.2314),
+    "diffuse": (0.78572, 1.63188),
     "wrap": (0.0, 0.0),              # skin wrap lighting (render.Light.wrap)
-    "iris_gain": (0.25, 0.42),
-    "sclera_gain": (0.40, 0.77),
-    "orbit_shade": (0.35, 0.8),
-    "orbit_reach": (3.0, 3.0),       # mm
+    "iris_gain": (0.23215, 0.390012),
+    "sclera_gain": (0.2434, 0.4868),
+    "orbit_shade": (0.335755, 0.76744),
+    "orbit_reach": (4.0, 4.0),       # mm
     "eye_direct": (1.0, 1.0),        # render.Light.eye_direct
-    "eye_fill": (0.0, 0.0),          # render.Light.eye_fill (0: version 2, none)
+    "eye_fill": (0.28395, 0.66255),  # render.Light.eye_fill (0: version 2, none)
     "screen_glint": (0.0, 0.0),      # render.Light.screen_glint (0: version 2, none)
-    "read_noise": (1.5, 4.0),        # levels, before the blur
-    "shot_noise": (0.03, 0.12),
-    "grain": (1.0, 2.5),             # levels, after the blur
-    "blur_px": (0.75, 1.3),          # sigma at 60 px wide
+    "read_noise": (1.043511, 2.782696),  # levels, before the blur
+    "shot_noise": (0.028653, 0.114612),
+    "grain": (0.85, 2.125),           # levels, after the blur
+    "blur_px": (0.7919568, 1.38132),  # sigma at 60 px wide
     "black": (0.0, 0.0),             # the sensor's black level, levels subtracted before the clip
     # the light's azimuth in the image plane (0: from the image's right, 90: from below, 270:
     # from above, as the glint and the sclera show: tested; the light's y, like the image's rows,
     # points down), uniform in this range before the pull towards the sides below
     "azimuth_deg": (0.0, 360.0),
-    "side_pull": (0.5, 0.5),         # how strongly the azimuth is pulled towards the sides (0: not)
+    "side_pull": (0.3, 0.3),         # how strongly the azimuth is pulled towards the sides (0: not)
 }
 
 
-#: the camera's tone at severity 1 (issue 18, round 6; these values are version 2's): mean and
+#: the camera's tone at severity 1 (issue 18, round 6; version 3's values, version 2's in versions.py): mean and
 #: spread (std of the normal draw) of the log exposure gain, the colour cast's and the gamma's
 #: log spread, and the largest contrast loss. ``noise_dark`` (0: version 2, noise independent of
 #: the level) scales the sensor noise and grain by ((level + 16) / 144) ** -noise_dark, as noise
@@ -74,8 +74,8 @@ WILD: dict[str, tuple[float, float]] = {
 #: behind records a face 8-40 levels wide whose noise the histogram equalisation then blows up
 #: (version 2: 5-12% of renders; per-crop Laplacian up to 180, the real patches' largest is 46;
 #: results/realism/sharpness_tail.py)
-TONE: dict[str, float] = {"exposure": 0.2, "exposure_sd": 0.25, "cast_sd": 0.07, "gamma_sd": 0.25,
-                          "contrast": 0.15, "noise_dark": 0.0, "sharpen": 0.0, "sharpen_sigma": 1.0,
+TONE: dict[str, float] = {"exposure": 0.3364, "exposure_sd": 0.115035, "cast_sd": 0.07, "gamma_sd": 0.35021,
+                          "contrast": 0.0, "noise_dark": 0.0, "sharpen": 0.0, "sharpen_sigma": 1.0,
                           "coring": 3.0, "auto_exposure": 0.0, "ae_target": 0.18, "ae_limit": 2.0}
 
 

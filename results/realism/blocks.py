@@ -74,6 +74,22 @@ def constants() -> dict[str, dict]:
             "T": wild.TONE, "L": rmod.LID}
 
 
+
+def _v2_code() -> str:
+    from gazebench_plugins.synth.versions import VERSION_2
+
+    short = {"GEOMETRY": "G", "WILD": "W", "TONE": "T", "CREASE": "C", "BROW_BONE": "B", "LID": "L"}
+    return "; ".join(f"{short[t]}.update(" + ", ".join(f"{k}={v!r}" for k, v in e.items()) + ")"
+                     for t, e in VERSION_2.items())
+
+
+#: renderer version 2 as a candidate's code (the entries version 3 changed, from
+#: ``gazebench_plugins.synth.versions.VERSION_2``): run like a candidate's, it renders version 2's
+#: bytes (tests/test_realism_tools.py). The logs of rounds 2-13 call version 2 ``''`` (the defaults
+#: then); measure it now with this code.
+V2_CODE = _v2_code()
+
+
 def render(code: str, n: int = 400, seed: int = 0, params: dict[str, Any] | None = None) -> np.ndarray:
     """400 ``unlabelled`` gray renders (``seed`` 0: the tuning split's) with ``code`` applied to fresh copies of the
     renderer's constants (restored afterwards, so candidates do not leak into each other)."""
