@@ -61,7 +61,8 @@ def purified_statistics_table() -> str:
 
 
 if __name__ == "__main__":
-    held = [("`synth-wild` v1", "v1-heldout"), ("`synth-wild` v2", "v2-heldout"), ("`synth`", "synth-heldout")]
+    held = [("`synth-wild` v1", "v1-heldout"), ("`synth-wild` v2", "v2-heldout"), ("`synth-wild` v3", "v3-heldout"),
+            ("`synth` v1-v2", "synth-heldout")]
     print("held-out: real patches 400:600 vs 200 test renders\n")
     print(accuracy_table(held) + "\n")
     print(statistics_table(held) + "\n")
