@@ -120,23 +120,18 @@ def test_v2_code_renders_renderer_version_2s_bytes():
     import hashlib
 
     from gazebench_plugins.synth.dataset import SynthEyes, SynthEyesWild
+    from gazebench_plugins.synth.versions import tables_restored
 
     blocks = _load("blocks")
-    tables = blocks.constants()
-    saved = [(t, dict(t)) for t in tables.values()]
 
     def digest(ds) -> str:
         img = ds.load("test", size=(36, 60), limit=24, seed=3).take().images
         return hashlib.sha256(img.numpy().tobytes()).hexdigest()[:16]
 
-    try:
-        exec(blocks.V2_CODE, dict(tables))
+    with tables_restored():
+        exec(blocks.V2_CODE, dict(blocks.constants()))
         # the bytes tests/test_synth_effects.py pinned for version 2 (and synth's since version 1)
         assert digest(SynthEyesWild(channels=3)) == "b75657a9385f97c8"
         assert digest(SynthEyesWild(channels=1)) == "c1f625f7db0eaac1"
         assert digest(SynthEyes(channels=3)) == "d923bbe03884b382"
-    finally:
-        for t, v in saved:
-            t.clear()
-            t.update(v)
     assert digest(SynthEyesWild(channels=3)) == "5a34e717f611aff0"      # version 3 again, restored

@@ -36,18 +36,25 @@ def tables() -> dict[str, dict]:
 
 
 @contextmanager
-def renderer_version(version: str) -> Iterator[None]:
-    """Render as ``version`` ("2" or "3", the current one) inside the block; the tables are restored after."""
-    if version not in ("2", "3"):
-        raise ValueError(f"renderer version {version!r}: this renderer can draw versions 2 and 3")
+def tables_restored() -> Iterator[dict[str, dict]]:
+    """The live tables (:func:`tables`), put back as they were when the block exits, whatever it changed."""
     live = tables()
     saved = {name: dict(t) for name, t in live.items()}
     try:
-        if version == "2":
-            for name, entries in VERSION_2.items():
-                live[name].update(entries)
-        yield
+        yield live
     finally:
         for name, t in live.items():
             t.clear()
             t.update(saved[name])
+
+
+@contextmanager
+def renderer_version(version: str) -> Iterator[None]:
+    """Render as ``version`` ("2" or "3", the current one) inside the block; the tables are restored after."""
+    if version not in ("2", "3"):
+        raise ValueError(f"renderer version {version!r}: this renderer can draw versions 2 and 3")
+    with tables_restored() as live:
+        if version == "2":
+            for name, entries in VERSION_2.items():
+                live[name].update(entries)
+        yield

@@ -119,16 +119,20 @@ def wild_uniforms(lat: Latents) -> torch.Tensor:
     return rng.uniform(lat.keys, _N_WILD, offset=WILD_SLOT)
 
 
+def light_azimuth(u: torch.Tensor) -> torch.Tensor:
+    """The light's azimuth in the image plane (radians, (N,)) from a sample's wild uniforms: uniform in
+    ``WILD["azimuth_deg"]``, then pulled towards the sides by ``side_pull`` (a monotonic map)."""
+    if WILD["azimuth_deg"] == (0.0, 360.0) and WILD["side_pull"] == (0.5, 0.5):
+        az = u[:, 0] * 2 * math.pi           # version 2's exact arithmetic (its bytes are pinned)
+        return az - 0.5 * torch.sin(2 * az) / 2
+    az = torch.deg2rad(_w(u[:, 0], "azimuth_deg"))
+    return az - _w(u[:, 33], "side_pull") * torch.sin(2 * az) / 2
+
+
 def wild_light(lat: Latents, u: torch.Tensor, severity: float = 1.0) -> Light:
     """Outdoor light: directional from a random side, low ambient, sometimes a hard shadow."""
     s = float(severity)
-    if WILD["azimuth_deg"] == (0.0, 360.0) and WILD["side_pull"] == (0.5, 0.5):
-        az = u[:, 0] * 2 * math.pi           # version 2's exact arithmetic (its bytes are pinned)
-        # concentrate the light's azimuth towards the sides (a monotonic map of the uniform angle)
-        az = az - 0.5 * torch.sin(2 * az) / 2
-    else:
-        az = torch.deg2rad(_w(u[:, 0], "azimuth_deg"))
-        az = az - _w(u[:, 33], "side_pull") * torch.sin(2 * az) / 2
+    az = light_azimuth(u)
     el = torch.deg2rad(10 + (_w(u[:, 1], "elevation_deg") - 10) * min(s, 1.5))   # off the camera axis
     d = torch.stack([az.cos() * el.sin(), az.sin() * el.sin(), -el.cos()], 1)
     ambient = 0.6 - (0.6 - _w(u[:, 2], "ambient")) * min(s, 1.0)

@@ -64,22 +64,24 @@ def score(real: np.ndarray, synth: np.ndarray) -> dict[str, float]:
             "lr_tb": float(np.sqrt(((lr ** 2).mean() + (tb ** 2).mean()) / 2))}
 
 
+#: the short names a candidate's code uses for the renderer's tables (versions.tables())
+SHORT = {"GEOMETRY": "G", "WILD": "W", "CREASE": "C", "BROW_BONE": "B", "CHEEK": "K", "TONE": "T", "LID": "L"}
+
+
 def constants() -> dict[str, dict]:
     """The renderer's module constants a candidate's code may change, by the names the code uses
     (``G`` latents.GEOMETRY, ``W`` wild.WILD, ``C`` render.CREASE, ``B`` render.BROW_BONE, ``K``
     render.CHEEK, ``T`` wild.TONE, ``L`` render.LID)."""
-    from gazebench_plugins.synth import latents, render as rmod, wild
+    from gazebench_plugins.synth.versions import tables
 
-    return {"G": latents.GEOMETRY, "W": wild.WILD, "C": rmod.CREASE, "B": rmod.BROW_BONE, "K": rmod.CHEEK,
-            "T": wild.TONE, "L": rmod.LID}
+    return {SHORT[name]: t for name, t in tables().items()}
 
 
 
 def _v2_code() -> str:
     from gazebench_plugins.synth.versions import VERSION_2
 
-    short = {"GEOMETRY": "G", "WILD": "W", "TONE": "T", "CREASE": "C", "BROW_BONE": "B", "LID": "L"}
-    return "; ".join(f"{short[t]}.update(" + ", ".join(f"{k}={v!r}" for k, v in e.items()) + ")"
+    return "; ".join(f"{SHORT[t]}.update(" + ", ".join(f"{k}={v!r}" for k, v in e.items()) + ")"
                      for t, e in VERSION_2.items())
 
 
@@ -95,17 +97,12 @@ def render(code: str, n: int = 400, seed: int = 0, params: dict[str, Any] | None
     renderer's constants (restored afterwards, so candidates do not leak into each other)."""
     from gazebench.plugins import get_plugin_manager
     from gazebench.realism import load_set
+    from gazebench_plugins.synth.versions import tables_restored
 
-    names = constants()
-    saved = [(t, dict(t)) for t in names.values()]
-    try:
-        exec(code, dict(names))
+    with tables_restored():
+        exec(code, dict(constants()))
         x, _ = load_set(get_plugin_manager(), "synth-wild", root=None, split="unlabelled", slice_=None, n=n,
                         size=(36, 60), seed=seed, params=dict(params or {}))
-    finally:
-        for t, v in saved:
-            t.clear()
-            t.update(v)
     return np.asarray(x, dtype=np.float64)
 
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 from pathlib import Path
 
@@ -47,19 +46,12 @@ def latent_table(n: int, seed: int) -> dict[str, np.ndarray]:
 
     from gazebench_plugins.synth import rng
     from gazebench_plugins.synth.latents import LatentConfig, sample_latents
-    from gazebench_plugins.synth.wild import WILD, wild_uniforms
+    from gazebench_plugins.synth.wild import light_azimuth, wild_uniforms
 
     lat = sample_latents(torch.arange(n), seed=seed, split="unlabelled", config=LatentConfig())
     u = wild_uniforms(lat).numpy()
     z = rng.normal_from_uniform(torch.from_numpy(u[:, 9:14])).numpy().clip(-2.5, 2.5)
-    # as wild.wild_light draws it (version 2's exact arithmetic at its defaults, the general one otherwise)
-    if WILD["azimuth_deg"] == (0.0, 360.0) and WILD["side_pull"] == (0.5, 0.5):
-        az = u[:, 0] * 2 * math.pi
-        az = az - 0.5 * np.sin(2 * az) / 2
-    else:
-        (a0, a1), (p0, p1) = WILD["azimuth_deg"], WILD["side_pull"]
-        az = np.deg2rad(a0 + (a1 - a0) * u[:, 0])
-        az = az - (p0 + (p1 - p0) * u[:, 33]) * np.sin(2 * az) / 2
+    az = light_azimuth(torch.from_numpy(u)).numpy()
     # the light's y points down (azimuth 90 lights the eye from below: tests/test_synth_effects.py);
     # records written before round 8's correction call sin(azimuth) "light_from_above"
     cols = {"light_from_right": np.cos(az), "light_from_below": np.sin(az), "elevation_u": u[:, 1],
