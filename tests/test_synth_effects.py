@@ -201,7 +201,8 @@ def test_version_3s_defaults():
     assert render.CHEEK["gain"] == 0.0
     assert wild.TONE == {"exposure": 0.3364, "exposure_sd": 0.115035, "cast_sd": 0.07, "gamma_sd": 0.35021,
                          "contrast": 0.0, "noise_dark": 0.0, "sharpen": 0.0, "sharpen_sigma": 1.0, "coring": 3.0,
-                         "auto_exposure": 0.0, "ae_target": 0.18, "ae_limit": 2.0}
+                         "auto_exposure": 0.0, "ae_target": 0.18, "ae_limit": 2.0, "noise_contrast": 0.0,
+                         "noise_ref": 40.0}
     assert render.LID == {"gain": 0.0, "quantile": 0.8, "lower": 0.0, "lower_width": 1.2, "bulge": 0.0,
                           "hollow": 0.0, "sulcus": 1.5, "sulcus_gap": 2.0, "sulcus_width": 3.0}
     assert latents.GEOMETRY["shift_y"] == (-2.0, 0.0) and wild.WILD["side_pull"] == (0.3, 0.3)
@@ -244,7 +245,8 @@ def test_the_tone_knobs_each_act_and_keep_the_eyes(monkeypatch):
 
     base = SynthEyesWild(channels=1).load("test", size=(36, 60), limit=24, seed=3).take()
     for key, value in [("exposure", 0.4), ("exposure_sd", 0.4), ("cast_sd", 0.2), ("gamma_sd", 0.1),
-                       ("contrast", 0.3), ("noise_dark", 1.0), ("sharpen", 1.0), ("auto_exposure", 1.0)]:
+                       ("contrast", 0.3), ("noise_dark", 1.0), ("sharpen", 1.0), ("auto_exposure", 1.0),
+                       ("noise_contrast", 1.0)]:
         with monkeypatch.context() as m:
             m.setitem(wild.TONE, key, value)
             got = SynthEyesWild(channels=1).load("test", size=(36, 60), limit=24, seed=3).take()
@@ -299,6 +301,31 @@ def test_noise_dark_puts_the_noise_in_the_dark_pixels(monkeypatch):
         return float(r[c >= hi].std() / r[c <= lo].std())
 
     assert residual_ratio(noise_dark=1.0) < 0.7 * residual_ratio()   # measured 0.26 vs 1.16 (shot noise)
+
+
+def test_noise_contrast_scales_each_crops_noise_by_its_level_spread(monkeypatch):
+    # TONE noise_contrast (issue 18 round 14): the sensor noise and grain of a crop are scaled by
+    # (its recorded level spread / noise_ref) ** noise_contrast, so the residual against the paired
+    # noise-free render (no blur, equalisation or JPEG) grows by that factor per crop
+    from gazebench_plugins.synth import wild
+
+    def render(effects: str, **tone) -> torch.Tensor:
+        with monkeypatch.context() as m:
+            for k, v in tone.items():
+                m.setitem(wild.TONE, k, v)
+            return SynthEyesWild(channels=1, effects=effects).load(
+                "test", size=(36, 60), limit=24, seed=3).take().images[:, 0].float()
+
+    clean = render("light,tone")
+    residual = lambda **t: (render("light,tone,noise", **t) - clean).std((1, 2))  # noqa: E731
+    off, on = residual(), residual(noise_contrast=1.0, noise_ref=40.0)
+    spread = clean.std((1, 2)) / 40.0
+    # off: the noise does not follow the spread; on: the ratio is the spread, up to 8-bit rounding and
+    # the clip at 0 and 255 (the 24 crops' spreads are 0.43-2.08; ratios measured within 0.06 of them)
+    assert float(spread.max() / spread.min()) > 3
+    ratio = on / off
+    keep = (clean > 2).float().mean((1, 2)) > 0.9
+    assert bool(((ratio[keep] - spread[keep]).abs() < 0.15 * spread[keep] + 0.1).all()), (ratio, spread)
 
 
 def test_sharpen_crisps_the_edges_and_its_coring_spares_small_detail(monkeypatch):

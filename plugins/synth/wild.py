@@ -74,9 +74,16 @@ WILD: dict[str, tuple[float, float]] = {
 #: behind records a face 8-40 levels wide whose noise the histogram equalisation then blows up
 #: (version 2: 5-12% of renders; per-crop Laplacian up to 180, the real patches' largest is 46;
 #: results/realism/sharpness_tail.py)
+#: ``noise_contrast`` (0: version 3, off; issue 18, round 14) scales the sensor noise and grain by
+#: (the recorded image's level spread / ``noise_ref`` levels) ** noise_contrast: a webcam's gain
+#: amplifies a dim, flat scene's noise with it. Meant for version 3's equalised crops, which range from
+#: far smoother to far noisier than any real one (the recorded contrast decides: Spearman -0.72 with
+#: the per-crop Laplacian); at 1.0 it trims only the noisy end and costs the convnet (docs/renderer.md,
+#: round 14)
 TONE: dict[str, float] = {"exposure": 0.3364, "exposure_sd": 0.115035, "cast_sd": 0.07, "gamma_sd": 0.35021,
                           "contrast": 0.0, "noise_dark": 0.0, "sharpen": 0.0, "sharpen_sigma": 1.0,
-                          "coring": 3.0, "auto_exposure": 0.0, "ae_target": 0.18, "ae_limit": 2.0}
+                          "coring": 3.0, "auto_exposure": 0.0, "ae_target": 0.18, "ae_limit": 2.0,
+                          "noise_contrast": 0.0, "noise_ref": 40.0}
 
 
 def _noise_level(img: torch.Tensor) -> torch.Tensor | float:
@@ -324,6 +331,11 @@ def degrade(image: torch.Tensor, lat: Latents, u: torch.Tensor, ppm: torch.Tenso
     # (modelled as the blur), so noise is drawn before the blur, as a real pipeline does
     read = (_w(uf[:, 24], "read_noise") * s).view(n, 1, 1, 1)
     shot = (_w(uf[:, 25], "shot_noise") * s).view(n, 1, 1, 1)
+    if TONE["noise_contrast"] != 0:
+        spread = (img.std((1, 2, 3)) / TONE["noise_ref"]).clamp(0.05, 20) ** TONE["noise_contrast"]
+        read, shot = read * spread.view(n, 1, 1, 1), shot * spread.view(n, 1, 1, 1)
+    else:
+        spread = torch.ones(n)
     if "noise" in effects:
         noise = rng.pixel_normal(lat.keys, tuple(img.shape[1:]), salt=WILD_SLOT + 1)
         img = img + noise * torch.sqrt(read * read + shot * shot * img.clamp(min=0)) * _noise_level(img)
@@ -338,7 +350,7 @@ def degrade(image: torch.Tensor, lat: Latents, u: torch.Tensor, ppm: torch.Tenso
         img = img + TONE["sharpen"] * detail
     if "noise" in effects:
         # noise after the warp's low-pass: the sensor's own grain at the crop's scale
-        fine = (_w(uf[:, 29], "grain") * s).view(n, 1, 1, 1)
+        fine = (_w(uf[:, 29], "grain") * s * spread).view(n, 1, 1, 1)
         img = img + fine * rng.pixel_normal(lat.keys, tuple(img.shape[1:]), salt=WILD_SLOT + 2) * _noise_level(img)
     if "noise" in effects and WILD["black"][1] > 0:
         # the camera subtracts its black level and clips: the darkest noise piles up at 0
