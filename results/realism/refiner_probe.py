@@ -8,7 +8,8 @@ coordinates, ``--coords 1``) is trained adversarially against a local patch disc
 ``synth-wild`` renders (4000, render seeds 100-103) look like the real patches ``--fit`` (a tuning half),
 with SimGAN's self-regularisation ``--lam`` (L1 to the input) and its history buffer. ``--post 1`` refines
 the render before MPIIGaze's equalisation and JPEG (straight-through gradients); ``--post 0`` the final
-crop; ``--reeq 1`` equalises the refined crop again. Then fresh renders of ``--seeds`` are refined and
+crop; ``--reeq 1`` equalises the refined crop again; ``--mm W`` adds a moment-matching term on the
+histogram features (the refined batch's standardised mean to the real one) instead of an adversary. Then fresh renders of ``--seeds`` are refined and
 measured the standard way (``gazebench.realism.compare``, hist and convnet) against the other half
 ``--eval``, beside the same renders unrefined. Logs of the runs in docs/renderer.md: r14-refiner/.
 Research only: the renderer has no refiner.
@@ -34,6 +35,9 @@ p.add_argument("--post", type=int, default=1)
 p.add_argument("--dlr", type=float, default=1e-3)
 p.add_argument("--reeq", type=int, default=0)
 p.add_argument("--hlr", type=float, default=1e-2, help="the histogram discriminator's learning rate")
+p.add_argument("--mm", type=float, default=0.0,
+               help="weight of a moment-matching term: the squared distance of the refined batch's mean histogram "
+                    "features (standardised by the real set's) to the real set's mean, no adversary")
 a = p.parse_args()
 torch.manual_seed(0)
 REAL = Path(os.environ.get("GAZEBENCH_REAL", Path(__file__).resolve().parents[2].parent / "shared/data/mpiigaze-unlabelled/eyes.npz"))
@@ -142,6 +146,8 @@ for step in range(a.steps):
     lf = D(fake); hf = DH((hfeat(fake) - FM) / FS)
     reg = (raw - xb).abs().mean()
     lg = bce(lf, torch.ones_like(lf)) + a.hist * bce(hf, torch.ones_like(hf)) + a.lam * reg * 10
+    if a.mm:
+        lg = lg + a.mm * (((hfeat(fake) - FM) / FS).mean(0) ** 2).mean()
     oR.zero_grad(); lg.backward(); oR.step()
     if step % 250 == 0:
         print(f"step {step} ld {ld.item():.3f} lg {lg.item():.3f} reg(levels) {reg.item() * 127.5:.2f} {time.time() - t0:.0f}s", flush=True)
