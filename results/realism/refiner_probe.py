@@ -9,7 +9,7 @@ coordinates, ``--coords 1``) is trained adversarially against a local patch disc
 with SimGAN's self-regularisation ``--lam`` (L1 to the input) and its history buffer. ``--post 1`` refines
 the render before MPIIGaze's equalisation and JPEG (straight-through gradients); ``--post 0`` the final
 crop; ``--reeq 1`` equalises the refined crop again; ``--mm W`` adds a moment-matching term on the
-histogram features (the refined batch's standardised mean to the real one) instead of an adversary. Then fresh renders of ``--seeds`` are refined and
+histogram features (the refined batch's standardised mean to the real one) instead of an adversary, ``--mmd W`` a kernel MMD on their whole distribution. Then fresh renders of ``--seeds`` are refined and
 measured the standard way (``gazebench.realism.compare``, hist and convnet) against the other half
 ``--eval``, beside the same renders unrefined. Logs of the runs in docs/renderer.md: r14-refiner/.
 Research only: the renderer has no refiner.
@@ -38,6 +38,9 @@ p.add_argument("--hlr", type=float, default=1e-2, help="the histogram discrimina
 p.add_argument("--mm", type=float, default=0.0,
                help="weight of a moment-matching term: the squared distance of the refined batch's mean histogram "
                     "features (standardised by the real set's) to the real set's mean, no adversary")
+p.add_argument("--mmd", type=float, default=0.0,
+               help="weight of a kernel MMD (Gaussian kernels, bandwidths 1, 4 and 16) between the refined batch's and a "
+                    "real batch's standardised histogram features: the whole distribution, no adversary")
 a = p.parse_args()
 torch.manual_seed(0)
 REAL = Path(os.environ.get("GAZEBENCH_REAL", Path(__file__).resolve().parents[2].parent / "shared/data/mpiigaze-unlabelled/eyes.npz"))
@@ -118,6 +121,14 @@ def hfeat(x):
     return torch.cat([soft_hist(v.flatten(1), 32, 4, 252), soft_hist(g.flatten(1).clamp(max=128), 32, 2, 126)], 1)
 
 
+def mmd(f, r):
+    """Biased squared MMD between feature batches with a sum of Gaussian kernels."""
+    def k(a_, b_):
+        d = torch.cdist(a_, b_).pow(2) / a_.shape[1]
+        return sum(torch.exp(-d / bw) for bw in (1.0, 4.0, 16.0))
+    return k(f, f).mean() + k(r, r).mean() - 2 * k(f, r).mean()
+
+
 R, D, DH = Ref(), DLocal(), nn.Linear(64, 1)
 with torch.no_grad():
     FR = hfeat(Y); FM, FS = FR.mean(0), FR.std(0) + 1e-3
@@ -148,6 +159,8 @@ for step in range(a.steps):
     lg = bce(lf, torch.ones_like(lf)) + a.hist * bce(hf, torch.ones_like(hf)) + a.lam * reg * 10
     if a.mm:
         lg = lg + a.mm * (((hfeat(fake) - FM) / FS).mean(0) ** 2).mean()
+    if a.mmd:
+        lg = lg + a.mmd * mmd((hfeat(fake) - FM) / FS, (hfeat(yb) - FM) / FS)
     oR.zero_grad(); lg.backward(); oR.step()
     if step % 250 == 0:
         print(f"step {step} ld {ld.item():.3f} lg {lg.item():.3f} reg(levels) {reg.item() * 127.5:.2f} {time.time() - t0:.0f}s", flush=True)
