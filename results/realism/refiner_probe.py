@@ -38,11 +38,12 @@ p.add_argument("--hlr", type=float, default=1e-2, help="the histogram discrimina
 p.add_argument("--mm", type=float, default=0.0,
                help="weight of a moment-matching term: the squared distance of the refined batch's mean histogram "
                     "features (standardised by the real set's) to the real set's mean, no adversary")
+p.add_argument("--seed", type=int, default=0, help="the training's torch seed (weights, batches)")
 p.add_argument("--mmd", type=float, default=0.0,
                help="weight of a kernel MMD (Gaussian kernels, bandwidths 1, 4 and 16) between the refined batch's and a "
                     "real batch's standardised histogram features: the whole distribution, no adversary")
 a = p.parse_args()
-torch.manual_seed(0)
+torch.manual_seed(a.seed)
 REAL = Path(os.environ.get("GAZEBENCH_REAL", Path(__file__).resolve().parents[2].parent / "shared/data/mpiigaze-unlabelled/eyes.npz"))
 real = np.load(REAL)["images"].astype(np.float32)
 lo, hi = map(int, a.fit.split(":")); rfit = real[lo:hi]
