@@ -92,6 +92,14 @@ def _noise_level(img: torch.Tensor) -> torch.Tensor | float:
     return 1.0 if e == 0 else ((img.clamp(0, 255) + 16) / 144) ** -e
 
 
+def _noise_spread(img: torch.Tensor) -> torch.Tensor | float:
+    """The noise's factor by each crop's recorded level spread (:data:`TONE` ``noise_contrast``; 1 when off)."""
+    e = TONE["noise_contrast"]
+    if e == 0:
+        return 1.0
+    return ((img.std((1, 2, 3)) / TONE["noise_ref"]).clamp(0.05, 20) ** e).view(-1, 1, 1, 1)
+
+
 def _w(u: torch.Tensor, name: str) -> torch.Tensor:
     lo, hi = WILD[name]
     return lo + (hi - lo) * u
@@ -329,13 +337,9 @@ def degrade(image: torch.Tensor, lat: Latents, u: torch.Tensor, ppm: torch.Tenso
         img = torch.einsum("nchw,c->nhw", img, _LUMA).unsqueeze(1)
     # sensor: shot + read noise at capture; the normalising warp to the crop then low-passes it
     # (modelled as the blur), so noise is drawn before the blur, as a real pipeline does
-    read = (_w(uf[:, 24], "read_noise") * s).view(n, 1, 1, 1)
-    shot = (_w(uf[:, 25], "shot_noise") * s).view(n, 1, 1, 1)
-    if TONE["noise_contrast"] != 0:
-        spread = (img.std((1, 2, 3)) / TONE["noise_ref"]).clamp(0.05, 20) ** TONE["noise_contrast"]
-        read, shot = read * spread.view(n, 1, 1, 1), shot * spread.view(n, 1, 1, 1)
-    else:
-        spread = torch.ones(n)
+    spread = _noise_spread(img)
+    read = (_w(uf[:, 24], "read_noise") * s).view(n, 1, 1, 1) * spread
+    shot = (_w(uf[:, 25], "shot_noise") * s).view(n, 1, 1, 1) * spread
     if "noise" in effects:
         noise = rng.pixel_normal(lat.keys, tuple(img.shape[1:]), salt=WILD_SLOT + 1)
         img = img + noise * torch.sqrt(read * read + shot * shot * img.clamp(min=0)) * _noise_level(img)
@@ -350,7 +354,7 @@ def degrade(image: torch.Tensor, lat: Latents, u: torch.Tensor, ppm: torch.Tenso
         img = img + TONE["sharpen"] * detail
     if "noise" in effects:
         # noise after the warp's low-pass: the sensor's own grain at the crop's scale
-        fine = (_w(uf[:, 29], "grain") * s * spread).view(n, 1, 1, 1)
+        fine = (_w(uf[:, 29], "grain") * s).view(n, 1, 1, 1) * spread
         img = img + fine * rng.pixel_normal(lat.keys, tuple(img.shape[1:]), salt=WILD_SLOT + 2) * _noise_level(img)
     if "noise" in effects and WILD["black"][1] > 0:
         # the camera subtracts its black level and clips: the darkest noise piles up at 0

@@ -32,6 +32,11 @@ HERE = Path(__file__).resolve().parent
 REAL = Path(os.environ.get("GAZEBENCH_REAL", HERE.parents[1].parent / "shared/data/mpiigaze-unlabelled/eyes.npz"))
 
 
+def darkest_rows(x: np.ndarray) -> np.ndarray:
+    """Each gray crop's darkest row of the centre columns 20-39 (as ``hist_features.py``'s profile), (N,)."""
+    return x[:, :, 20:40].mean(2).argmin(1)
+
+
 def rho(a, b) -> float:
     return round(float(spearmanr(np.asarray(a), np.asarray(b))[0]), 3)
 
@@ -57,8 +62,8 @@ def main() -> None:
     print(f"the smoothest 10%: recorded spread {pre[smooth].std((1, 2)).mean():.1f} levels (all {pre.std((1, 2)).mean():.1f}), "
           f"recorded mean {pre[smooth].mean():.1f} (all {pre.mean():.1f}); mean blur draw {u[smooth, 23].mean():.2f}, "
           f"read noise {u[smooth, 24].mean():.2f}, grain {u[smooth, 29].mean():.2f} (uniforms, 0.5 on average)")
-    dark_real = real[:, :, 20:40].mean(2).argmin(1)
-    dark = x[:, :, 20:40].mean(2).argmin(1)
+    dark_real = darkest_rows(real)
+    dark = darkest_rows(x)
     pupil_y = r.pupil[:, 1].numpy()
     print(f"darkest row of the centre columns, percentiles (10, 50, 90): real {np.percentile(dark_real, [10, 50, 90])}, "
           f"version 3 {np.percentile(dark, [10, 50, 90])}; version 3's pupil row {np.percentile(pupil_y, [10, 50, 90]).round(1)}")

@@ -16,6 +16,7 @@ import sys
 
 import numpy as np
 
+from r14_diagnose import darkest_rows
 from tune import REAL, apply_code
 
 
@@ -31,7 +32,7 @@ def main() -> None:
     gaps = relative_gaps(image_statistics(real), image_statistics(x))
     print(repr(code), "per-crop |Laplacian| p10 / p50 / p90", np.percentile(crop_laplacian(x), [10, 50, 90]).round(1),
           {k: round(v, 3) for k, v in gaps.items()})
-    dark = x[:, :, 20:40].mean(2).argmin(1)
+    dark = darkest_rows(x)
     print(f"darkest centre row above 9 / 9-20 / below 20: {(dark < 9).mean():.3f} / "
           f"{((dark >= 9) & (dark <= 20)).mean():.3f} / {(dark > 20).mean():.3f}")
 
