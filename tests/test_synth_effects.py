@@ -482,3 +482,31 @@ def test_the_nasal_corner_share_is_a_distribution_knob(monkeypatch):
     assert 0.35 < float((default > 0).double().mean()) < 0.65
     monkeypatch.setitem(latents.GEOMETRY, "nasal_left", (1.0, 1.0))
     assert bool((latents.sample_latents(range(200), seed=1, split="train").mirror == 1).all())
+
+
+def test_skin_folds_darken_thin_lines_of_skin_only_and_do_not_depend_on_the_batch(monkeypatch):
+    # CREASE folds_upper/folds_lower (issue 18 round 15): thin dark lines in the skin's albedo,
+    # parallel to the crease above it and to the lower margin below it; off at 0 (version 3's bytes)
+    from gazebench_plugins.synth import render as R
+    from gazebench_plugins.synth.latents import sample_latents
+    from gazebench_plugins.synth.render import clean_light
+
+    lat = sample_latents(torch.arange(12), seed=4, split="test")
+    off = R.render(lat, (72, 120), clean_light(lat))
+    monkeypatch.setitem(R.CREASE, "folds_upper", 1.0)
+    monkeypatch.setitem(R.CREASE, "folds_lower", 1.0)
+    on = R.render(lat, (72, 120), clean_light(lat))
+    ratio = on.image / off.image.clamp(min=1e-6)
+    opening = off.masks > 0
+    # the opening two pixels in from its anti-aliased edge, where skin still shares the pixel
+    inner = -torch.nn.functional.max_pool2d(-opening.float().unsqueeze(1), 5, 1, 2).squeeze(1) > 0.5
+    # albedo factors in (0, 1]: never brighter anywhere, untouched inside the eye opening
+    assert float(ratio.max()) <= 1 + 1e-5
+    assert int(inner.sum()) > 12 * 200 and bool((ratio[:, 0][inner] > 1 - 1e-5).all())
+    # some pixels of every crop are darkened visibly (a line), and only a minority of the skin
+    dark = (ratio[:, 0] < 0.97) & ~opening
+    share = dark.float().flatten(1).mean(1)
+    assert bool((share > 0.005).all()) and bool((share < 0.35).all()), share
+    # a sample's folds come from its own key: the same bytes drawn alone or in the batch
+    alone = R.render(lat.select(slice(5, 6)), (72, 120), clean_light(lat.select(slice(5, 6))))
+    assert torch.equal(alone.image[0], on.image[5])

@@ -27,7 +27,11 @@ from typing import Iterator
 
 import torch
 
+from . import rng
 from .latents import GEOMETRY, Latents
+
+#: the counter-based stream of the skin folds' per-sample draws (issue 18, round 15)
+_FOLD_SALT = 0x5F01D
 
 #: horizontal field of view of a crop at scale 1, mm (the fissure, ~29 mm, spans ~78% of it)
 FOV_MM = 37.0
@@ -39,7 +43,13 @@ _CARUNCLE_RGB = (0.80, 0.45, 0.45)
 #: skin detail: the upper-lid crease's line width (mm) and how far past the corners it runs (in
 #: half-widths of the fissure), the lower lid's fold (darkness relative to the crease; 0: none)
 #: and the amplitude of the skin's albedo texture
-CREASE = {"width": 0.6, "extent": 1.6, "lower": 0.0, "texture": 0.066116}
+CREASE = {"width": 0.6, "extent": 1.6, "lower": 0.0, "texture": 0.066116,
+          # issue 18, round 15 (off at 0, version 3's bytes): fine skin folds, real crops' wrinkles.
+          # ``folds_upper`` / ``folds_lower``: the darkness of up to ``folds_n`` thin lines (relative to
+          # the crease's) drawn parallel to the crease above it and to the lower margin below it,
+          # ``folds_spacing`` mm apart (a range; each line its own draw), ``folds_width`` mm wide
+          "folds_upper": 0.0, "folds_lower": 0.0, "folds_n": 3, "folds_spacing": (0.8, 2.0),
+          "folds_width": 0.35}
 #: the brow bone (issue 18, round 5; off at gain 0, version 2's bytes): the skin above
 #: ``latents.GEOMETRY["brow_bone_y"]`` is a convex ridge, so some of it faces the light from any
 #: direction and it stands out of the orbit's shade. Its shading is pulled (by ``gain``, 0..1)
@@ -250,6 +260,34 @@ def render(lat: Latents, size: tuple[int, int], light: Light | None = None) -> R
         return _render(lat, size, light or clean_light(lat))
 
 
+def _folds(lat: Latents, s: torch.Tensor, Yh: torch.Tensor, y_cr: torch.Tensor, yl: torch.Tensor,
+           ppm_y: torch.Tensor) -> torch.Tensor:
+    """The skin folds' albedo factor (N, H, W): thin dark lines parallel to the crease and the lower margin.
+
+    Each sample draws, per line, its spacing, darkness (0-1 of the setting) and extent (in half-widths of
+    the fissure) from its own key, so a sample's folds never depend on the batch.
+    """
+    n, k = len(lat), int(CREASE["folds_n"])
+    u = rng.uniform(rng.combine(lat.keys, _FOLD_SALT), 6 * k).float().view(n, 6, k)
+    lo, hi = CREASE["folds_spacing"]
+    width = (CREASE["folds_width"] * ppm_y).clamp(min=0.8) / ppm_y   # anti-aliased below a pixel
+    factor = torch.ones(())
+    dark = _v(lat.crease_dark)
+    for side, sign, y0, key0 in (("folds_upper", -1.0, y_cr, 0), ("folds_lower", 1.0, yl, 3)):
+        if CREASE[side] <= 0:
+            continue
+        offset = torch.zeros(n, 1, 1)
+        for j in range(k):
+            offset = offset + _v(lo + (hi - lo) * u[:, key0, j])
+            extent = _v(0.6 + 0.5 * u[:, key0 + 1, j])
+            strength = _v(u[:, key0 + 2, j]) * CREASE[side] * dark
+            # the lower folds sag with the margin's curve; the upper ones follow the crease's
+            y_j = y0 + sign * offset * (1 - (s / 1.05) ** 2).clamp(min=0) if sign > 0 else y0 + sign * offset
+            line = torch.exp(-(((Yh - y_j) / width) ** 2)) * (1 - (s / extent) ** 2).clamp(min=0)
+            factor = factor * (1 - line * strength)
+    return factor
+
+
 def _render(lat: Latents, size: tuple[int, int], light: Light) -> Rendered:
     h, w = int(size[0]), int(size[1])
     n = len(lat)
@@ -384,6 +422,8 @@ def _render(lat: Latents, size: tuple[int, int], light: Light) -> Rendered:
         y_lc = yl + _v(lat.lower_crease_gap) * (1 - (s / 1.05) ** 2).clamp(min=0)
         low = torch.exp(-(((Yh - y_lc) / crease_w) ** 2)) * (1 - s * s).clamp(min=0)
         skin_mod.mul_(1 - low.mul_(CREASE["lower"] * _v(lat.crease_dark)))
+    if CREASE["folds_upper"] > 0 or CREASE["folds_lower"] > 0:
+        skin_mod.mul_(_folds(lat, s, Yh, y_cr, yl, ppm_y))
 
     # lashes on the lid margins (denser towards the temporal side), drawn over both
     t_u = 0.5 + 0.7 * _v(lat.lash)
