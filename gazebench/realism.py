@@ -467,6 +467,10 @@ class RealismConfig:
     bands: list[str] = field(default_factory=list)
     #: also measure the classifiers on these horizontal bands of rows (``"0:12"``) of both sets
     rows: list[str] = field(default_factory=list)
+    #: also measure the identity floor on this many of B's subjects (:func:`identity_floor`; 0: not)
+    identity_floor: int = 0
+    #: how many of B's samples after its own to search for those subjects (None: 20 x ``n``)
+    identity_pool: int | None = None
     grid: str | None = None
     out: str | None = None
     command: str = ""
@@ -537,6 +541,66 @@ def load_set(pm: Any, name: str, *, root: str | None, split: str | None, slice_:
     return gray_images(batch.images, size), info
 
 
+def load_subjects(pm: Any, name: str, *, root: str | None, split: str, start: int, pool: int,
+                  size: tuple[int, int], seed: int, params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Gray images (N, H, W), subject ids (N,) of ``pool`` samples of ``split`` from ``start`` on (the
+    split opened whole, in its order), and that range [start, stop).
+
+    Raises ValueError when the dataset has no samples there or gives no subject ids.
+    """
+    from gazebench.stages import build
+
+    data = build(pm, "dataset", name, dict(params), "cpu").load(split, root=root, size=tuple(size), limit=None,
+                                                                seed=seed)
+    stop = min(len(data), start + int(pool))
+    if stop <= start:
+        raise ValueError(f"the identity floor needs samples of {name!r} from {start} on, and its {split!r} split "
+                         f"has {len(data)}")
+    batch = data.batch(list(range(start, stop)))
+    if batch.subject is None:
+        raise ValueError(f"dataset {name!r} gives no subject ids, which the identity floor needs (it compares "
+                         f"one subject's images against the whole set)")
+    return gray_images(batch.images, size), batch.subject.cpu().numpy().astype(np.int64), [start, stop]
+
+
+def identity_floor(images: np.ndarray, subjects: np.ndarray, *, n: int, count: int, classifiers: Sequence[str],
+                   folds: int = 5, seed: int = 0, cnn_epochs: int = 20) -> dict[str, Any]:
+    """What a *perfect* model of a set scores against one person, from a pool of its images with subject ids.
+
+    A real set of one participant compared with a renderer's population carries who that person is as
+    well as any rendering gap; this is the accuracy identity alone gives. For each of ``count``
+    subjects (the most frequent first): its first ``n`` images of the pool against ``n`` others drawn
+    from the rest of the pool (every subject, that one's other images too: the population), every
+    classifier as :func:`compare` runs it. ``n`` should be the size the floor is read against, since
+    accuracy grows with the training size. Subjects with fewer than ``n`` images, or a pool too small
+    to leave ``n`` others, are listed in ``skipped`` with their counts.
+    """
+    ids, counts = np.unique(subjects, return_counts=True)
+    enough = (counts >= n) & (len(subjects) - n >= n)
+    ranked = sorted(ids[enough].tolist(), key=lambda k: (-int(counts[ids == k][0]), k))
+    chosen = ranked[:count]
+    skipped = {int(k): int(c) for k, c in zip(ids, counts) if not (c >= n and len(subjects) - n >= n)}
+    if not chosen:
+        raise ValueError(f"no subject has the {n} images the identity floor needs, with {n} others left (pool of "
+                         f"{len(subjects)}: " + ", ".join(f"subject {k}: {c}" for k, c in skipped.items())
+                         + "): raise --identity-pool or lower -n")
+    per = []
+    for k in chosen:
+        own = np.flatnonzero(subjects == k)[:n]
+        rest = np.setdiff1d(np.arange(len(subjects)), own)
+        others = np.random.default_rng([seed, int(k)]).choice(rest, n, replace=False)
+        res = compare(images[own], images[others], classifiers=classifiers, folds=folds, seed=seed,
+                      cnn_epochs=cnn_epochs)
+        per.append({"subject": int(k), "n": int(n),
+                    "classifiers": {c: v["accuracy"] for c, v in res["classifiers"].items()},
+                    "gaps": relative_gaps(res["statistics"]["a"], res["statistics"]["b"])})
+    summary = {}
+    for c in classifiers:
+        v = np.asarray([r["classifiers"][c] for r in per])
+        summary[c] = {"mean": float(v.mean()), "min": float(v.min()), "max": float(v.max())}
+    return {"subjects": per, "classifiers": summary, "skipped": skipped, "asked": int(count)}
+
+
 def grid_image(a: np.ndarray, b: np.ndarray, n: int = 8, scale: int = 3) -> np.ndarray:
     """uint8 side-by-side grid: ``n`` rows, ``n`` images of A left, a gap, ``n`` of B right."""
     k = min(n, len(a), len(b))
@@ -601,6 +665,19 @@ def run_realism(cfg: RealismConfig, pm: Any = None, log: Any = None) -> dict[str
             record["rows"][f"{r0}:{r1}"] = {
                 "classifiers": {k: domain_accuracy(ra, rb, k, folds=cfg.folds, seed=cfg.seed, cnn_epochs=cfg.cnn_epochs)
                                 for k in cfg.classifiers}}
+    if cfg.identity_floor:
+        info_b = sets["b"][1]
+        start = parse_slice(cfg.b_slice)[0]
+        pool = cfg.identity_pool or 20 * cfg.n
+        n_floor = min(len(a), len(b))     # the size A against B was measured at
+        say(f"identity floor: {cfg.identity_floor} subjects of {cfg.b} among its samples {start}:{start + pool}, "
+            f"{n_floor} images each against {n_floor} others ({', '.join(cfg.classifiers)})")
+        pool_images, pool_ids, span = load_subjects(pm, cfg.b, root=cfg.b_root, split=info_b["split"], start=start,
+                                                    pool=pool, size=cfg.size, seed=cfg.seed,
+                                                    params=cfg.params.get(cfg.b, {}))
+        record["identity_floor"] = {"pool": span, **identity_floor(
+            pool_images, pool_ids, n=n_floor, count=cfg.identity_floor, classifiers=cfg.classifiers,
+            folds=cfg.folds, seed=cfg.seed, cnn_epochs=cfg.cnn_epochs)}
     if cfg.grid:
         from PIL import Image
 
@@ -643,6 +720,19 @@ def table_lines(record: dict[str, Any]) -> list[str]:
         out += _columns_table(record["classifiers"], rows,
                               "the same classifiers on horizontal bands of rows only (what each part of the crop gives away)",
                               [f"rows {r}" for r in rows])
+    floor = record.get("identity_floor")
+    if floor:
+        got = len(floor["subjects"])
+        out += ["", f"identity floor: one subject of B against the rest of B, {got} subject(s)"
+                    + (f" of {floor['asked']} asked" if got < floor["asked"] else "")
+                    + f" ({floor['subjects'][0]['n']} images each): what a perfect model of B scores against one person"]
+        for k, v in floor["classifiers"].items():
+            acc = record["classifiers"][k]["accuracy"]
+            where = "above its range" if acc > v["max"] else "below its range" if acc < v["min"] else "within its range"
+            out.append(f"  {k:<10} floor {v['mean']:.3f} (min {v['min']:.3f}, max {v['max']:.3f});  A vs B {acc:.3f}, {where}")
+        if floor["skipped"]:
+            out.append("  skipped (too few images in the pool): "
+                       + ", ".join(f"subject {k}: {n}" for k, n in sorted(floor["skipped"].items(), key=lambda t: int(t[0]))))
     out += ["", f"  {'statistic':<40} {'A':>9} {'B':>9} {'B/A-1':>7}"]
     for key, text in STATISTICS:
         if key not in record["statistics"]["a"]:

@@ -272,3 +272,59 @@ def test_cli_rows_find_the_band_that_differs(tmp_path):
     for bad, why in (("0:8", "at least 12 rows"), ("30:48", "36 rows high"), ("top", "expected START:STOP")):
         res = _realism_ab(tmp_path, "--classifiers", "intensity", "--rows", bad, "--out", str(out))
         assert res.returncode != 0 and why in res.stderr and "Traceback" not in res.stderr, res.stderr
+
+
+def _noise(rng: np.random.Generator, n: int, level: float) -> np.ndarray:
+    return np.clip(rng.normal(level, 30, (n, 36, 60)), 0, 255).astype(np.uint8)
+
+
+def test_identity_floor_scores_what_one_subject_gives_away_against_the_rest(tmp_path):
+    # known answer: subject 0's images are brighter than everyone's (an intensity histogram tells them
+    # apart from the rest at ~1.0); subjects 1 and 2 are drawn like the rest (~0.5); subject 3 has too few
+    rng = np.random.default_rng(0)
+    images = np.concatenate([_noise(rng, 40, 180), _noise(rng, 120, 100), _noise(rng, 10, 100)])
+    subject = np.concatenate([np.zeros(40), np.arange(120) % 2 + 1, np.full(10, 3)]).astype(np.int64)
+    perm = rng.permutation(len(images))        # interleaved, as a real split would be
+    np.savez(tmp_path / "b.npz", images=images[perm], subject=subject[perm])
+    np.savez(tmp_path / "a.npz", images=_noise(rng, 30, 100))
+    out = tmp_path / "r.json"
+    res = run_cli("realism", "--a", "npz", "--a-root", str(tmp_path / "a.npz"), "--b", "npz", "--b-root",
+                  str(tmp_path / "b.npz"), "-n", "30", "--classifiers", "intensity", "--folds", "3",
+                  "--identity-floor", "4", "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    floor = json.loads(out.read_text())["identity_floor"]
+    acc = {r["subject"]: r["classifiers"]["intensity"] for r in floor["subjects"]}
+    assert set(acc) == {0, 1, 2} and floor["skipped"] == {"3": 10} and floor["pool"] == [0, 170]
+    assert acc[0] > 0.95 and acc[1] < 0.7 and acc[2] < 0.7, acc
+    assert floor["subjects"][0]["n"] == 30
+    assert abs(floor["classifiers"]["intensity"]["max"] - acc[0]) < 1e-12
+    assert "identity floor: one subject of B against the rest of B, 3 subject(s) of 4 asked" in res.stdout
+    assert "subject 3: 10" in res.stdout
+
+
+def test_identity_floor_refuses_a_set_without_subjects_or_too_small(tmp_path):
+    rng = np.random.default_rng(1)
+    np.savez(tmp_path / "b.npz", images=_noise(rng, 60, 100))
+    np.savez(tmp_path / "c.npz", images=_noise(rng, 60, 100), subject=np.arange(60) % 3)
+    np.savez(tmp_path / "a.npz", images=_noise(rng, 30, 100))
+    common = ["--a", "npz", "--a-root", str(tmp_path / "a.npz"), "--b", "npz", "-n", "30",
+              "--classifiers", "intensity", "--folds", "3", "--identity-floor", "2", "--out", str(tmp_path / "r.json")]
+    res = run_cli("realism", *common, "--b-root", str(tmp_path / "b.npz"))
+    assert res.returncode != 0 and "gives no subject ids" in res.stderr and "Traceback" not in res.stderr
+    # 20 images a subject, 30 needed
+    res = run_cli("realism", *common, "--b-root", str(tmp_path / "c.npz"))
+    assert res.returncode != 0 and "no subject has the 30 images" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_identity_floor_on_the_embedded_renderer_is_above_chance():
+    # synth-wild draws 15 procedural subjects: one of them against the rest is told apart by who it is
+    from gazebench.realism import identity_floor, load_subjects
+    from gazebench.plugins import get_plugin_manager
+
+    images, ids, span = load_subjects(get_plugin_manager(), "synth-wild", root=None, split="test", start=0, pool=1500,
+                                      size=(36, 60), seed=0, params={})
+    assert span == [0, 1500] and images.shape == (1500, 36, 60) and set(ids.tolist()) == set(range(15))
+    floor = identity_floor(images, ids, n=90, count=2, classifiers=["hist"], folds=3)
+    assert len(floor["subjects"]) == 2 and floor["skipped"] == {}
+    # r15_identity.py measured 0.45-0.68 at 200 a side (mean 0.585 over forty subjects): above chance
+    assert 0.5 < floor["classifiers"]["hist"]["mean"] <= 1.0
