@@ -1,9 +1,13 @@
 """Issue 18, round 15: what does a *perfect* renderer score against one participant? (the targets' oracle)
 
     python results/realism/r15_identity.py measure --seeds 5,6,...,24 --out results/realism/r15-identity.jsonl
+    python results/realism/r15_identity.py measure --same-camera --seeds 5,6,...,24 --out results/realism/r15-identity.jsonl
     python results/realism/r15_identity.py summary results/realism/r15-identity.jsonl --json results/realism/r15-identity.json > results/realism/r15-identity.txt
 
-(Run here as two processes, seeds 5-14 and 15-24, their logs concatenated: 8 minutes at one thread each.)
+(Each run here as two processes, seeds 5-14 and 15-24, their logs concatenated: 8 minutes at one thread
+each, 3 with ``--same-camera``.) ``--same-camera``: one subject a seed whose 200 images share one camera
+draw (:data:`CAMERA_SLOTS`: blur, noise, grain, JPEG quality, gamma, contrast, black level; exposure and
+light stay per image), as one participant's laptop would; no population line.
 
 The real patches are one participant (p00). ``synth-wild`` draws a population (15 procedural subjects a
 render seed, every wild draw per image). A renderer that drew real eyes perfectly would still be a
@@ -43,10 +47,19 @@ CLASSIFIERS = ("hist", "convnet")
 TARGETS = {"hist": 0.60, "convnet": 0.70}
 
 
-def renders(indices: np.ndarray, seed: int) -> np.ndarray:
-    """Gray ``synth-wild`` ``test`` renders (N, 36, 60) at ``indices``, as the dataset draws them."""
+#: the wild uniforms of the camera (``wild.degrade``): contrast, blur, read and shot noise, JPEG quality,
+#: grain, black level, and the gamma's normal draw (slot 13 = 9 + 4); the exposure, colour cast and the
+#: light stay per image (auto-exposure and the room's light change from frame to frame)
+CAMERA_SLOTS = [22, 23, 24, 25, 26, 29, 32, 13]
+
+
+def renders(indices: np.ndarray, seed: int, same_camera: bool = False) -> np.ndarray:
+    """Gray ``synth-wild`` ``test`` renders (N, 36, 60) at ``indices``, as the dataset draws them; with
+    ``same_camera`` every image takes the first one's camera draws (:data:`CAMERA_SLOTS`)."""
     lat = sample_latents(torch.as_tensor(indices), seed=seed, split="test", config=LatentConfig())
     u = wild_uniforms(lat)
+    if same_camera:
+        u[:, CAMERA_SLOTS] = u[:1, CAMERA_SLOTS]
     r = render(lat, (36, 60), wild_light(lat, u, 1.0))
     return degrade(r.image, lat, u, r.ppm, channels=1)[:, 0].numpy().astype(np.float64)
 
@@ -59,9 +72,17 @@ def line(kind: str, seed: int, subject: int | None, a: np.ndarray, b: np.ndarray
             "gaps": {k: round(v, 4) for k, v in gaps.items()}}
 
 
-def measure(seeds: list[int], out: Path) -> None:
+def measure(seeds: list[int], out: Path, same_camera: bool = False) -> None:
     for seed in seeds:
         population = renders(np.arange(N) + 1_000_000, seed)
+        if same_camera:      # one participant, one camera: one subject a seed, no population line
+            subject = seed % N_SUBJECTS
+            rec = line("subject_camera", seed, subject, renders(np.arange(N) * N_SUBJECTS + subject, seed, True),
+                       population)
+            print(json.dumps(rec), flush=True)
+            with out.open("a") as f:
+                f.write(json.dumps(rec) + "\n")
+            continue
         for subject in (seed % N_SUBJECTS, (seed + 7) % N_SUBJECTS):
             one = renders(np.arange(N) * N_SUBJECTS + subject, seed)
             rec = line("subject", seed, subject, one, population)
@@ -121,6 +142,17 @@ def summary(paths: list[Path], heldout: Path) -> dict:
               f"above 15% in {int((v > 0.15).sum())} of {len(v)}")
     out["gaps_median"] = {g: round(float(np.median(v)), 4) for g, v in gaps.items()}
     out["gaps_p95"] = {g: round(float(np.percentile(v, 95)), 4) for g, v in gaps.items()}
+    cam = [r for r in recs if r["kind"] == "subject_camera"]
+    if cam:
+        print(f"\n{len(cam)} participants with one camera each (`measure --same-camera`) against the population:")
+        out["same_camera"] = {}
+        for k in CLASSIFIERS:
+            c = np.asarray([r[k] for r in cam])
+            print(f"{k}: {describe(c)}; at or below the target {TARGETS[k]:.2f} in {int((c <= TARGETS[k]).sum())} of "
+                  f"{len(c)}" + (f"; version 3's mean {v3[k].mean():.3f} or more in {int((c >= v3[k].mean()).sum())}"
+                                 if k in v3 else ""))
+            out["same_camera"][k] = {"oracle": c.tolist(), "oracle_mean": round(float(c.mean()), 4),
+                                     "oracle_at_or_below_target": int((c <= TARGETS[k]).sum())}
     return out
 
 
@@ -130,13 +162,15 @@ def main() -> None:
     m = sub.add_parser("measure")
     m.add_argument("--seeds", required=True, help="render seeds, comma-separated")
     m.add_argument("--out", type=Path, required=True)
+    m.add_argument("--same-camera", action="store_true",
+                   help="the participant's images share one camera draw (blur, noise, JPEG, gamma, contrast)")
     s = sub.add_parser("summary")
     s.add_argument("log", type=Path, nargs="+")
     s.add_argument("--heldout", type=Path, default=HERE / "r13-heldout.jsonl")
     s.add_argument("--json", type=Path, default=None)
     a = p.parse_args()
     if a.cmd == "measure":
-        measure([int(x) for x in a.seeds.split(",")], a.out)
+        measure([int(x) for x in a.seeds.split(",")], a.out, a.same_camera)
     else:
         out = summary(a.log, a.heldout)      # several logs: measure runs made in parallel
         if a.json:
