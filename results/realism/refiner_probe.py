@@ -12,6 +12,8 @@ crop; ``--reeq 1`` equalises the refined crop again; ``--mm W`` adds a moment-ma
 histogram features (the refined batch's standardised mean to the real one) instead of an adversary, ``--mmd W`` a kernel MMD on their whole distribution. Then fresh renders of ``--seeds`` are refined and
 measured the standard way (``gazebench.realism.compare``, hist and convnet) against the other half
 ``--eval``, beside the same renders unrefined. Logs of the runs in docs/renderer.md: r14-refiner/.
+Round 15 adds ``--sn 1`` (spectral normalisation on the patch discriminator) and ``--bound B`` (the
+refiner's change limited to ``B * tanh``), to make round 14's g1 set-up train reliably.
 Research only: the renderer has no refiner.
 """
 import argparse, json, os, time
@@ -42,6 +44,9 @@ p.add_argument("--seed", type=int, default=0, help="the training's torch seed (w
 p.add_argument("--mmd", type=float, default=0.0,
                help="weight of a kernel MMD (Gaussian kernels, bandwidths 1, 4 and 16) between the refined batch's and a "
                     "real batch's standardised histogram features: the whole distribution, no adversary")
+p.add_argument("--sn", type=int, default=0, help="spectral normalisation on the patch discriminator's layers (round 15)")
+p.add_argument("--bound", type=float, default=0.0,
+               help="bound the refiner's change: bound * tanh(residual), in [-1, 1] units (0: unbounded; round 15)")
 a = p.parse_args()
 torch.manual_seed(a.seed)
 REAL = Path(os.environ.get("GAZEBENCH_REAL", Path(__file__).resolve().parents[2].parent / "shared/data/mpiigaze-unlabelled/eyes.npz"))
@@ -93,7 +98,10 @@ class Ref(nn.Module):
             yy = torch.linspace(-1, 1, h).view(1, 1, h, 1).expand(n, 1, h, w)
             xx = torch.linspace(-1, 1, w).view(1, 1, 1, w).expand(n, 1, h, w)
             inp = torch.cat([x, yy, xx], 1)
-        return (x + s.b(inp)).clamp(-1, 1)
+        r = s.b(inp)
+        if a.bound:
+            r = a.bound * torch.tanh(r / a.bound)
+        return (x + r).clamp(-1, 1)
 
 
 class DLocal(nn.Module):
@@ -131,6 +139,10 @@ def mmd(f, r):
 
 
 R, D, DH = Ref(), DLocal(), nn.Linear(64, 1)
+if a.sn:
+    for i, m in enumerate(D.b):
+        if isinstance(m, nn.Conv2d):
+            D.b[i] = nn.utils.parametrizations.spectral_norm(m)
 with torch.no_grad():
     FR = hfeat(Y); FM, FS = FR.mean(0), FR.std(0) + 1e-3
 oR = torch.optim.Adam(R.parameters(), 1e-3, betas=(0.5, 0.999))
