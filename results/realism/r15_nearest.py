@@ -1,6 +1,7 @@
 """Issue 18, round 15: can the renderer draw a person like the real participant? (tuning patches only)
 
     python results/realism/r15_nearest.py > results/realism/r15-nearest.txt
+    python results/realism/r15_nearest.py --rank convnet > results/realism/r15-nearest-convnet.txt
 
 The identity oracle (``r15_identity.py``) says a perfect renderer's population is told from one of its own
 people at 0.58 by the convnet; version 3 is told from real p00 at 0.84. Either p00 is a kind of person the
@@ -11,7 +12,9 @@ farthest two and three at random the standard way (hist and convnet, ``gazebench
 5 folds, seed 0) against real 0:200 and 200:400, 200 renders of that one person each. If the nearest
 people are told from p00 about as well as one procedural person from the population (0.58-0.64), the
 renderer can draw p00 and the gap is who it draws; if they stay near version 3's 0.84, the gap is in how
-it draws everyone. The held-out patches 400:600 are never read.
+it draws everyone. ``--rank convnet`` ranks the people instead by how real a convnet trained on real 0:400
+against the population (two renders of each of the 300 people, other indices; 400 used) finds their renders.
+The held-out patches 400:600 are never read.
 """
 
 from __future__ import annotations
@@ -42,21 +45,45 @@ def person(seed: int, subject: int, n: int, first: int = 0) -> np.ndarray:
 
 
 def main() -> None:
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--rank", choices=("mean", "convnet"), default="mean",
+                   help="rank the people by their mean image's distance to real's (mean), or by the mean logit of "
+                        "a convnet trained on real 0:400 against 400 renders of the population, other draws (convnet)")
+    a = p.parse_args()
     real = np.load(REAL)["images"][:400].astype(np.float64)
     target = real.mean(0)
+    net = None
+    if a.rank == "convnet":
+        from gazebench.realism import cnn_input, train_cnn
+
+        pop = np.concatenate([person(seed, s, 2, first=1000) for seed in range(5, 25) for s in range(N_SUBJECTS)])
+        x = np.concatenate([real, pop[:400]])
+        y = np.concatenate([np.zeros(400, np.int64), np.ones(400, np.int64)])    # 1: rendered
+        torch.set_num_threads(1)
+        net = train_cnn(x, y, 0)
     people = []
     for seed in range(5, 25):
         for subject in range(N_SUBJECTS):
-            m = person(seed, subject, 100).mean(0)
-            people.append((float(np.sqrt(((m - target) ** 2).mean())), seed, subject))
+            x = person(seed, subject, 100)
+            if net is None:
+                score = float(np.sqrt(((x.mean(0) - target) ** 2).mean()))
+            else:
+                with torch.no_grad():
+                    score = float(net(cnn_input(x.astype(np.float32))).mean())
+            people.append((score, seed, subject))
     people.sort()
     dist = np.asarray([p[0] for p in people])
-    print(f"{len(people)} people: RMS distance of the mean image to real 0:400's, levels: min {dist.min():.1f}, "
+    what = ("RMS distance of the mean image to real 0:400's, levels" if net is None else
+            "mean convnet logit (positive: rendered) of the person's 100 renders")
+    print(f"{len(people)} people: {what}: min {dist.min():.1f}, "
           f"5/50/95% {np.percentile(dist, 5):.1f} / {np.median(dist):.1f} / {np.percentile(dist, 95):.1f}, max {dist.max():.1f}")
     rng = np.random.default_rng(0)
     picks = ([("nearest", p) for p in people[:6]] + [("farthest", p) for p in people[-2:]]
              + [("random", people[i]) for i in rng.choice(np.arange(6, len(people) - 2), 3, replace=False)])
-    print("| person (seed, subject) | mean-image RMS | hist vs real 0:200 / 200:400 | convnet vs real 0:200 / 200:400 |")
+    print(f"| person (seed, subject) | {'mean-image RMS' if net is None else 'mean logit'} | hist vs real 0:200 / 200:400 | "
+          "convnet vs real 0:200 / 200:400 |")
     print("| --- | --- | --- | --- |")
     for kind, (d, seed, subject) in picks:
         x = person(seed, subject, 200, first=100)        # other renders than the ranking's
