@@ -135,3 +135,36 @@ def test_v2_code_renders_renderer_version_2s_bytes():
         assert digest(SynthEyesWild(channels=1)) == "c1f625f7db0eaac1"
         assert digest(SynthEyes(channels=3)) == "d923bbe03884b382"
     assert digest(SynthEyesWild(channels=3)) == "5a34e717f611aff0"      # version 3 again, restored
+
+
+def test_round15_sensitivity_manipulations_and_the_same_camera_draws(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT))       # r15_sensitivity imports r15_identity by name
+    sens = _load("r15_sensitivity")
+    x = np.zeros((1, 5, 4))
+    x[0, 2, 1] = 90.0                              # one outlier: the 3x3 median removes it
+    assert np.array_equal(sens._median3(x), np.zeros((1, 5, 4)))
+    rows = np.arange(5.0).reshape(1, 5, 1) * np.ones((1, 5, 4))
+    # 2 px up: row i shows row i + 2, the last row repeated; down: row i - 2, the first repeated
+    assert sens._shift(rows, -2)[0, :, 0].tolist() == [2, 3, 4, 4, 4]
+    assert sens._shift(rows, 2)[0, :, 0].tolist() == [0, 0, 0, 1, 2]
+    top = sens._top(np.full((1, 12, 3), 100.0), 30.0)[0, :, 0]
+    assert top[0] == 130 and top[8] == 100 and top[11] == 100 and top[4] == 115
+    ident = _load("r15_identity")
+    # one camera: every image of the participant takes the first one's camera draws, nothing else
+    from gazebench_plugins.synth.latents import sample_latents
+    from gazebench_plugins.synth.wild import wild_uniforms
+
+    u = wild_uniforms(sample_latents(torch.arange(6), seed=3, split="test"))
+    seen = {}
+
+    def degrade(img, lat, uu, ppm, channels):      # records the draws it is given
+        seen["u"] = uu.clone()
+        return torch.zeros(len(uu), 1, 36, 60)
+
+    monkeypatch.setattr(ident, "degrade", degrade)
+    ident.renders(np.arange(6), 3, same_camera=True)
+    got = seen["u"]
+    cam = ident.CAMERA_SLOTS
+    assert torch.equal(got[:, cam], u[:1, cam].expand(6, -1))
+    other = [k for k in range(u.shape[1]) if k not in cam]
+    assert torch.equal(got[:, other], u[:, other])

@@ -53,10 +53,11 @@ TARGETS = {"hist": 0.60, "convnet": 0.70}
 CAMERA_SLOTS = [22, 23, 24, 25, 26, 29, 32, 13]
 
 
-def renders(indices: np.ndarray, seed: int, same_camera: bool = False) -> np.ndarray:
-    """Gray ``synth-wild`` ``test`` renders (N, 36, 60) at ``indices``, as the dataset draws them; with
-    ``same_camera`` every image takes the first one's camera draws (:data:`CAMERA_SLOTS`)."""
-    lat = sample_latents(torch.as_tensor(indices), seed=seed, split="test", config=LatentConfig())
+def renders(indices: np.ndarray, seed: int, same_camera: bool = False, split: str = "test") -> np.ndarray:
+    """Gray ``synth-wild`` renders (N, 36, 60) of ``split`` at ``indices``, as the dataset draws them; with
+    ``same_camera`` every image takes the first one's camera draws (:data:`CAMERA_SLOTS`). The round's
+    other scripts render through this too."""
+    lat = sample_latents(torch.as_tensor(indices), seed=seed, split=split, config=LatentConfig())
     u = wild_uniforms(lat)
     if same_camera:
         u[:, CAMERA_SLOTS] = u[:1, CAMERA_SLOTS]

@@ -26,9 +26,9 @@ import numpy as np
 import torch
 
 from gazebench.realism import compare
-from gazebench_plugins.synth.latents import LatentConfig, sample_latents
-from gazebench_plugins.synth.render import render
-from gazebench_plugins.synth.wild import degrade, wild_light, wild_uniforms
+from gazebench_plugins.synth.latents import LatentConfig
+
+from r15_identity import renders
 
 HERE = Path(__file__).resolve().parent
 REAL = Path(os.environ.get("GAZEBENCH_REAL", HERE.parents[1].parent / "shared/data/mpiigaze-unlabelled/eyes.npz"))
@@ -37,11 +37,7 @@ N_SUBJECTS = LatentConfig().n_subjects
 
 def person(seed: int, subject: int, n: int, first: int = 0) -> np.ndarray:
     """``n`` gray ``test`` renders of one procedural person (indices ``k * 15 + subject``)."""
-    idx = (np.arange(first, first + n) * N_SUBJECTS + subject)
-    lat = sample_latents(torch.as_tensor(idx), seed=seed, split="test", config=LatentConfig())
-    u = wild_uniforms(lat)
-    r = render(lat, (36, 60), wild_light(lat, u, 1.0))
-    return degrade(r.image, lat, u, r.ppm, channels=1)[:, 0].numpy().astype(np.float64)
+    return renders(np.arange(first, first + n) * N_SUBJECTS + subject, seed)
 
 
 def main() -> None:

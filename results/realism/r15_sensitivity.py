@@ -25,9 +25,9 @@ from sklearn.model_selection import StratifiedKFold
 
 from gazebench.imaging import equalize
 from gazebench.realism import cnn_input, gaussian_blur, train_cnn
-from gazebench_plugins.synth.latents import LatentConfig, sample_latents
-from gazebench_plugins.synth.render import render
-from gazebench_plugins.synth.wild import degrade, jpeg, wild_light, wild_uniforms
+from gazebench_plugins.synth.wild import jpeg
+
+from r15_identity import renders
 
 HERE = Path(__file__).resolve().parent
 REAL = Path(os.environ.get("GAZEBENCH_REAL", HERE.parents[1].parent / "shared/data/mpiigaze-unlabelled/eyes.npz"))
@@ -82,10 +82,7 @@ def manipulations(seed: int) -> dict:
 
 def main() -> None:
     real = np.load(REAL)["images"][:400].astype(np.float64)
-    lat = sample_latents(torch.arange(400), seed=0, split="unlabelled", config=LatentConfig())
-    u = wild_uniforms(lat)
-    r = render(lat, (36, 60), wild_light(lat, u, 1.0))
-    synth = degrade(r.image, lat, u, r.ppm, channels=1)[:, 0].numpy().astype(np.float64)
+    synth = renders(np.arange(400), 0, split="unlabelled")
     x = np.concatenate([real, synth])
     y = np.concatenate([np.zeros(400, np.int64), np.ones(400, np.int64)])   # 1: rendered
     names = list(manipulations(0))
