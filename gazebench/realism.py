@@ -374,6 +374,98 @@ def domain_accuracy(a: np.ndarray, b: np.ndarray, kind: str = "hist", *, folds: 
             "folds": accs, "n": n}
 
 
+def _to_u8(x: np.ndarray) -> np.ndarray:
+    return np.round(x).clip(0, 255)
+
+
+def shift_rows(x: np.ndarray, dy: int) -> np.ndarray:
+    """Gray images (N, H, W) with their rows moved by ``dy`` (positive: down), the edge row repeated."""
+    return x[:, np.clip(np.arange(x.shape[1]) - dy, 0, x.shape[1] - 1)]
+
+
+def median3(x: np.ndarray) -> np.ndarray:
+    """A 3x3 median filter of gray images (N, H, W), the edges replicated."""
+    t = torch.from_numpy(np.ascontiguousarray(x)).float().unsqueeze(1)
+    p = torch.nn.functional.pad(t, (1, 1, 1, 1), mode="replicate").unfold(2, 3, 1).unfold(3, 3, 1)
+    return p.reshape(*p.shape[:4], 9).median(-1).values[:, 0].numpy().astype(np.float64)
+
+
+def _jpeg(x: np.ndarray, quality: int) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    out = np.empty_like(x, dtype=np.float64)
+    for i, img in enumerate(_to_u8(x).astype(np.uint8)):
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, format="JPEG", quality=quality)
+        out[i] = np.asarray(Image.open(buf), dtype=np.float64)
+    return out
+
+
+def _equalise(x: np.ndarray) -> np.ndarray:
+    from gazebench.imaging import equalize
+
+    t = torch.from_numpy(_to_u8(x).astype(np.uint8)).unsqueeze(1)
+    return equalize(t, "opencv")[:, 0].numpy().astype(np.float64)
+
+
+def manipulations(seed: int = 0) -> dict[str, Any]:
+    """The image manipulations :func:`convnet_sensitivity` applies, name -> f(gray (N, H, W)) -> same.
+
+    Camera and texture (sensor noise, blur, sharpening, JPEG, equalisation, a median filter), tone (gamma)
+    and layout (a mirror, a shift of 2 px up or down). Noise is seeded.
+    """
+    rng = np.random.default_rng(seed)
+    return {
+        "noise sigma 3": lambda x: _to_u8(x + rng.normal(0, 3, x.shape)),
+        "blur sigma 0.8": lambda x: _to_u8(gaussian_blur(x, 0.8)),
+        "unsharp mask (x1, sigma 1)": lambda x: _to_u8(2 * x - gaussian_blur(x, 1.0)),
+        "median 3x3": median3,
+        "JPEG quality 60": lambda x: _jpeg(x, 60),
+        "histogram equalised": _equalise,
+        "gamma 0.7 (brighter)": lambda x: _to_u8(255 * (x / 255) ** 0.7),
+        "gamma 1.4 (darker)": lambda x: _to_u8(255 * (x / 255) ** 1.4),
+        "mirrored left-right": lambda x: x[:, :, ::-1].copy(),
+        "moved 2 px up": lambda x: shift_rows(x, -2),
+        "moved 2 px down": lambda x: shift_rows(x, 2),
+    }
+
+
+def convnet_sensitivity(a: np.ndarray, b: np.ndarray, *, folds: int = 5, seed: int = 0,
+                        cnn_epochs: int = 20) -> dict[str, Any]:
+    """What the ``convnet`` domain classifier tells A from B by: its calls on manipulated held-out images.
+
+    The nets are the ones :func:`domain_accuracy` trains (same balancing, folds and seeds). Each fold's
+    net classifies its held-out A and B images untouched and after each of :func:`manipulations`, one at
+    a time; the shares called A, averaged over the folds, say which properties it reads: one that turns
+    A's images into B's (``a_called_a`` falls) moves them towards what B has, and one that turns B's into
+    A's (``b_called_a`` rises), towards what A has. Returns ``{name: {"a_called_a", "b_called_a"}}`` with
+    ``"none"`` first.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    a, b = balance(np.asarray(a, np.float64), np.asarray(b, np.float64), seed)
+    n = len(a)
+    if n < folds:
+        raise ValueError(f"{folds}-fold cross-validation needs at least {folds} images per set, got {n}")
+    x = np.concatenate([a, b])
+    y = np.concatenate([np.zeros(n, np.int64), np.ones(n, np.int64)])
+    shares: dict[str, list[list[float]]] = {}
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    with _one_thread():
+        for k, (tr, te) in enumerate(splitter.split(np.zeros(len(y)), y)):
+            net = train_cnn(x[tr], y[tr], seed * 1000 + k, cnn_epochs)
+            for name, f in {"none": lambda v: v, **manipulations(seed * 1000 + k)}.items():
+                row = shares.setdefault(name, [[], []])
+                for cls in (0, 1):
+                    with torch.no_grad():
+                        logit = net(cnn_input(f(x[te][y[te] == cls]).astype(np.float32)))
+                    row[cls].append(float((logit <= 0).float().mean()))
+    return {name: {"a_called_a": float(np.mean(v[0])), "b_called_a": float(np.mean(v[1]))}
+            for name, v in shares.items()}
+
+
 def compare(a: np.ndarray, b: np.ndarray, *, classifiers: Sequence[str] = DEFAULT_CLASSIFIERS,
             folds: int = 5, seed: int = 0, cnn_epochs: int = 20) -> dict[str, Any]:
     """Every measurement between gray image sets ``a`` and ``b``: classifiers and statistics.
@@ -467,6 +559,8 @@ class RealismConfig:
     bands: list[str] = field(default_factory=list)
     #: also measure the classifiers on these horizontal bands of rows (``"0:12"``) of both sets
     rows: list[str] = field(default_factory=list)
+    #: also report what the convnet tells the sets apart by (:func:`convnet_sensitivity`)
+    sensitivity: bool = False
     #: also measure the identity floor on this many of B's subjects (:func:`identity_floor`; 0: not)
     identity_floor: int = 0
     #: how many of B's samples after its own to search for those subjects (None: 20 x ``n``)
@@ -665,6 +759,9 @@ def run_realism(cfg: RealismConfig, pm: Any = None, log: Any = None) -> dict[str
             record["rows"][f"{r0}:{r1}"] = {
                 "classifiers": {k: domain_accuracy(ra, rb, k, folds=cfg.folds, seed=cfg.seed, cnn_epochs=cfg.cnn_epochs)
                                 for k in cfg.classifiers}}
+    if cfg.sensitivity:
+        say(f"convnet sensitivity: {len(manipulations())} manipulations of the held-out images ({cfg.folds}-fold)")
+        record["sensitivity"] = convnet_sensitivity(a, b, folds=cfg.folds, seed=cfg.seed, cnn_epochs=cfg.cnn_epochs)
     if cfg.identity_floor:
         info_b = sets["b"][1]
         start = parse_slice(cfg.b_slice)[0]
@@ -720,6 +817,12 @@ def table_lines(record: dict[str, Any]) -> list[str]:
         out += _columns_table(record["classifiers"], rows,
                               "the same classifiers on horizontal bands of rows only (what each part of the crop gives away)",
                               [f"rows {r}" for r in rows])
+    sens = record.get("sensitivity")
+    if sens:
+        out += ["", "what the convnet reads: each fold's net on its held-out images, manipulated (share called A)",
+                f"  {'manipulation':<28} {'A called A':>11} {'B called A':>11}"]
+        for name, v in sens.items():
+            out.append(f"  {name:<28} {v['a_called_a']:>11.3f} {v['b_called_a']:>11.3f}")
     floor = record.get("identity_floor")
     if floor:
         got = len(floor["subjects"])

@@ -328,3 +328,27 @@ def test_identity_floor_on_the_embedded_renderer_is_above_chance():
     assert len(floor["subjects"]) == 2 and floor["skipped"] == {}
     # r15_identity.py measured 0.45-0.68 at 200 a side (mean 0.585 over forty subjects): above chance
     assert 0.5 < floor["classifiers"]["hist"]["mean"] <= 1.0
+
+
+def test_sensitivity_finds_the_side_the_convnet_reads_and_agrees_with_its_accuracy(tmp_path):
+    # A: the left half bright, B: the right half bright (the mirror image), both noisy. The net tells
+    # them apart by the side: mirroring swaps its calls, noise and a JPEG pass leave them
+    rng = np.random.default_rng(0)
+    left = np.where(np.arange(60) < 30, 170.0, 80.0)[None, None, :] + rng.normal(0, 12, (40, 36, 60))
+    right = left[:, :, ::-1] + rng.normal(0, 3, (40, 36, 60))
+    np.savez(tmp_path / "a.npz", images=np.clip(left, 0, 255).astype(np.uint8))
+    np.savez(tmp_path / "b.npz", images=np.clip(right, 0, 255).astype(np.uint8))
+    out = tmp_path / "r.json"
+    res = _realism_ab(tmp_path, "--classifiers", "convnet", "--folds", "3", "--sensitivity", "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    rec = json.loads(out.read_text())
+    sens = rec["sensitivity"]
+    assert list(sens)[0] == "none" and "mirrored left-right" in sens and "JPEG quality 60" in sens
+    # untouched, the shares are the classifier's own held-out accuracy, fold by fold the same nets
+    acc = rec["classifiers"]["convnet"]["accuracy"]
+    assert (sens["none"]["a_called_a"] + 1 - sens["none"]["b_called_a"]) / 2 == pytest.approx(acc, abs=1e-6)
+    assert sens["none"]["a_called_a"] > 0.9 and sens["none"]["b_called_a"] < 0.1
+    assert sens["mirrored left-right"]["a_called_a"] < 0.1 and sens["mirrored left-right"]["b_called_a"] > 0.9
+    for name in ("noise sigma 3", "JPEG quality 60"):
+        assert sens[name]["a_called_a"] > 0.9 and sens[name]["b_called_a"] < 0.1, name
+    assert "what the convnet reads" in res.stdout and "mirrored left-right" in res.stdout

@@ -140,13 +140,18 @@ def test_v2_code_renders_renderer_version_2s_bytes():
 def test_round15_sensitivity_manipulations_and_the_same_camera_draws(monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT))       # r15_sensitivity imports r15_identity by name
     sens = _load("r15_sensitivity")
+    from gazebench.realism import median3, shift_rows
+
     x = np.zeros((1, 5, 4))
     x[0, 2, 1] = 90.0                              # one outlier: the 3x3 median removes it
-    assert np.array_equal(sens._median3(x), np.zeros((1, 5, 4)))
+    assert np.array_equal(median3(x), np.zeros((1, 5, 4)))
+    x[0, 1:4, 0:3] = 90.0                          # a 3x3 block keeps its centre
+    assert median3(x)[0, 2, 1] == 90.0
     rows = np.arange(5.0).reshape(1, 5, 1) * np.ones((1, 5, 4))
     # 2 px up: row i shows row i + 2, the last row repeated; down: row i - 2, the first repeated
-    assert sens._shift(rows, -2)[0, :, 0].tolist() == [2, 3, 4, 4, 4]
-    assert sens._shift(rows, 2)[0, :, 0].tolist() == [0, 0, 0, 1, 2]
+    assert shift_rows(rows, -2)[0, :, 0].tolist() == [2, 3, 4, 4, 4]
+    assert shift_rows(rows, 2)[0, :, 0].tolist() == [0, 0, 0, 1, 2]
+    assert set(sens.manipulations(0)) >= {"mirrored", "2 px up", "median 3x3"}
     top = sens._top(np.full((1, 12, 3), 100.0), 30.0)[0, :, 0]
     assert top[0] == 130 and top[8] == 100 and top[11] == 100 and top[4] == 115
     ident = _load("r15_identity")

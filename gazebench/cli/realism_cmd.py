@@ -38,6 +38,10 @@ def _items(text: str) -> list[str]:
 @click.option("--rows", default="", metavar="LIST",
               help="Also run the classifiers on these horizontal bands of rows only, e.g. 0:12,12:24,24:36 "
                    "(at least 12 rows each): which part of the crop (brow and lid, eye, cheek) gives B away.")
+@click.option("--sensitivity", is_flag=True,
+              help="Also say what the convnet tells A from B by: each fold's net classifies its held-out images "
+                   "after one manipulation at a time (noise, blur, sharpening, JPEG, equalisation, gamma, a mirror, "
+                   "a 2 px shift); a manipulation that moves the calls names a property the net reads.")
 @click.option("--identity-floor", type=click.IntRange(0), default=0, show_default=True, metavar="K",
               help="Also measure K of B's subjects, each one's images against the rest of B: what a perfect model of B "
                    "would score against one person. Read A's accuracy against it when A is one participant "
@@ -51,8 +55,8 @@ def _items(text: str) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON instead of a table.")
 def realism(a: str, a_root: str | None, a_split: str | None, a_slice: str | None, b: str, b_root: str | None,
             b_split: str | None, b_slice: str | None, n: int, size: tuple[int, int], classifiers: str, folds: int,
-            convnet_epochs: int, bands: str, rows: str, identity_floor: int, identity_pool: int | None, sets: dict, seed: int, grid: str | None,
-            out: str | None, as_json: bool) -> None:
+            convnet_epochs: int, bands: str, rows: str, sensitivity: bool, identity_floor: int,
+            identity_pool: int | None, sets: dict, seed: int, grid: str | None, out: str | None, as_json: bool) -> None:
     """Measure how far apart the images of datasets A and B are.
 
     A classifier learns to tell A's images from B's; its held-out accuracy (stratified k-fold
@@ -72,6 +76,7 @@ def realism(a: str, a_root: str | None, a_split: str | None, a_slice: str | None
       gazebench realism --a npz --a-root eyes.npz --b synth-wild --classifiers convnet --bands low,high
       gazebench realism --a npz --a-root eyes.npz --b synth-wild --classifiers convnet --rows 0:12,12:24,24:36
       gazebench realism --a npz --a-root eyes.npz --a-slice 400:600 --b synth-wild -n 200 --identity-floor 5
+      gazebench realism --a npz --a-root eyes.npz --b synth-wild -n 400 --classifiers convnet --sensitivity
     """
     from gazebench.plugins import PluginError, get_plugin_manager
     from gazebench.realism import RealismConfig, run_realism, table_lines
@@ -88,7 +93,8 @@ def realism(a: str, a_root: str | None, a_split: str | None, a_slice: str | None
         cfg = RealismConfig(a=a, b=b, a_root=a_root, b_root=b_root, a_split=a_split, b_split=b_split,
                             a_slice=a_slice, b_slice=b_slice, n=n, size=tuple(size),
                             classifiers=_items(classifiers), folds=folds, seed=seed, cnn_epochs=convnet_epochs,
-                            params=sets, bands=_items(bands), rows=_items(rows), identity_floor=identity_floor,
+                            params=sets, bands=_items(bands), rows=_items(rows), sensitivity=sensitivity,
+                            identity_floor=identity_floor,
                             identity_pool=identity_pool, grid=grid, out=out,
                             command=format_command(sys.argv[1:]))
         record = run_realism(cfg, pm, log=lambda m: click.echo(m, err=True))

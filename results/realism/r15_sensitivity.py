@@ -8,7 +8,8 @@ renders (seed 0, as ``tune.py``'s tuning split). Each fold's net then classifies
 after one manipulation at a time, the same for both sets: the share of held-out real crops still called
 real and of held-out renders called real says which image properties the net reads as "rendered" (a
 manipulation that turns real crops "rendered" moves them towards what renders have; one that turns
-renders "real", towards what real crops have). The manipulations: sensor noise added (sigma 2, 4 levels),
+renders "real", towards what real crops have). (``gazebench realism --sensitivity`` now does this for any two datasets, with a fixed set of manipulations.)
+The manipulations: sensor noise added (sigma 2, 4 levels),
 a Gaussian blur (sigma 0.6, 1.0 px), an unsharp mask, a JPEG pass (quality 60), MPIIGaze's histogram
 equalisation again, a gamma of 0.7 or 1.4, a left-right mirror, shifts by 2 px up or down, the top 9 rows
 brightened by 30 levels or darkened, and (renders only) a 3x3 median filter.
@@ -24,7 +25,7 @@ import torch
 from sklearn.model_selection import StratifiedKFold
 
 from gazebench.imaging import equalize
-from gazebench.realism import cnn_input, gaussian_blur, train_cnn
+from gazebench.realism import cnn_input, gaussian_blur, median3, shift_rows, train_cnn
 from gazebench_plugins.synth.wild import jpeg
 
 from r15_identity import renders
@@ -37,23 +38,11 @@ def _u8(x: np.ndarray) -> np.ndarray:
     return np.round(x).clip(0, 255)
 
 
-def _shift(x: np.ndarray, dy: int) -> np.ndarray:
-    """Rows moved by ``dy`` (positive: down), the edge row repeated."""
-    idx = np.clip(np.arange(x.shape[1]) - dy, 0, x.shape[1] - 1)
-    return x[:, idx]
-
-
 def _top(x: np.ndarray, d: float) -> np.ndarray:
     y = x.copy()
     ramp = np.linspace(1, 0, 9)[None, :, None]
     y[:, :9] = y[:, :9] + d * ramp
     return _u8(y)
-
-
-def _median3(x: np.ndarray) -> np.ndarray:
-    t = torch.from_numpy(x).float().unsqueeze(1)
-    p = torch.nn.functional.pad(t, (1, 1, 1, 1), mode="replicate").unfold(2, 3, 1).unfold(3, 3, 1)
-    return p.reshape(*p.shape[:4], 9).median(-1).values[:, 0].numpy().astype(np.float64)
 
 
 def manipulations(seed: int) -> dict:
@@ -72,11 +61,11 @@ def manipulations(seed: int) -> dict:
         "gamma 0.7": lambda x: _u8(255 * (x / 255) ** 0.7),
         "gamma 1.4": lambda x: _u8(255 * (x / 255) ** 1.4),
         "mirrored": lambda x: x[:, :, ::-1].copy(),
-        "2 px up": lambda x: _shift(x, -2),
-        "2 px down": lambda x: _shift(x, 2),
+        "2 px up": lambda x: shift_rows(x, -2),
+        "2 px down": lambda x: shift_rows(x, 2),
         "top 9 rows +30": lambda x: _top(x, 30.0),
         "top 9 rows -30": lambda x: _top(x, -30.0),
-        "median 3x3": _median3,
+        "median 3x3": median3,
     }
 
 
