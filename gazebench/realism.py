@@ -332,6 +332,25 @@ def balance(a: np.ndarray, b: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np
     return pick(a), pick(b)
 
 
+def _balanced_folds(a: np.ndarray, b: np.ndarray, folds: int, seed: int
+                    ) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    """Both sets balanced (:func:`balance`), stacked as ``x`` with labels ``y`` (0: A, 1: B), and the
+    stratified ``folds``-fold (train, test) splits shuffled with ``seed``: what every domain classifier
+    and :func:`convnet_sensitivity` cross-validate on."""
+    from sklearn.model_selection import StratifiedKFold
+
+    a, b = balance(np.asarray(a, np.float64), np.asarray(b, np.float64), seed)
+    if a.shape[1:] != b.shape[1:]:
+        raise ValueError(f"the two sets differ in image size: {a.shape[1:]} vs {b.shape[1:]}")
+    n = len(a)
+    if n < folds:
+        raise ValueError(f"{folds}-fold cross-validation needs at least {folds} images per set, got {n}")
+    x = np.concatenate([a, b])
+    y = np.concatenate([np.zeros(n, np.int64), np.ones(n, np.int64)])
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return x, y, list(splitter.split(np.zeros(len(y)), y))
+
+
 def domain_accuracy(a: np.ndarray, b: np.ndarray, kind: str = "hist", *, folds: int = 5, seed: int = 0,
                     cnn_epochs: int = 20) -> dict[str, Any]:
     """Held-out accuracy of a classifier telling gray images ``a`` from ``b`` (each (N, H, W)).
@@ -341,29 +360,21 @@ def domain_accuracy(a: np.ndarray, b: np.ndarray, kind: str = "hist", *, folds: 
     "folds" (each fold's accuracy), "n" (images per set)}``.
     """
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     if kind not in CLASSIFIERS:
         raise ValueError(f"unknown classifier {kind!r}: choose from {', '.join(CLASSIFIERS)}")
-    a, b = balance(np.asarray(a, np.float64), np.asarray(b, np.float64), seed)
-    if a.shape[1:] != b.shape[1:]:
-        raise ValueError(f"the two sets differ in image size: {a.shape[1:]} vs {b.shape[1:]}")
-    n = len(a)
-    if n < folds:
-        raise ValueError(f"{folds}-fold cross-validation needs at least {folds} images per set, got {n}")
-    if kind == "hog" and min(a.shape[1:]) < 12:
+    x, y, splits = _balanced_folds(a, b, folds, seed)
+    n = len(x) // 2
+    if kind == "hog" and min(x.shape[1:]) < 12:
         # 2x2-cell blocks of 6-pixel cells: a smaller side has no block and HOG no feature
         raise ValueError(f"hog needs images of at least 12x12 pixels (two 6-pixel cells a side), got "
-                         f"{a.shape[1]}x{a.shape[2]}")
-    x = np.concatenate([a, b])
-    y = np.concatenate([np.zeros(n, np.int64), np.ones(n, np.int64)])
+                         f"{x.shape[1]}x{x.shape[2]}")
     feats = None if kind == "convnet" else _FEATURES[kind](x)
     accs: list[float] = []
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     with _one_thread():
-        for k, (tr, te) in enumerate(splitter.split(np.zeros(len(y)), y)):
+        for k, (tr, te) in enumerate(splits):
             if kind == "convnet":
                 pred = _cnn_fold(x[tr], y[tr], x[te], seed * 1000 + k, cnn_epochs)
             else:
@@ -443,24 +454,17 @@ def convnet_sensitivity(a: np.ndarray, b: np.ndarray, *, folds: int = 5, seed: i
     A's (``b_called_a`` rises), towards what A has. Returns ``{name: {"a_called_a", "b_called_a"}}`` with
     ``"none"`` first.
     """
-    from sklearn.model_selection import StratifiedKFold
-
-    a, b = balance(np.asarray(a, np.float64), np.asarray(b, np.float64), seed)
-    n = len(a)
-    if n < folds:
-        raise ValueError(f"{folds}-fold cross-validation needs at least {folds} images per set, got {n}")
-    x = np.concatenate([a, b])
-    y = np.concatenate([np.zeros(n, np.int64), np.ones(n, np.int64)])
+    x, y, splits = _balanced_folds(a, b, folds, seed)
     shares: dict[str, list[list[float]]] = {}
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     with _one_thread():
-        for k, (tr, te) in enumerate(splitter.split(np.zeros(len(y)), y)):
+        for k, (tr, te) in enumerate(splits):
             net = train_cnn(x[tr], y[tr], seed * 1000 + k, cnn_epochs)
+            held = [x[te][y[te] == cls] for cls in (0, 1)]
             for name, f in {"none": lambda v: v, **manipulations(seed * 1000 + k)}.items():
                 row = shares.setdefault(name, [[], []])
                 for cls in (0, 1):
                     with torch.no_grad():
-                        logit = net(cnn_input(f(x[te][y[te] == cls]).astype(np.float32)))
+                        logit = net(cnn_input(f(held[cls]).astype(np.float32)))
                     row[cls].append(float((logit <= 0).float().mean()))
     return {name: {"a_called_a": float(np.mean(v[0])), "b_called_a": float(np.mean(v[1]))}
             for name, v in shares.items()}
@@ -563,7 +567,7 @@ class RealismConfig:
     sensitivity: bool = False
     #: also measure the identity floor on this many of B's subjects (:func:`identity_floor`; 0: not)
     identity_floor: int = 0
-    #: how many of B's samples after its own to search for those subjects (None: 20 x ``n``)
+    #: how many samples of B's split, from its slice's start, to search for those subjects (None: 20 x ``n``)
     identity_pool: int | None = None
     grid: str | None = None
     out: str | None = None
@@ -671,9 +675,9 @@ def identity_floor(images: np.ndarray, subjects: np.ndarray, *, n: int, count: i
     """
     ids, counts = np.unique(subjects, return_counts=True)
     enough = (counts >= n) & (len(subjects) - n >= n)
-    ranked = sorted(ids[enough].tolist(), key=lambda k: (-int(counts[ids == k][0]), k))
-    chosen = ranked[:count]
-    skipped = {int(k): int(c) for k, c in zip(ids, counts) if not (c >= n and len(subjects) - n >= n)}
+    # the most frequent first, ties by id (np.unique sorts the ids; a stable sort keeps that order)
+    chosen = [int(k) for k in ids[enough][np.argsort(-counts[enough], kind="stable")][:count]]
+    skipped = {int(k): int(c) for k, c in zip(ids[~enough], counts[~enough])}
     if not chosen:
         raise ValueError(f"no subject has the {n} images the identity floor needs, with {n} others left (pool of "
                          f"{len(subjects)}: " + ", ".join(f"subject {k}: {c}" for k, c in skipped.items())

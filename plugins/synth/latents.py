@@ -43,9 +43,8 @@ N_IRIS_WAVES = 6
 #: try other distributions (results/realism/tune.py); the defaults are renderer version 2's
 GEOMETRY: dict[str, tuple[float, float]] = {
     "scale": (0.93, 1.07),         # zoom of the normalised crop
-    "shift_x": (-1.0, 1.0),        # eyeball centre from the crop centre, mm (image axes: y down, so a
-                                   # negative shift_y sets the eye higher)
-    "shift_y": (-2.0, 0.0),
+    "shift_x": (-1.0, 1.0),        # eyeball centre from the crop centre, mm
+    "shift_y": (-2.0, 0.0),        # image axes, y down: a negative shift_y sets the eye higher
     "cover": (0.6, 2.8),           # upper lid over the iris top, mm
     "lower_apex": (4.0, 5.4),
     "crease_gap": (2.5, 5.0),

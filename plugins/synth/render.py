@@ -273,7 +273,10 @@ def _folds(lat: Latents, s: torch.Tensor, Yh: torch.Tensor, y_cr: torch.Tensor, 
     width = (CREASE["folds_width"] * ppm_y).clamp(min=0.8) / ppm_y   # anti-aliased below a pixel
     factor = torch.ones(())
     dark = _v(lat.crease_dark)
-    for side, sign, y0, key0 in (("folds_upper", -1.0, y_cr, 0), ("folds_lower", 1.0, yl, 3)):
+    # the upper folds run parallel to the crease (-1: above it); the lower ones sag below the margin
+    # with its curve, their spacing shrinking towards the corners
+    sag = (1 - (s / 1.05) ** 2).clamp(min=0)
+    for side, step, y0, key0 in (("folds_upper", -1.0, y_cr, 0), ("folds_lower", sag, yl, 3)):
         if CREASE[side] <= 0:
             continue
         offset = torch.zeros(n, 1, 1)
@@ -281,8 +284,7 @@ def _folds(lat: Latents, s: torch.Tensor, Yh: torch.Tensor, y_cr: torch.Tensor, 
             offset = offset + _v(lo + (hi - lo) * u[:, key0, j])
             extent = _v(0.6 + 0.5 * u[:, key0 + 1, j])
             strength = _v(u[:, key0 + 2, j]) * CREASE[side] * dark
-            # the lower folds sag with the margin's curve; the upper ones follow the crease's
-            y_j = y0 + sign * offset * (1 - (s / 1.05) ** 2).clamp(min=0) if sign > 0 else y0 + sign * offset
+            y_j = y0 + step * offset
             line = torch.exp(-(((Yh - y_j) / width) ** 2)) * (1 - (s / extent) ** 2).clamp(min=0)
             factor = factor * (1 - line * strength)
     return factor
