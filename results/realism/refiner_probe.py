@@ -45,6 +45,12 @@ p.add_argument("--mmd", type=float, default=0.0,
                help="weight of a kernel MMD (Gaussian kernels, bandwidths 1, 4 and 16) between the refined batch's and a "
                     "real batch's standardised histogram features: the whole distribution, no adversary")
 p.add_argument("--sn", type=int, default=0, help="spectral normalisation on the patch discriminator's layers (round 15)")
+p.add_argument("--blocks", type=int, default=0,
+               help="round 16: a deeper refiner, this many residual blocks (two 3x3 convs each) of --width channels "
+                    "after an input conv (0: round 14's three plain conv layers)")
+p.add_argument("--label", type=int, default=0,
+               help="round 16: check the labels survive: on the first evaluation draw, the pupil found as the dark "
+                    "centroid near the rendered pupil, raw and refined, against the rendered pupil's position")
 p.add_argument("--bound", type=float, default=0.0,
                help="bound the refiner's change: bound * tanh(residual), in [-1, 1] units (0: unbounded; round 15)")
 a = p.parse_args()
@@ -82,13 +88,27 @@ Y = torch.from_numpy(rfit).unsqueeze(1) / 127.5 - 1
 W = a.width
 
 
+class Block(nn.Module):
+    def __init__(s):
+        super().__init__()
+        s.c = nn.Sequential(nn.Conv2d(W, W, 3, padding=1, padding_mode="replicate"), nn.ReLU(),
+                            nn.Conv2d(W, W, 3, padding=1, padding_mode="replicate"))
+
+    def forward(s, x):
+        return torch.relu(x + s.c(x))
+
+
 class Ref(nn.Module):
     def __init__(s):
         super().__init__()
-        s.b = nn.Sequential(nn.Conv2d(1 + 2 * a.coords, W, 3, padding=1, padding_mode="replicate"), nn.ReLU(),
-                            nn.Conv2d(W, W, 3, padding=1, padding_mode="replicate"), nn.ReLU(),
-                            nn.Conv2d(W, W, 3, padding=1, padding_mode="replicate"), nn.ReLU(),
-                            nn.Conv2d(W, 1, 1))
+        if a.blocks:
+            s.b = nn.Sequential(nn.Conv2d(1 + 2 * a.coords, W, 3, padding=1, padding_mode="replicate"), nn.ReLU(),
+                                *[Block() for _ in range(a.blocks)], nn.Conv2d(W, 1, 1))
+        else:
+            s.b = nn.Sequential(nn.Conv2d(1 + 2 * a.coords, W, 3, padding=1, padding_mode="replicate"), nn.ReLU(),
+                                nn.Conv2d(W, W, 3, padding=1, padding_mode="replicate"), nn.ReLU(),
+                                nn.Conv2d(W, W, 3, padding=1, padding_mode="replicate"), nn.ReLU(),
+                                nn.Conv2d(W, 1, 1))
         nn.init.zeros_(s.b[-1].weight); nn.init.zeros_(s.b[-1].bias)
 
     def forward(s, x):
@@ -180,6 +200,33 @@ for step in range(a.steps):
 R.eval()
 if a.save:
     torch.save(R.state_dict(), a.save)
+def dark_centre(imgs, pupil, r=6):
+    """The pupil found in each image: the centroid of the window's darkest quarter around the rendered pupil."""
+    out = np.zeros((len(imgs), 2))
+    h, w = imgs.shape[1:]
+    for i, (img, (px, py)) in enumerate(zip(imgs, pupil)):
+        x0, x1 = max(0, int(round(px)) - r), min(w, int(round(px)) + r + 1)
+        y0, y1 = max(0, int(round(py)) - r), min(h, int(round(py)) + r + 1)
+        win = img[y0:y1, x0:x1]
+        wt = np.clip(np.percentile(win, 25) - win, 0, None) + 1e-9
+        yy, xx = np.mgrid[y0:y1, x0:x1]
+        out[i] = (xx * wt).sum() / wt.sum(), (yy * wt).sum() / wt.sum()
+    return out
+
+
+def label_check(seed, raw, refined):
+    """Do the labels survive? The rendered pupil (the label's image) against the pupil found in the raw and the
+    refined crops, and how far refining moved the found pupil (pixels, the crop's 60 px width)."""
+    from gazebench.stages import build
+    data = build(pm, "dataset", "synth-wild", {}, "cpu").load("unlabelled", root=None, size=(36, 60), limit=len(raw), seed=seed)
+    pupil = data.batch(list(range(len(raw)))).pupil.numpy()
+    f0, f1 = dark_centre(raw, pupil), dark_centre(refined, pupil)
+    e0, e1 = np.linalg.norm(f0 - pupil, axis=1), np.linalg.norm(f1 - pupil, axis=1)
+    moved = np.linalg.norm(f1 - f0, axis=1)
+    return {"raw_err_px_median": round(float(np.median(e0)), 3), "refined_err_px_median": round(float(np.median(e1)), 3),
+            "moved_px_median": round(float(np.median(moved)), 3), "moved_px_p95": round(float(np.percentile(moved, 95)), 3)}
+
+
 res = {"base": {"hist": [], "convnet": []}, "ref": {"hist": [], "convnet": []}, "delta": [], "gaps": []}
 for s in map(int, a.seeds.split(",")):
     x, _ = load_set(pm, "synth-wild", root=None, split="unlabelled", slice_=None, n=len(reval), size=(36, 60), seed=s, params={})
@@ -190,6 +237,9 @@ for s in map(int, a.seeds.split(",")):
     if a.reeq:
         yl = equalize(yl, "opencv")
     yr = yl[:, 0].numpy().astype(np.float64)
+    if a.label and "label" not in res:
+        res["label"] = label_check(s, x, yr)
+        print("label check", res["label"], flush=True)
     res["delta"].append(float(np.abs(yr - x).mean()))
     for tag, imgs in (("base", x), ("ref", yr)):
         c = compare(reval.astype(np.float64), imgs, classifiers=("hist", "convnet"), seed=0)
