@@ -10,7 +10,10 @@ compared as gray uint8 images of one size. Two kinds of measurement:
   (the same on a 32-bin gradient-magnitude histogram), ``hist`` (both histograms together: the
   "histogram classifier"), ``pixels`` (logistic regression on 3x3-pooled pixels), ``hog`` (logistic
   regression on HOG: 6x6-pixel cells, 9 unsigned orientations, 2x2-cell L2-Hys blocks) and ``convnet``
-  (a three-layer convolutional net trained from scratch). The sets are balanced first (the larger
+  (a three-layer convolutional net trained from scratch, globally pooled: what it finds, wherever it
+  is), and ``layoutnet`` (opt-in: the same layers read by a dense layer over the last feature map,
+  so where things sit in the crop counts too; a second network family for a search tuned against
+  ``convnet``, which a refiner trained on that architecture can fool). The sets are balanced first (the larger
   one is subsampled with the seed), so chance is exactly 0.5.
 - **image statistics** (:data:`STATISTICS`): the gradient and Laplacian energy (blur), the dark
   share of the centre (iris size and darkness), the border brightness (skin and lighting) and the
@@ -44,7 +47,9 @@ STATISTICS: tuple[tuple[str, str], ...] = (
 #: the statistics a renderer is held to (the others are context)
 TARGET_STATISTICS = ("grad_p99", "laplacian", "dark_centre", "border", "lr_asymmetry")
 #: every domain classifier, blunt to sharp
-CLASSIFIERS = ("intensity", "gradient", "hist", "pixels", "hog", "convnet")
+CLASSIFIERS = ("intensity", "gradient", "hist", "pixels", "hog", "convnet", "layoutnet")
+#: the classifiers that are networks trained from scratch (cross-validated by :func:`train_cnn`)
+CNN_CLASSIFIERS = ("convnet", "layoutnet")
 DEFAULT_CLASSIFIERS = ("hist", "intensity", "gradient", "hog", "convnet")
 
 
@@ -228,18 +233,40 @@ class _SmallCNN(torch.nn.Module):
         return self.net(x)[:, 0]
 
 
+class _LayoutCNN(torch.nn.Module):
+    """:class:`_SmallCNN`'s three conv layers read by a linear layer over the whole last feature map
+    (its size fixed by the crop's) instead of a global average: a position-aware second family."""
+
+    def __init__(self, size: tuple[int, int]) -> None:
+        super().__init__()
+        c = torch.nn
+        h, w = (size[0] // 2) // 2, (size[1] // 2) // 2
+        self.net = c.Sequential(
+            c.Conv2d(1, 8, 3, padding=1), c.ReLU(), c.MaxPool2d(2),
+            c.Conv2d(8, 16, 3, padding=1), c.ReLU(), c.MaxPool2d(2),
+            c.Conv2d(16, 8, 3, padding=1), c.ReLU(),
+            c.Flatten(), c.Dropout(0.2), c.Linear(8 * h * w, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)[:, 0]
+
+
 def cnn_input(x: np.ndarray) -> torch.Tensor:
     """Gray images (N, H, W) in [0, 255] -> the small CNN's input (N, 1, H, W) in [-1, 1]."""
     return torch.from_numpy(np.asarray(x)).float().unsqueeze(1) / 127.5 - 1
 
 
-def train_cnn(x_tr: np.ndarray, y_tr: np.ndarray, seed: int, epochs: int = 20) -> torch.nn.Module:
-    """Train the ``convnet`` domain classifier (:class:`_SmallCNN`) on gray images; returns it in eval mode.
+def train_cnn(x_tr: np.ndarray, y_tr: np.ndarray, seed: int, epochs: int = 20,
+              kind: str = "convnet") -> torch.nn.Module:
+    """Train the ``convnet`` (:class:`_SmallCNN`) or ``layoutnet`` (:class:`_LayoutCNN`) domain classifier on
+    gray images; returns it in eval mode.
 
     The logit is positive for label 1. Exactly the training :func:`domain_accuracy` does per fold.
     """
+    if kind not in CNN_CLASSIFIERS:
+        raise ValueError(f"unknown network {kind!r}: choose from {', '.join(CNN_CLASSIFIERS)}")
     torch.manual_seed(seed)
-    net = _SmallCNN()
+    net = _SmallCNN() if kind == "convnet" else _LayoutCNN(tuple(np.asarray(x_tr).shape[1:3]))
     opt = torch.optim.Adam(net.parameters(), lr=2e-3, weight_decay=1e-4)
     xt = cnn_input(x_tr)
     yt = torch.from_numpy(y_tr).float()
@@ -259,9 +286,10 @@ def train_cnn(x_tr: np.ndarray, y_tr: np.ndarray, seed: int, epochs: int = 20) -
     return net.eval()
 
 
-def _cnn_fold(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, seed: int, epochs: int) -> np.ndarray:
-    """Train :class:`_SmallCNN` on one fold; predicted labels of ``x_te``."""
-    net = train_cnn(x_tr, y_tr, seed, epochs)
+def _cnn_fold(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, seed: int, epochs: int,
+              kind: str = "convnet") -> np.ndarray:
+    """Train the ``kind`` network on one fold; predicted labels of ``x_te``."""
+    net = train_cnn(x_tr, y_tr, seed, epochs, kind)
     with torch.no_grad():
         logits = net(cnn_input(x_te))
     return (logits > 0).long().numpy()
@@ -371,12 +399,12 @@ def domain_accuracy(a: np.ndarray, b: np.ndarray, kind: str = "hist", *, folds: 
         # 2x2-cell blocks of 6-pixel cells: a smaller side has no block and HOG no feature
         raise ValueError(f"hog needs images of at least 12x12 pixels (two 6-pixel cells a side), got "
                          f"{x.shape[1]}x{x.shape[2]}")
-    feats = None if kind == "convnet" else _FEATURES[kind](x)
+    feats = None if kind in CNN_CLASSIFIERS else _FEATURES[kind](x)
     accs: list[float] = []
     with _one_thread():
         for k, (tr, te) in enumerate(splits):
-            if kind == "convnet":
-                pred = _cnn_fold(x[tr], y[tr], x[te], seed * 1000 + k, cnn_epochs)
+            if kind in CNN_CLASSIFIERS:
+                pred = _cnn_fold(x[tr], y[tr], x[te], seed * 1000 + k, cnn_epochs, kind)
             else:
                 model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
                 pred = model.fit(feats[tr], y[tr]).predict(feats[te])

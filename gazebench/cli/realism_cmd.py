@@ -28,9 +28,11 @@ def _items(text: str) -> list[str]:
               help="Images per set at most (the larger set is subsampled to the smaller).")
 @click.option("--size", type=SizeType(), default="36x60", show_default=True, help="Both sets are compared at HxW, gray.")
 @click.option("--classifiers", default="hist,intensity,gradient,hog,convnet", show_default=True,
-              help="Comma list of: intensity, gradient, hist (both histograms), pixels, hog, convnet.")
+              help="Comma list of: intensity, gradient, hist (both histograms), pixels, hog, convnet, layoutnet "
+                   "(a second, position-aware network: the convnet's layers read by a dense layer).")
 @click.option("--folds", type=click.IntRange(2, 20), default=5, show_default=True, help="Cross-validation folds.")
-@click.option("--convnet-epochs", type=click.IntRange(1), default=20, show_default=True)
+@click.option("--convnet-epochs", type=click.IntRange(1), default=20, show_default=True,
+              help="Training epochs of each fold's network (convnet and layoutnet).")
 @click.option("--bands", default="", metavar="LIST",
               help="Also run the classifiers on both sets filtered to these bands: low (Gaussian blur, "
                    "sigma 2 px at 60 px wide: the shape and shading), high (minus a sigma 1.5 px blur: the "

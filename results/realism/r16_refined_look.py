@@ -7,8 +7,13 @@ Refines 200 version 3 renders of draw 15 (before MPIIGaze's equalisation and JPE
 does), prints the mean absolute change and the mean signed change per row of the centre columns (20-40), both
 before equalisation, and writes a grid: 12 renders as drawn (left), the same refined, equalised and JPEG'd at
 quality 75 (right). The refiner's weights derive from the real patches: keep them out of the repository.
+With ``--judge A:B`` it also measures the raw and the refined crops against the real patches A:B (the half
+the refiner was not fitted on) with ``convnet`` and ``layoutnet``: does a second network family see through
+what the refiner learnt against the first?
 """
 import argparse
+import os
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,7 +22,7 @@ from PIL import Image
 
 from gazebench.imaging import equalize
 from gazebench.plugins import get_plugin_manager
-from gazebench.realism import load_set
+from gazebench.realism import compare, load_set
 from gazebench_plugins.synth.wild import jpeg
 
 p = argparse.ArgumentParser()
@@ -26,6 +31,7 @@ p.add_argument("png")
 p.add_argument("--blocks", type=int, default=4)
 p.add_argument("--width", type=int, default=16)
 p.add_argument("--bound", type=float, default=0.5)
+p.add_argument("--judge", default="", help="real patches START:STOP to measure raw and refined crops against")
 a = p.parse_args()
 W = a.width
 
@@ -84,3 +90,12 @@ def tile(imgs, cols=6):
 left, right = tile(x[:12]), tile(y[:12])
 g = np.concatenate([left, np.zeros((left.shape[0], 4), np.uint8), right], 1)
 Image.fromarray(g).resize((g.shape[1] * 3, g.shape[0] * 3), Image.NEAREST).save(a.png)
+
+if a.judge:
+    REAL = Path(os.environ.get("GAZEBENCH_REAL", Path(__file__).resolve().parents[2].parent
+                               / "shared/data/mpiigaze-unlabelled/eyes.npz"))
+    lo, hi = map(int, a.judge.split(":"))
+    real = np.load(REAL)["images"][lo:hi].astype(np.float64)
+    for tag, imgs in (("raw", x), ("refined", y)):
+        c = compare(real, np.asarray(imgs, np.float64), classifiers=("hist", "convnet", "layoutnet"), seed=0)
+        print(tag, {k: round(v["accuracy"], 3) for k, v in c["classifiers"].items()}, flush=True)
