@@ -19,7 +19,12 @@ def _digest(img: torch.Tensor) -> str:
     return hashlib.sha256(img.numpy().tobytes()).hexdigest()[:16]
 
 
-V2_BYTES = "b75657a9385f97c8"   # the 24 pinned wild eyes, 3 channels, under renderer version 2
+# the 24 pinned wild eyes, 3 channels, under renderer version 2: its bytes as drawn on the Intel Xeon
+# machines they were pinned on, and on an AMD EPYC, where this one set of version 2's bytes differs
+# (seen 2026-12-06, torch 2.14.1; the same there under torch's default and AVX2 kernels, so not its
+# dispatch alone; cause not isolated). Version 3's bytes and version 2's gray and clean ones agree on
+# both machines. Any other digest is a change.
+V2_BYTES = {"b75657a9385f97c8", "83f4723d9a59547e"}
 
 
 @pytest.fixture
@@ -174,7 +179,7 @@ def test_the_brow_bone_latent_is_in_range_and_version_2_renders_its_pinned_bytes
     assert bool(((lat.brow_bone_y >= lo) & (lat.brow_bone_y <= hi)).all())
     # its latent takes a subject slot nothing used before, and versions.VERSION_2 holds every entry
     # version 3 changed: version 2's bytes again
-    assert _digest(SynthEyesWild().load("test", size=(36, 60), limit=24, seed=3).take().images) == V2_BYTES
+    assert _digest(SynthEyesWild().load("test", size=(36, 60), limit=24, seed=3).take().images) in V2_BYTES
 
 
 def _light_only(monkeypatch, azimuth, **tables) -> torch.Tensor:
@@ -210,7 +215,7 @@ def test_version_3s_defaults():
     # the context manager draws version 2 and puts version 3 back
     with renderer_version("2"):
         assert render.LID["hollow"] == 1.0 and wild.TONE["contrast"] == 0.15
-        assert _digest(SynthEyesWild().load("test", size=(36, 60), limit=24, seed=3).take().images) == V2_BYTES
+        assert _digest(SynthEyesWild().load("test", size=(36, 60), limit=24, seed=3).take().images) in V2_BYTES
     assert render.LID["hollow"] == 0.0 and wild.TONE["contrast"] == 0.0
     assert set(VERSION_2) <= {"GEOMETRY", "WILD", "TONE", "CREASE", "BROW_BONE", "LID"}
     with pytest.raises(ValueError, match="versions 2 and 3"):
@@ -442,7 +447,7 @@ def test_the_round10_lid_knobs_change_only_the_skin_above_the_eye(monkeypatch):
     from gazebench_plugins.synth import latents
 
     assert latents.GEOMETRY["nasal_left"] == (0.5, 0.5)
-    assert _digest(SynthEyesWild().load("test", size=(36, 60), limit=24, seed=3).take().images) == V2_BYTES
+    assert _digest(SynthEyesWild().load("test", size=(36, 60), limit=24, seed=3).take().images) in V2_BYTES
     above = (240.0, 300.0)                                       # the light from above
     off = _light_only(monkeypatch, above)
     bulge = _light_only(monkeypatch, above, LID={"bulge": 2.0})
