@@ -58,6 +58,12 @@ def _cast(v: Any, dtype: torch.dtype) -> Any:
     return v
 
 
+def _g(gflops: float) -> str:
+    """GFLOP/s as an integer, with two significant digits below 10 (a CPU without native bf16 runs
+    its matmul at well under 1 GFLOP/s: printed as 0 on an AMD EPYC with AVX2 only)."""
+    return f"{gflops:.0f}" if gflops >= 10 else f"{gflops:.2g}"
+
+
 def primitives(rounds: int) -> list[str]:
     """The speed records' own peak probe (:func:`gazebench.limit.probe_peak`: a square matmul and a
     channels_last 3x3 convolution) in each precision, one probe of each per round."""
@@ -76,7 +82,7 @@ def primitives(rounds: int) -> list[str]:
         for name in DTYPES:
             v = got[(prim, name)]
             m = statistics.median(v)
-            lines.append(f"| {prim} | {name} | {len(v)} | {min(v):.0f}-{max(v):.0f} | {m:.0f} | {m / base:.2f} |")
+            lines.append(f"| {prim} | {name} | {len(v)} | {_g(min(v))}-{_g(max(v))} | {_g(m)} | {m / base:.2g} |")
     return lines
 
 
@@ -94,9 +100,12 @@ def attention_net(rounds: int, sizes: list[int]) -> list[str]:
             low = _cast(net._derived(), torch.bfloat16)
             fusable = nets._fusable
 
+            fused_dtypes = (torch.float32, torch.bfloat16) if bf16_fused_ok() else (torch.float32,)
+
             def native() -> torch.Tensor:
-                # the same exact eval path with bf16 weights and activations, fused ops included
-                nets._fusable = lambda x: x.dtype in (torch.float32, torch.bfloat16) and not torch.is_grad_enabled()
+                # the same exact eval path with bf16 weights and activations, fused ops included where
+                # oneDNN runs them in bf16 on this CPU (else the unfused convolutions, in bf16 too)
+                nets._fusable = lambda x: x.dtype in fused_dtypes and not torch.is_grad_enabled()
                 net.__dict__["_derived"] = lambda: low
                 try:
                     return net(img.to(torch.bfloat16), m.to(torch.bfloat16))
@@ -117,6 +126,18 @@ def attention_net(rounds: int, sizes: list[int]) -> list[str]:
     return lines
 
 
+def bf16_fused_ok() -> bool:
+    """Whether oneDNN's fused conv + ReLU runs in bf16 on this CPU: it needs avx512bw, avx512vl and
+    avx512dq, or avx_ne_convert (an AMD EPYC with AVX2 only raises; seen 2026-12-06)."""
+    x = torch.zeros(1, 1, 4, 4, dtype=torch.bfloat16)
+    try:
+        torch.ops.mkldnn._convolution_pointwise(x, torch.zeros(1, 1, 3, 3, dtype=torch.bfloat16), None, [1, 1],
+                                                [1, 1], [1, 1], 1, "relu", [], "")
+    except (RuntimeError, AttributeError):
+        return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> str:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=7)
@@ -129,7 +150,8 @@ def main(argv: list[str] | None = None) -> str:
     head = [f"CPU: {device_name('cpu')}; low-precision flags: "
             f"{', '.join(cpu_flags()) or 'none found'}; torch {torch.__version__}, {torch.get_num_threads()} "
             f"threads, oneDNN bf16 support reported: {torch.ops.mkldnn._is_mkldnn_bf16_supported()}, "
-            f"fp16: {torch.ops.mkldnn._is_mkldnn_fp16_supported()}; load average at start {load}; "
+            f"fp16: {torch.ops.mkldnn._is_mkldnn_fp16_supported()}; fused bf16 conv + ReLU runs: {bf16_fused_ok()} "
+            f"(else the bf16-weights column is the unfused bf16 path); load average at start {load}; "
             f"{a.rounds} interleaved rounds.", ""]
     text = "\n".join(head + primitives(a.rounds) + [""] + attention_net(a.rounds, [int(s) for s in a.sizes.split(",")]))
     print(text)

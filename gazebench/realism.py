@@ -234,8 +234,8 @@ class _SmallCNN(torch.nn.Module):
 
 
 class _LayoutCNN(torch.nn.Module):
-    """:class:`_SmallCNN`'s three conv layers read by a linear layer over the whole last feature map
-    (its size fixed by the crop's) instead of a global average: a position-aware second family."""
+    """Three 3x3 conv layers as :class:`_SmallCNN`'s (8, 16, 8 channels) read by a linear layer over the whole
+    last feature map (its size fixed by the crop's) instead of a global average: a position-aware second family."""
 
     def __init__(self, size: tuple[int, int]) -> None:
         super().__init__()
@@ -399,6 +399,9 @@ def domain_accuracy(a: np.ndarray, b: np.ndarray, kind: str = "hist", *, folds: 
         # 2x2-cell blocks of 6-pixel cells: a smaller side has no block and HOG no feature
         raise ValueError(f"hog needs images of at least 12x12 pixels (two 6-pixel cells a side), got "
                          f"{x.shape[1]}x{x.shape[2]}")
+    if kind == "layoutnet" and min(x.shape[1:]) < 4:
+        # two 2x2 poolings: a smaller side leaves the dense layer no feature map to read
+        raise ValueError(f"layoutnet needs images of at least 4x4 pixels, got {x.shape[1]}x{x.shape[2]}")
     feats = None if kind in CNN_CLASSIFIERS else _FEATURES[kind](x)
     accs: list[float] = []
     with _one_thread():

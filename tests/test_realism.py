@@ -103,6 +103,8 @@ def test_layoutnet_tells_where_the_disc_is_and_the_pooled_convnet_cannot():
     assert abs(domain_accuracy(left, right, "convnet", folds=4)["accuracy"] - 0.5) < 0.15
     # and two halves of one distribution stay at chance for it too
     assert abs(domain_accuracy(discs(60, 3, 20), discs(60, 4, 20), "layoutnet", folds=4)["accuracy"] - 0.5) < 0.15
+    with pytest.raises(ValueError, match="at least 4x4"):
+        domain_accuracy(left[:, :3, :3], right[:, :3, :3], "layoutnet", folds=4)
 
 
 def test_accuracy_is_deterministic_for_a_seed_and_sets_are_balanced():
