@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn as nn
 from PIL import Image
 
 from gazebench.imaging import equalize
 from gazebench.plugins import get_plugin_manager
 from gazebench.realism import compare, load_set
 from gazebench_plugins.synth.wild import jpeg
+from refiner_net import Refiner
 
 p = argparse.ArgumentParser()
 p.add_argument("weights")
@@ -33,35 +33,9 @@ p.add_argument("--width", type=int, default=16)
 p.add_argument("--bound", type=float, default=0.5)
 p.add_argument("--judge", default="", help="real patches START:STOP to measure raw and refined crops against")
 a = p.parse_args()
-W = a.width
 
 
-class Block(nn.Module):
-    def __init__(s):
-        super().__init__()
-        s.c = nn.Sequential(nn.Conv2d(W, W, 3, padding=1, padding_mode="replicate"), nn.ReLU(),
-                            nn.Conv2d(W, W, 3, padding=1, padding_mode="replicate"))
-
-    def forward(s, x):
-        return torch.relu(x + s.c(x))
-
-
-class Ref(nn.Module):
-    """refiner_probe.py's ``--blocks`` refiner (no ``--coords``, no ``--mirror``)."""
-
-    def __init__(s):
-        super().__init__()
-        s.b = nn.Sequential(nn.Conv2d(1, W, 3, padding=1, padding_mode="replicate"), nn.ReLU(),
-                            *[Block() for _ in range(a.blocks)], nn.Conv2d(W, 1, 1))
-
-    def forward(s, x):
-        r = s.b(x)
-        if a.bound:
-            r = a.bound * torch.tanh(r / a.bound)
-        return (x + r).clamp(-1, 1)
-
-
-R = Ref()
+R = Refiner(a.width, a.blocks, bound=a.bound)
 R.load_state_dict(torch.load(a.weights))
 R.eval()
 pm = get_plugin_manager()

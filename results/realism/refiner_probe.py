@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from gazebench.plugins import get_plugin_manager
 from gazebench.realism import compare, load_set
+from refiner_net import Refiner
 
 p = argparse.ArgumentParser()
 p.add_argument("--fit", default="0:200")
@@ -97,44 +98,6 @@ Y = torch.from_numpy(rfit).unsqueeze(1) / 127.5 - 1
 W = a.width
 
 
-class Block(nn.Module):
-    def __init__(s):
-        super().__init__()
-        s.c = nn.Sequential(nn.Conv2d(W, W, 3, padding=1, padding_mode="replicate"), nn.ReLU(),
-                            nn.Conv2d(W, W, 3, padding=1, padding_mode="replicate"))
-
-    def forward(s, x):
-        return torch.relu(x + s.c(x))
-
-
-class Ref(nn.Module):
-    def __init__(s):
-        super().__init__()
-        if a.blocks:
-            s.b = nn.Sequential(nn.Conv2d(1 + 2 * a.coords, W, 3, padding=1, padding_mode="replicate"), nn.ReLU(),
-                                *[Block() for _ in range(a.blocks)], nn.Conv2d(W, 1, 1))
-        else:
-            s.b = nn.Sequential(nn.Conv2d(1 + 2 * a.coords, W, 3, padding=1, padding_mode="replicate"), nn.ReLU(),
-                                nn.Conv2d(W, W, 3, padding=1, padding_mode="replicate"), nn.ReLU(),
-                                nn.Conv2d(W, W, 3, padding=1, padding_mode="replicate"), nn.ReLU(),
-                                nn.Conv2d(W, 1, 1))
-        nn.init.zeros_(s.b[-1].weight); nn.init.zeros_(s.b[-1].bias)
-
-    def forward(s, x):
-        inp = x
-        if a.coords:
-            n, _, h, w = x.shape
-            yy = torch.linspace(-1, 1, h).view(1, 1, h, 1).expand(n, 1, h, w)
-            xx = torch.linspace(-1, 1, w).view(1, 1, 1, w).expand(n, 1, h, w)
-            inp = torch.cat([x, yy, xx], 1)
-        r = s.b(inp)
-        if a.mirror:
-            r = (r + s.b(inp.flip(-1)).flip(-1)) / 2
-        if a.bound:
-            r = a.bound * torch.tanh(r / a.bound)
-        return (x + r).clamp(-1, 1)
-
-
 class DLocal(nn.Module):
     def __init__(s):
         super().__init__()
@@ -179,7 +142,7 @@ class DDomain(nn.Module):
         return s.b(x)
 
 
-R, D, DH = Ref(), (DDomain() if a.dnet == "domain" else DLocal()), nn.Linear(64, 1)
+R, D, DH = Refiner(W, a.blocks, a.coords, a.bound, a.mirror), (DDomain() if a.dnet == "domain" else DLocal()), nn.Linear(64, 1)
 if a.sn:
     for i, m in enumerate(D.b):
         if isinstance(m, nn.Conv2d):
