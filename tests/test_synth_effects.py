@@ -515,3 +515,51 @@ def test_skin_folds_darken_thin_lines_of_skin_only_and_do_not_depend_on_the_batc
     # a sample's folds come from its own key: the same bytes drawn alone or in the batch
     alone = R.render(lat.select(slice(5, 6)), (72, 120), clean_light(lat.select(slice(5, 6))))
     assert torch.equal(alone.image[0], on.image[5])
+
+
+def test_eyeball_in_the_orbit_darkens_the_eye_by_the_margin_shade_and_caps_it_below_the_skin(monkeypatch):
+    # render.EYE (issue 18 round 17; off at 0, version 3's bytes): `orbit` gives the eyeball that share of
+    # the orbit's shade at the lid margin; `cap` holds the eyeball's recorded luma below cap x the skin's
+    # cap_quantile luma, so the sclera is never the crop's brightest part as in most version 3 renders
+    import dataclasses
+
+    from gazebench_plugins.synth import render as R
+    from gazebench_plugins.synth.latents import sample_latents
+    from gazebench_plugins.synth.wild import wild_light, wild_uniforms
+
+    lat = sample_latents(torch.arange(16), seed=7, split="test")
+    light = wild_light(lat, wild_uniforms(lat))
+    light = dataclasses.replace(light, glint=torch.zeros_like(light.glint),
+                                screen_glint=None if light.screen_glint is None else torch.zeros_like(light.screen_glint))
+    luma = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    off = R.render(lat, (72, 120), light)
+    monkeypatch.setitem(R.EYE, "orbit", 0.5)
+    half = R.render(lat, (72, 120), light)
+    # known answer: every pixel well inside the sclera scales by exactly 1 - 0.5 * orbit_shade, the skin not at all
+    inner = -torch.nn.functional.max_pool2d(-(off.masks == 1).float().unsqueeze(1), 5, 1, 2).squeeze(1) > 0.5
+    ratio = (half.image / off.image.clamp(min=1e-6))[:, 1]
+    want = (1 - 0.5 * light.orbit_shade.float()).view(-1, 1, 1).expand_as(ratio)
+    assert int(inner.sum()) > 16 * 40
+    torch.testing.assert_close(ratio[inner], want[inner], rtol=1e-4, atol=1e-5)
+    # skin away from the opening, its caruncle and the anti-aliased line where the lids meet past the
+    # corners (labelled skin, lit as the eye): 6 px above and below, 15 px to the sides at 120 px wide
+    near = torch.nn.functional.max_pool2d((off.masks > 0).float().unsqueeze(1), (13, 31), 1, (6, 15)).squeeze(1) > 0.5
+    far = ~near
+    torch.testing.assert_close(half.image[:, 1][far], off.image[:, 1][far])
+
+    monkeypatch.setitem(R.EYE, "orbit", 0.0)
+    monkeypatch.setitem(R.EYE, "cap", 1.0)
+    capped = R.render(lat, (72, 120), light)
+
+    def over(img: torch.Tensor) -> torch.Tensor:
+        """Per render: the sclera's brightest luma over the 90th percentile luma of the skin outside the opening."""
+        y = (img * luma).sum(1)
+        return torch.stack([y[i][inner[i]].max() / torch.quantile(y[i][off.masks[i] == 0], 0.9) for i in range(len(y))])
+
+    # version 3: the sclera outshines 90% of the skin in most renders (so this can fail); capped, in none
+    # (the skin's own pixels: the caruncle and the anti-aliased margin count as skin here, not in the cap)
+    assert int((over(off.image) > 1.1).sum()) >= 6, over(off.image)
+    assert float(over(capped.image).max()) <= 1.02, over(capped.image)
+    # the cap only ever darkens, and only the eye opening
+    assert float((capped.image - off.image).max()) <= 1e-6
+    torch.testing.assert_close(capped.image[:, 1][far], off.image[:, 1][far])

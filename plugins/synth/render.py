@@ -77,6 +77,16 @@ CHEEK = {"gain": 0.0, "y": 7.5, "soft": 1.0, "quantile": 0.9}
 #: above the crease, ``sulcus_width`` mm wide (sd).
 LID = {"gain": 0.0, "quantile": 0.8, "lower": 0.0, "lower_width": 1.2, "bulge": 0.0, "hollow": 0.0,
        "sulcus": 1.5, "sulcus_gap": 2.0, "sulcus_width": 3.0}
+#: the eyeball in the orbit (issue 18, round 17; both off at 0, version 3's bytes). Real crops' brightest
+#: pixels are skin (the cheek, the top rows), their sclera grey; version 3's sclera is the crop's brightest
+#: part in most renders, because the eyeball takes the direct light and the fill in full while the skin
+#: around the opening is in the orbit's ambient occlusion (``Light.orbit_shade``).
+#: ``orbit`` (0..1): that share of the occlusion the skin has at the lid margin darkens the eyeball too
+#: (it sits deeper in the orbit than the margin). ``cap`` (> 0): the eyeball's recorded luma is held
+#: below ``cap`` times the ``cap_quantile`` of the skin's recorded luma outside the opening (shading,
+#: texture, crease, brow hair and lashes, times the skin's albedo), so the sclera is never brighter than
+#: that much of the skin under any light.
+EYE = {"orbit": 0.0, "cap": 0.0, "cap_quantile": 0.9}
 
 
 def _skin_level(shade: torch.Tensor, inside_d: torch.Tensor, q: float) -> torch.Tensor:
@@ -377,6 +387,8 @@ def _render(lat: Latents, size: tuple[int, int], light: Light) -> Rendered:
     reach = 3.0 if light.orbit_reach is None else _v(light.orbit_reach)
     shade_skin.mul_(1 - occl * torch.exp(inside_d.clamp(max=0) / reach))
     shade_base = shade_skin                                          # the follow levels' reference
+    if EYE["orbit"] > 0:
+        shade_eye = shade_eye * (1 - EYE["orbit"] * occl)
     if BROW_BONE["gain"] > 0:
         # real crops' top rows are brighter than the crease below them under every light
         # (docs/renderer.md, round 4): a shading term, not an albedo one, so the crease still
@@ -492,6 +504,17 @@ def _render(lat: Latents, size: tuple[int, int], light: Light) -> Rendered:
     # ---- caruncle at the nasal corner ---------------------------------------------------------
     sc = (s + 0.9) / 0.13
     car = _coverage((1 - (sc * sc + ((Yh - yc) / 1.3) ** 2).sqrt()) * (1.3 * ppm_y))
+
+    if EYE["cap"] > 0:
+        # in recorded luma: the skin's albedo and the sclera's (with the camera's gain) differ by 2-4x
+        luma = torch.tensor([0.299, 0.587, 0.114])
+        scl = lat.sclera_rgb.float() @ luma
+        if light.sclera_gain is not None:
+            scl = scl * light.sclera_gain.float()
+        # the skin as recorded: its shading, texture, crease, brow hair and lashes, times its albedo
+        level = _skin_level(shade_skin * skin_mod * keep, inside_d, EYE["cap_quantile"]) * (
+            lat.skin_rgb.float() @ luma).view(n, 1, 1)
+        shade_eye = torch.minimum(shade_eye, EYE["cap"] * level / scl.view(n, 1, 1))
 
     # ---- composite: image = sum_j colour_j * map_j, one batched matmul ------------------------
     eye = (ap * keep).mul_(shade_eye)

@@ -32,7 +32,8 @@ VERSION_2: dict[str, dict[str, object]] = {
 def tables() -> dict[str, dict]:
     """The renderer's tunable module constants by name (the objects themselves, not copies)."""
     return {"GEOMETRY": latents.GEOMETRY, "WILD": wild.WILD, "TONE": wild.TONE, "CREASE": render.CREASE,
-            "BROW_BONE": render.BROW_BONE, "CHEEK": render.CHEEK, "LID": render.LID}
+            "BROW_BONE": render.BROW_BONE, "CHEEK": render.CHEEK, "LID": render.LID,
+            "EYE": render.EYE}
 
 
 @contextmanager

@@ -65,13 +65,13 @@ def score(real: np.ndarray, synth: np.ndarray) -> dict[str, float]:
 
 
 #: the short names a candidate's code uses for the renderer's tables (versions.tables())
-SHORT = {"GEOMETRY": "G", "WILD": "W", "CREASE": "C", "BROW_BONE": "B", "CHEEK": "K", "TONE": "T", "LID": "L"}
+SHORT = {"GEOMETRY": "G", "WILD": "W", "CREASE": "C", "BROW_BONE": "B", "CHEEK": "K", "TONE": "T", "LID": "L", "EYE": "E"}
 
 
 def constants() -> dict[str, dict]:
     """The renderer's module constants a candidate's code may change, by the names the code uses
     (``G`` latents.GEOMETRY, ``W`` wild.WILD, ``C`` render.CREASE, ``B`` render.BROW_BONE, ``K``
-    render.CHEEK, ``T`` wild.TONE, ``L`` render.LID)."""
+    render.CHEEK, ``T`` wild.TONE, ``L`` render.LID, ``E`` render.EYE)."""
     from gazebench_plugins.synth.versions import tables
 
     return {SHORT[name]: t for name, t in tables().items()}

@@ -4,7 +4,7 @@
 
 The second argument is Python run against the renderer's module constants before rendering:
 ``G`` = ``latents.GEOMETRY``, ``W`` = ``wild.WILD``, ``C`` = ``render.CREASE``, ``B`` =
-``render.BROW_BONE``, ``K`` = ``render.CHEEK``, ``T`` = ``wild.TONE``, ``L`` = ``render.LID`` (an empty string measures the defaults). The tuning split is real patches 0:400 against 400 ``synth-wild``
+``render.BROW_BONE``, ``K`` = ``render.CHEEK``, ``T`` = ``wild.TONE``, ``L`` = ``render.LID``, ``E`` = ``render.EYE`` (an empty string measures the defaults). The tuning split is real patches 0:400 against 400 ``synth-wild``
 ``unlabelled`` renders (seed 0), as in docs/renderer.md; the held-out patches 400:600 are read only with
 ``--heldout`` (the final check: real 400:600 against 200 ``test`` renders, all six classifiers). Prints and appends one JSON line (classifier accuracies, statistics' relative gaps) to
 ``--log FILE`` (each round its own, e.g. results/realism/r6-candidates.jsonl; without it nothing is
@@ -23,6 +23,9 @@ patches (``--real 0:200``, ``--real 200:400``) and on the held-out ones alike. R
 
 Round 10: ``--rows 0:12,12:24,24:36`` adds each classifier on each band of rows alone (``hist@0:12`` ...): the
 convnet tells version 2 from real on any one band at 0.83-0.94, so a candidate must improve every band.
+
+Round 17: ``--classifiers hist,convnet,layoutnet`` judges by two network families; with ``--heldout``,
+``--classifiers layoutnet`` adds it to the six.
 """
 
 from __future__ import annotations
@@ -120,6 +123,8 @@ def main() -> None:
         if args.heldout:     # the held-out check on several draws: real 400:600 against 200 `test` renders each
             real = np.load(REAL)["images"][400:600].astype(np.float64)
             split_name, n_renders, classifiers = "test", 200, ("hist", "intensity", "gradient", "pixels", "hog", "convnet")
+            # round 17: a second network family on request (--classifiers layoutnet), after the six
+            classifiers += tuple(c for c in args.classifiers.split(",") if c not in classifiers and c != "hist")
         else:
             lo, hi = (int(v) for v in args.real.split(":"))
             if not 0 <= lo < hi <= 400:
