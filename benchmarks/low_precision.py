@@ -64,15 +64,16 @@ def _g(gflops: float) -> str:
     return f"{gflops:.0f}" if gflops >= 10 else f"{gflops:.2g}"
 
 
-def primitives(rounds: int) -> list[str]:
+def primitives(rounds: int, size: dict[str, int] | None = None) -> list[str]:
     """The speed records' own peak probe (:func:`gazebench.limit.probe_peak`: a square matmul and a
-    channels_last 3x3 convolution) in each precision, one probe of each per round."""
+    channels_last 3x3 convolution) in each precision, one probe of each per round; ``size`` shrinks it
+    (the tests: a CPU without native bf16 runs the 2048^2 matmul at ~0.5 GFLOP/s, half a minute a call)."""
     from gazebench.limit import probe_peak
 
     got: dict[tuple[str, str], list[float]] = {}
     for _ in range(rounds):
         for name in DTYPES:
-            res = probe_peak("cpu", name, channels_last=True, repeats=1)
+            res = probe_peak("cpu", name, channels_last=True, repeats=1, size=size)
             for prim in ("conv", "matmul"):
                 got.setdefault((prim, name), []).append(res[prim])
     lines = ["| primitive | precision | rounds | GFLOP/s min-max | GFLOP/s (median) | x vs fp32 |",
@@ -143,7 +144,12 @@ def main(argv: list[str] | None = None) -> str:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--sizes", default="256,512")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--probe-n", type=int, default=None,
+                    help="the primitives' matmul side (default: the speed records' probe, 2048)")
+    ap.add_argument("--probe-px", type=int, default=None,
+                    help="the primitives' convolution size in px (default: the speed records' probe, 64)")
     a = ap.parse_args(argv)
+    size = {k: v for k, v in (("n", a.probe_n), ("px", a.probe_px)) if v is not None}
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "?"
     from gazebench.results import device_name
 
@@ -152,8 +158,9 @@ def main(argv: list[str] | None = None) -> str:
             f"threads, oneDNN bf16 support reported: {torch.ops.mkldnn._is_mkldnn_bf16_supported()}, "
             f"fp16: {torch.ops.mkldnn._is_mkldnn_fp16_supported()}; fused bf16 conv + ReLU runs: {bf16_fused_ok()} "
             f"(else the bf16-weights column is the unfused bf16 path); load average at start {load}; "
-            f"{a.rounds} interleaved rounds.", ""]
-    text = "\n".join(head + primitives(a.rounds) + [""] + attention_net(a.rounds, [int(s) for s in a.sizes.split(",")]))
+            f"{a.rounds} interleaved rounds"
+            + (f"; primitives probed at {size} (not the speed records' size)" if size else "") + ".", ""]
+    text = "\n".join(head + primitives(a.rounds, size or None) + [""] + attention_net(a.rounds, [int(s) for s in a.sizes.split(",")]))
     print(text)
     if a.out:
         Path(a.out).write_text(text + "\n")

@@ -72,15 +72,17 @@ def conv_flops(batch: int, c_in: int, c_out: int, h_out: int, w_out: int, k: int
 
 
 def probe_peak(device: str = "cpu", dtype: str = "float32", channels_last: bool = False,
-               repeats: int = 2) -> dict[str, float]:
+               repeats: int = 2, size: dict[str, int] | None = None) -> dict[str, float]:
     """GFLOP/s this device sustains now: the best of ``repeats`` timed runs (after one warm-up)
     of a square matmul and of a 3x3 convolution (same padding), in ``dtype`` and, for the
-    convolution, ``channels_last`` layout. Returns ``{"matmul": ..., "conv": ..., "peak": max}``."""
+    convolution, ``channels_last`` layout. ``size`` overrides entries of the device's probe
+    (``n`` the matmul's side, ``batch``, ``channels``, ``px``); the speed records use the defaults.
+    Returns ``{"matmul": ..., "conv": ..., "peak": max}``."""
     import torch
 
     dev = torch.device(device)
     dt = getattr(torch, DTYPES[dtype])
-    size = _PROBE_SIZES.get(dev.type, _PROBE_SIZES["cpu"])
+    size = {**_PROBE_SIZES.get(dev.type, _PROBE_SIZES["cpu"]), **(size or {})}
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     gen = torch.Generator(device="cpu").manual_seed(0)
     n, b, c, px = size["n"], size["batch"], size["channels"], size["px"]

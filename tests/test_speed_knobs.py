@@ -247,7 +247,9 @@ def test_low_precision_benchmark_runs_and_its_bf16_path_is_the_same_net(tmp_path
     bf16-weights path (the exact eval path with weights cast once) within a grey level of fp32."""
     mod = _low_precision_module()
     out = tmp_path / "lp.md"
-    text = mod.main(["--rounds", "1", "--sizes", "24", "--out", str(out)])
+    # a small probe: at the records' 2048^2, bf16 matmul alone took minutes on an AVX2-only CPU
+    text = mod.main(["--rounds", "1", "--sizes", "24", "--probe-n", "256", "--probe-px", "16", "--out", str(out)])
+    assert "primitives probed at {'n': 256, 'px': 16}" in text
     assert out.read_text().strip() == text.strip()
     rows = [ln for ln in text.splitlines() if ln.startswith("| conv") or ln.startswith("| matmul")]
     assert len(rows) == 6 and all(float(r.split("|")[5]) > 0 for r in rows)  # GFLOP/s column
