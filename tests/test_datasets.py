@@ -49,9 +49,10 @@ def _write_mat73(path, eyes, filenames):
                  + b"\x00" * 8 + b"\x00\x02" + b"IM")
 
 
-def write_mpiigaze(root, days, *, v73=(), seed=0):
+def write_mpiigaze(root, days, *, v73=(), seed=0, levels=None):
     """``days``: {subject: {"day01": n, ...}}. Writes Data/Normalized and the evaluation lists
-    (every sample, alternating left/right); returns the ground truth per (subject, day)."""
+    (every sample, alternating left/right); returns the ground truth per (subject, day).
+    ``levels``: {subject: (low, high)} pixel range of that subject's images (default 0-255)."""
     rng = np.random.default_rng(seed)
     truth = {}
     for s, per_day in days.items():
@@ -64,7 +65,8 @@ def write_mpiigaze(root, days, *, v73=(), seed=0):
             for side in ("left", "right"):
                 g = rng.normal(size=(n, 3)) * [0.3, 0.2, 0.1] + [0, 0, -1]
                 eyes[side] = {"gaze": g / np.linalg.norm(g, axis=1, keepdims=True),
-                              "image": rng.integers(0, 256, size=(n, 36, 60), dtype=np.uint8),
+                              "image": rng.integers(*(levels or {}).get(s, (0, 256)), size=(n, 36, 60),
+                                                    dtype=np.uint8),
                               "pose": rng.normal(size=(n, 3)) * 0.2}
             if day in v73:
                 _write_mat73(folder / f"{day}.mat", eyes, names)

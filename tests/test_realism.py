@@ -326,6 +326,29 @@ def test_identity_floor_scores_what_one_subject_gives_away_against_the_rest(tmp_
     assert "subject 3: 10" in res.stdout
 
 
+def test_identity_floor_of_real_participants_read_from_mpiigaze_files(tmp_path):
+    # the real floor issue 18 needs (one real person against the real population) is this command on a
+    # copy of MPIIGaze: its files as the dataset ships them, participants as subjects. Known answer: p00's
+    # images are brighter than everyone's (told from the rest at ~1), p01-p04 are drawn alike (nearer 0.5:
+    # their "rest" holds p00's images too, a fifth of it)
+    from tests.test_datasets import write_mpiigaze
+
+    root = tmp_path / "MPIIGaze"
+    write_mpiigaze(root, {0: {"day01": 14, "day02": 14}, **{k: {"day03": 28} for k in (1, 2, 3, 4)}},
+                   levels={0: (120, 256), **{k: (0, 200) for k in (1, 2, 3, 4)}})
+    rng = np.random.default_rng(3)
+    np.savez(tmp_path / "a.npz", images=rng.integers(0, 256, (24, 36, 60), dtype=np.uint8))
+    out = tmp_path / "r.json"
+    res = run_cli("realism", "--a", "npz", "--a-root", str(tmp_path / "a.npz"), "--b", "mpiigaze", "--b-root",
+                  str(root), "-n", "24", "--classifiers", "intensity", "--folds", "3", "--identity-floor", "5",
+                  "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    floor = json.loads(out.read_text())["identity_floor"]
+    acc = {r["subject"]: r["classifiers"]["intensity"] for r in floor["subjects"]}
+    assert set(acc) == {0, 1, 2, 3, 4} and floor["pool"] == [0, 140], floor
+    assert acc[0] > 0.9 and max(acc[k] for k in (1, 2, 3, 4)) < 0.75, acc
+
+
 def test_identity_floor_refuses_a_set_without_subjects_or_too_small(tmp_path):
     rng = np.random.default_rng(1)
     np.savez(tmp_path / "b.npz", images=_noise(rng, 60, 100))
