@@ -727,7 +727,10 @@ def identity_floor(images: np.ndarray, subjects: np.ndarray, *, n: int, count: i
     for c in classifiers:
         v = np.asarray([r["classifiers"][c] for r in per])
         summary[c] = {"mean": float(v.mean()), "min": float(v.min()), "max": float(v.max())}
-    return {"subjects": per, "classifiers": summary, "skipped": skipped, "asked": int(count)}
+    # how much of a population the pool is: a dataset read in subject order (mpiigaze) puts one or two people
+    # in a pool that starts at its beginning, and "the rest" is then those, not the set's population
+    return {"subjects": per, "classifiers": summary, "skipped": skipped, "asked": int(count),
+            "pool_subjects": int(len(ids)), "largest_share": float(counts.max() / len(subjects))}
 
 
 def grid_image(a: np.ndarray, b: np.ndarray, n: int = 8, scale: int = 3) -> np.ndarray:
@@ -871,6 +874,11 @@ def table_lines(record: dict[str, Any]) -> list[str]:
         if floor["skipped"]:
             out.append("  skipped (too few images in the pool): "
                        + ", ".join(f"subject {k}: {n}" for k, n in sorted(floor["skipped"].items(), key=lambda t: int(t[0]))))
+        few = floor.get("pool_subjects", floor["asked"]) < floor["asked"]
+        if few or floor.get("largest_share", 0.0) > 0.5:
+            out.append(f"  note: the pool ({floor['pool'][0]}:{floor['pool'][1]}) holds {floor['pool_subjects']} subject(s), "
+                       f"{floor['largest_share']:.0%} of it one subject: 'the rest of B' is those, not B's population; "
+                       "raise --identity-pool (a set read in subject order, as mpiigaze is, needs all of it)")
     out += ["", f"  {'statistic':<40} {'A':>9} {'B':>9} {'B/A-1':>7}"]
     for key, text in STATISTICS:
         if key not in record["statistics"]["a"]:

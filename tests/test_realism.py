@@ -347,6 +347,15 @@ def test_identity_floor_of_real_participants_read_from_mpiigaze_files(tmp_path):
     acc = {r["subject"]: r["classifiers"]["intensity"] for r in floor["subjects"]}
     assert set(acc) == {0, 1, 2, 3, 4} and floor["pool"] == [0, 140], floor
     assert acc[0] > 0.9 and max(acc[k] for k in (1, 2, 3, 4)) < 0.75, acc
+    assert floor["pool_subjects"] == 5 and abs(floor["largest_share"] - 0.2) < 1e-12 and "note:" not in res.stdout
+    # the loader reads participants in order: a pool of the first 56 samples is p00 and p01 alone, and says so
+    res = run_cli("realism", "--a", "npz", "--a-root", str(tmp_path / "a.npz"), "--b", "mpiigaze", "--b-root",
+                  str(root), "-n", "24", "--classifiers", "intensity", "--folds", "3", "--identity-floor", "5",
+                  "--identity-pool", "56", "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    floor = json.loads(out.read_text())["identity_floor"]
+    assert floor["pool"] == [0, 56] and floor["pool_subjects"] == 2 and [r["subject"] for r in floor["subjects"]] == [0, 1]
+    assert "note: the pool (0:56) holds 2 subject(s), 50% of it one subject: 'the rest of B' is those" in res.stdout
 
 
 def test_identity_floor_refuses_a_set_without_subjects_or_too_small(tmp_path):

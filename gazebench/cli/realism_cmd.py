@@ -49,7 +49,9 @@ def _items(text: str) -> list[str]:
                    "would score against one person. Read A's accuracy against it when A is one participant "
                    "(B must give subject ids: synth, synth-wild, mpiigaze, npz with 'subject').")
 @click.option("--identity-pool", type=click.IntRange(1), default=None, metavar="N",
-              help="Draw those subjects from N samples of B's split, from its --b-slice start (default 20 x -n).")
+              help="Draw those subjects from N samples of B's split, from its --b-slice start (default 20 x -n). "
+                   "A set read in subject order (mpiigaze: 3,000 samples a participant) needs all of it, e.g. 45000 "
+                   "for MPIIGaze's 15; the table says when the pool holds fewer subjects than asked.")
 @set_option(help="A dataset parameter, e.g. -o synth-wild.severity=0.5 (JSON values).")
 @seed_option(help="Seed of the data, the folds and the classifiers.")
 @click.option("--grid", default=None, metavar="PNG", help="Write a side-by-side grid (A left, B right) here.")
