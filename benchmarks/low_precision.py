@@ -139,14 +139,21 @@ def bf16_fused_ok() -> bool:
     return True
 
 
+def _positive(text: str) -> int:
+    v = int(text)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{text}: must be a positive number of elements")
+    return v
+
+
 def main(argv: list[str] | None = None) -> str:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--sizes", default="256,512")
     ap.add_argument("--out", default=None)
-    ap.add_argument("--probe-n", type=int, default=None,
+    ap.add_argument("--probe-n", type=_positive, default=None,
                     help="the primitives' matmul side (default: the speed records' probe, 2048)")
-    ap.add_argument("--probe-px", type=int, default=None,
+    ap.add_argument("--probe-px", type=_positive, default=None,
                     help="the primitives' convolution size in px (default: the speed records' probe, 64)")
     a = ap.parse_args(argv)
     size = {k: v for k, v in (("n", a.probe_n), ("px", a.probe_px)) if v is not None}
